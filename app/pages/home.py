@@ -1,0 +1,55 @@
+"""Home: the suite at a glance."""
+
+import plotly.express as px
+import streamlit as st
+
+from app import state
+
+st.title("dermviz")
+st.caption(
+    "Saliency inspection for dermoscopy classifiers: why does a melanoma classifier say "
+    "what it says, and should you trust it?"
+)
+
+suite = state.choose_suite()
+if suite is None:
+    st.stop()
+
+info = suite.dataset_info
+metrics = suite.metrics_table()
+col1, col2, col3, col4 = st.columns(4)
+col1.metric("Members", len(suite.member_ids))
+col2.metric("Image size", f"{suite.image_size} px")
+col3.metric("Mean hold-out AUC", f"{metrics['auc'].mean():.3f}" if len(metrics) else "-")
+col4.metric("Mean accuracy", f"{metrics['accuracy'].mean():.1%}" if len(metrics) else "-")
+if suite.manifest.get("status") != "complete":
+    st.warning("This suite is still training (or was interrupted): rerun the same command "
+               "to resume it.")
+
+st.subheader("Data set")
+source = info.get("source", {})
+if info.get("name") == "synthetic":
+    st.write("**Synthetic dermoscopy** (the built-in demo): seeded lesion-like images; "
+             "not real patients.")
+else:
+    st.write(f"**HAM10000** from `{source.get('root', '?')}`")
+st.dataframe(
+    [{"split/class": k, "images": v} for k, v in sorted(info.get("counts", {}).items())],
+    hide_index=True,
+)
+
+if len(metrics):
+    st.subheader("Hold-out AUC per member")
+    st.caption("Melanoma is the positive class; accuracy, sensitivity and specificity use each "
+               "member's operating threshold, chosen on its own validation split.")
+    fig = px.bar(metrics, x="member", y="auc", hover_data=["accuracy", "sensitivity",
+                 "specificity", "threshold"], range_y=[0, 1], text_auto=".3f")
+    fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
+    st.plotly_chart(fig, width="stretch")
+    st.dataframe(
+        metrics[["member", "seed", "auc", "accuracy", "sensitivity", "specificity", "brier",
+                 "threshold", "val_auc"]],
+        hide_index=True,
+    )
+    st.subheader("Training configuration")
+    st.json(suite.config, expanded=False)

@@ -1,0 +1,95 @@
+"""Cached access to dermviz for the pages.
+
+``st.cache_resource`` holds models (one per suite member); ``st.cache_data`` is
+keyed by ids and paths, never by arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dermviz.models.suite import Suite, list_suites
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def models_dir() -> Path:
+    """``$DERMVIZ_MODELS``, else the repository's ``models/``."""
+    return Path(os.environ.get("DERMVIZ_MODELS", REPO_ROOT / "models"))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def suite_paths(root: str) -> list[str]:
+    return [str(s.path) for s in list_suites(root)]
+
+
+def open_suite(path: str) -> Suite:
+    return Suite(path)
+
+
+def choose_suite() -> Suite | None:
+    """Sidebar suite picker shared by all pages; None (with help shown) if there is none."""
+    paths = suite_paths(str(models_dir()))
+    if not paths:
+        st.info(
+            f"No model suite found in `{models_dir()}`.\n\n"
+            "Build the demo suite (synthetic data, a few minutes on a CPU):\n\n"
+            "```bash\ndermviz demo\n```\n\n"
+            "or train one on HAM10000:\n\n"
+            "```bash\ndermviz train --data ../shared/data/ham10000-200x150 --name ham128 "
+            "--image-size 128\n```"
+        )
+        return None
+    names = {Path(p).name: p for p in paths}
+    default = st.session_state.get("suite_name")
+    index = list(names).index(default) if default in names else 0
+    name = st.sidebar.selectbox("Suite", list(names), index=index, key="suite_picker")
+    st.session_state["suite_name"] = name
+    return open_suite(names[name])
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def load_model(suite_path: str, member: str) -> Any:
+    return Suite(suite_path).load_model(member)
+
+
+@st.cache_resource(show_spinner="Loading data set...")
+def load_dataset(suite_path: str) -> Any:
+    return Suite(suite_path).dataset()
+
+
+@st.cache_data(show_spinner=False)
+def holdout_table(suite_path: str) -> pd.DataFrame:
+    return load_dataset(suite_path).holdout.reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def image(suite_path: str, image_id: str) -> np.ndarray:
+    suite = Suite(suite_path)
+    return load_dataset(suite_path).load_images([image_id], size=suite.image_size)[0]
+
+
+@st.cache_data(show_spinner=False)
+def verdict_table(suite_path: str) -> pd.DataFrame:
+    from dermviz.analysis.verdicts import verdicts
+
+    return verdicts(Suite(suite_path))
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def saliency(suite_path: str, member: str, image_id: str, method: str, layer: str | None):
+    """One map (from the store, or computed and stored on a miss)."""
+    from dermviz.explain.precompute import load_or_compute
+
+    suite = Suite(suite_path)
+    params = {"layer": layer} if layer else None
+    return load_or_compute(
+        suite, member, image_id, method=method, params=params,
+        model=load_model(suite_path, member), dataset=load_dataset(suite_path),
+    )

@@ -1,0 +1,5 @@
+import sys
+
+from dermviz.cli import main
+
+sys.exit(main())

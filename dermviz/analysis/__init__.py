@@ -1,0 +1,1 @@
+"""Metrics and statistics across a suite."""

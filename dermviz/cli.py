@@ -1,0 +1,200 @@
+"""Command line: ``dermviz demo | train | explain | info``.
+
+Errors a user can fix are printed as one line (``dermviz: error: ...``) with
+exit status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+# Quiet TensorFlow's C++ start-up chatter before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, FileNotFoundError, KeyError, RuntimeError, OSError,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        args.handler(args)
+    except KeyboardInterrupt:
+        print("dermviz: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except USER_ERRORS as exc:
+        if args.debug:
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"dermviz: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dermviz", description="Saliency-inspection workbench for dermoscopy classifiers."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--models-dir", type=Path, default=None,
+        help="where suites live (default: $DERMVIZ_MODELS or ./models)",
+    )
+    sub = parser.add_subparsers(title="commands")
+
+    demo = _command(sub, "demo", _demo, "build the demo suite on synthetic data")
+    demo.add_argument("--profile", choices=["smoke", "default"], default="default")
+    demo.add_argument("--name", default=None, help="suite name (default: demo or demo-smoke)")
+    demo.add_argument("--overwrite", action="store_true", help="rebuild from scratch")
+    demo.add_argument("--no-explain", action="store_true", help="skip GradCAM precomputation")
+
+    train = _command(sub, "train", _train, "train a suite on HAM10000 or synthetic data")
+    train.add_argument("--config", type=Path, help="TOML/JSON file of training options")
+    train.add_argument(
+        "--data", default="synthetic",
+        help="'synthetic', or a HAM10000 folder (metadata CSV + images)",
+    )
+    train.add_argument("--skip-missing", action="store_true",
+                       help="HAM10000: skip images listed in the metadata but absent")
+    train.add_argument("--name", required=True, help="suite name (folder under the models dir)")
+    train.add_argument("--overwrite", action="store_true")
+    for flag, kind in [
+        ("image-size", int), ("members", int), ("epochs", int), ("batch-size", int),
+        ("learning-rate", float), ("dense-units", int), ("dropout", float), ("seed", int),
+        ("max-train", int), ("recipe", str), ("weights", str), ("gradcam-layer", str),
+    ]:
+        train.add_argument(f"--{flag}", type=kind, default=None)
+    train.add_argument("--synthetic-train", type=int, default=None,
+                       help="synthetic data: size of the training pool")
+    train.add_argument("--synthetic-test", type=int, default=None,
+                       help="synthetic data: size of the hold-out")
+
+    explain = _command(sub, "explain", _explain, "precompute saliency maps for a suite")
+    explain.add_argument("--suite", required=True)
+    explain.add_argument("--method", default="gradcam")
+    explain.add_argument("--layer", default=None, help="GradCAM target layer")
+    explain.add_argument("--members", default=None, help="comma-separated member ids")
+    explain.add_argument("--images", default=None,
+                         help="comma-separated image ids (default: the whole hold-out)")
+    explain.add_argument("--batch-size", type=int, default=32)
+
+    _command(sub, "info", _info, "list suites and their hold-out metrics").add_argument(
+        "--suite", default=None, help="show one suite's members"
+    )
+    return parser
+
+
+def _command(
+    sub: argparse._SubParsersAction, name: str, handler: Callable, help_text: str
+) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _models_dir(args: argparse.Namespace) -> Path:
+    from dermviz.models.suite import models_root
+
+    return args.models_dir if args.models_dir is not None else models_root()
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from dermviz.demo import run_demo
+
+    name = args.name or ("demo" if args.profile == "default" else f"demo-{args.profile}")
+    suite = run_demo(
+        profile=args.profile, out_dir=_models_dir(args) / name, overwrite=args.overwrite,
+        explain=not args.no_explain,
+    )
+    _print_suite(suite)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from dermviz.models.config import TrainConfig
+    from dermviz.models.training import train_suite
+
+    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    flags = {
+        "image_size": args.image_size, "n_members": args.members, "epochs": args.epochs,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+        "dense_units": args.dense_units, "dropout": args.dropout, "seed": args.seed,
+        "max_train": args.max_train, "recipe": args.recipe, "weights": args.weights,
+        "gradcam_layer": args.gradcam_layer,
+    }
+    config = config.replace(**{k: v for k, v in flags.items() if v is not None})
+    if config.weights != "none":
+        from dermviz.models.inception import resolve_weights
+
+        resolve_weights(config.weights)  # fail before loading any data
+    dataset = _load_data(args)
+    suite = train_suite(
+        dataset, config, out_dir=_models_dir(args) / args.name, overwrite=args.overwrite
+    )
+    _print_suite(suite)
+
+
+def _load_data(args: argparse.Namespace):  # noqa: ANN202 - returns a Dataset
+    if args.data == "synthetic":
+        from dermviz.data.synthetic import make_synthetic
+
+        sizes = {"n_train": args.synthetic_train, "n_test": args.synthetic_test}
+        return make_synthetic(**{k: v for k, v in sizes.items() if v is not None})
+    from dermviz.data.ham10000 import load_ham10000
+
+    return load_ham10000(args.data, skip_missing=args.skip_missing)
+
+
+def _explain(args: argparse.Namespace) -> None:
+    from dermviz.explain.precompute import explain_suite
+    from dermviz.models.suite import Suite
+
+    suite = Suite.open(args.suite, root=_models_dir(args))
+    params = {"layer": args.layer} if args.layer else None
+    counts = explain_suite(
+        suite, method=args.method, params=params,
+        members=args.members.split(",") if args.members else None,
+        image_ids=args.images.split(",") if args.images else None,
+        batch_size=args.batch_size,
+    )
+    print(f"{args.method}: computed {counts['computed']}, already cached {counts['cached']}")
+
+
+def _info(args: argparse.Namespace) -> None:
+    from dermviz.models.suite import Suite, list_suites
+
+    root = _models_dir(args)
+    if args.suite:
+        _print_suite(Suite.open(args.suite, root=root))
+        return
+    suites = list_suites(root)
+    if not suites:
+        print(f"no suites under {root}; build one with 'dermviz demo'")
+        return
+    for suite in suites:
+        table = suite.metrics_table()
+        auc = f"{table['auc'].mean():.3f}" if len(table) else "-"
+        print(f"{suite.name:24s} {suite.dataset_info['name']:10s} "
+              f"{len(suite.member_ids)} member(s)  mean hold-out AUC {auc}  "
+              f"[{suite.manifest.get('status')}]")
+
+
+def _print_suite(suite) -> None:  # noqa: ANN001
+    table = suite.metrics_table()
+    print(f"suite {suite.name} ({suite.path}): {suite.dataset_info['name']}, "
+          f"{suite.image_size} px, status {suite.manifest.get('status')}")
+    if len(table):
+        cols = ["member", "auc", "accuracy", "sensitivity", "specificity", "threshold"]
+        print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

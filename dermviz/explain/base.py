@@ -1,0 +1,204 @@
+"""The tiny base every saliency method implements, and the method registry.
+
+A method is one class in one module: subclass :class:`Explainer`, set ``name``,
+implement :meth:`Explainer.explain`, decorate with :func:`register`. Explainers are
+batch-first: ``explain`` takes ``(n, H, W, 3)`` images with values in [0, 255].
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+MELANOMA, NAEVUS = 1, 0
+
+
+@dataclass
+class SaliencyMaps:
+    """A batch of saliency maps and how they were made.
+
+    Attributes
+    ----------
+    method : str
+        Registry name of the method (``"gradcam"``).
+    maps : ndarray, float32, (n, H, W)
+        One map per image at input size. Non-negative methods (CAMs) are
+        normalised to [0, 1]; signed methods (SHAP) keep their sign and units.
+    target_class : ndarray, int, (n,)
+        The class each map explains: 1 melanoma, 0 naevus.
+    p_melanoma : ndarray, float32, (n,)
+        The model's p(melanoma) on each image.
+    grid : tuple of int or None
+        Resolution of the map before upsampling (rows, cols), e.g. (5, 5) for
+        ``mixed10`` at 224 px; None where the notion does not apply.
+    params : dict
+        JSON-serialisable parameters; part of the cache key.
+    extras : dict of str to ndarray
+        Method-specific arrays with a leading batch axis (raw grids,
+        superpixel values, segmentations).
+    warnings : list of str
+        Things the user should see next to the maps (e.g. a too-coarse grid).
+    """
+
+    method: str
+    maps: np.ndarray
+    target_class: np.ndarray
+    p_melanoma: np.ndarray
+    grid: tuple[int, int] | None
+    params: dict[str, Any]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.maps.shape[0])
+
+    def item(self, k: int) -> SaliencyMaps:
+        """The k-th map as a batch of one."""
+        return SaliencyMaps(
+            method=self.method,
+            maps=self.maps[k : k + 1],
+            target_class=self.target_class[k : k + 1],
+            p_melanoma=self.p_melanoma[k : k + 1],
+            grid=self.grid,
+            params=self.params,
+            extras={name: arr[k : k + 1] for name, arr in self.extras.items()},
+            warnings=list(self.warnings),
+        )
+
+    @staticmethod
+    def concat(parts: list[SaliencyMaps]) -> SaliencyMaps:
+        """Join batches of the same method and parameters."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        first = parts[0]
+        return SaliencyMaps(
+            method=first.method,
+            maps=np.concatenate([p.maps for p in parts]),
+            target_class=np.concatenate([p.target_class for p in parts]),
+            p_melanoma=np.concatenate([p.p_melanoma for p in parts]),
+            grid=first.grid,
+            params=first.params,
+            extras={k: np.concatenate([p.extras[k] for p in parts]) for k in first.extras},
+            warnings=sorted({w for p in parts for w in p.warnings}),
+        )
+
+
+class Explainer(ABC):
+    """Base class of saliency methods.
+
+    Subclasses set :attr:`name` and :attr:`signed` and implement
+    :meth:`explain`. Constructor keyword arguments are the method's parameters
+    and must be JSON-serialisable; :meth:`params` returns them for cache keys.
+    """
+
+    name: ClassVar[str]
+    #: True when maps carry signed attributions (SHAP), False for [0, 1] CAMs.
+    signed: ClassVar[bool] = False
+    #: Constructor options that do not change the maps (left out of cache keys).
+    uncached_params: ClassVar[tuple[str, ...]] = ("batch_size",)
+
+    def __init__(self, model: Any, **params: Any) -> None:
+        self.model = model
+        self._params = type(self).canonical_params(**params)
+
+    @classmethod
+    def canonical_params(cls, **given: Any) -> dict[str, Any]:
+        """The full parameter set (defaults filled in) that identifies a map.
+
+        Lets callers look maps up in the store without building the explainer.
+        """
+        import inspect
+
+        sig = inspect.signature(cls.__init__)
+        params = {
+            name: p.default
+            for name, p in sig.parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in cls.uncached_params
+        }
+        unknown = sorted(set(given) - set(params) - set(cls.uncached_params))
+        if unknown:
+            raise TypeError(f"{cls.name}: unknown parameter(s) {unknown}; known: {sorted(params)}")
+        params.update({k: v for k, v in given.items() if k not in cls.uncached_params})
+        return json.loads(json.dumps(params, sort_keys=True))
+
+    def params(self) -> dict[str, Any]:
+        """The method's parameters, JSON-serialisable and sorted."""
+        return json.loads(json.dumps(self._params, sort_keys=True))
+
+    @abstractmethod
+    def explain(
+        self,
+        images: np.ndarray,
+        *,
+        target_class: int | np.ndarray | None = None,
+        threshold: float = 0.5,
+    ) -> SaliencyMaps:
+        """Explain a batch.
+
+        Parameters
+        ----------
+        images : ndarray, (n, H, W, 3)
+            Values in [0, 255] (``uint8`` or float).
+        target_class : int or ndarray of int, optional
+            1 (melanoma) or 0 (naevus), for all images or one per image.
+            Default: the predicted class, ``p(melanoma) >= threshold``.
+        threshold : float
+            The member's operating threshold, used to decide the predicted class.
+        """
+
+
+_REGISTRY: dict[str, type[Explainer]] = {}
+
+
+def register(cls: type[Explainer]) -> type[Explainer]:
+    """Class decorator adding a method to the registry under ``cls.name``."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"explainer {cls.name!r} is already registered")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_explainer(name: str) -> type[Explainer]:
+    """Look up a registered method by name."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown saliency method {name!r}; known: {sorted(_REGISTRY)}") from None
+
+
+def available_methods() -> list[str]:
+    """Names of the registered methods."""
+    return sorted(_REGISTRY)
+
+
+def check_images(images: np.ndarray) -> np.ndarray:
+    """Validate a batch of images and return it as float32 in [0, 255]."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected a batch of RGB images (n, H, W, 3), got shape {images.shape}")
+    if images.dtype != np.uint8:
+        lo, hi = float(images.min()), float(images.max())
+        if lo < 0 or hi > 255:
+            raise ValueError(f"image values must lie in [0, 255], got [{lo:g}, {hi:g}]")
+        if hi <= 1.0 and images.size > 0 and hi > 0:
+            raise ValueError(
+                "images look scaled to [0, 1]; dermviz models take pixel values in [0, 255]"
+            )
+    return images.astype(np.float32, copy=False)
+
+
+def resolve_targets(
+    target_class: int | np.ndarray | None, p_melanoma: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Per-image target classes: given ones, or the predicted class."""
+    n = len(p_melanoma)
+    if target_class is None:
+        return (p_melanoma >= threshold).astype(np.int64)
+    targets = np.broadcast_to(np.asarray(target_class, dtype=np.int64), (n,)).copy()
+    if not np.isin(targets, (NAEVUS, MELANOMA)).all():
+        raise ValueError("target_class must be 1 (melanoma) or 0 (naevus)")
+    return targets

@@ -1,0 +1,287 @@
+"""Rendering helpers shared by the explainers' figures and the dashboard.
+
+Two kinds of overlay on an RGB image (uint8 out):
+
+* :func:`cam_overlay` for non-negative maps in [0, 1] (GradCAM): a perceptual
+  sequential colormap (inferno by default; jet is the paper's) blended at a
+  constant alpha.
+* :func:`diverging_overlay` for signed maps (SHAP) with symmetric limits
+  ``[-vmax, vmax]``: the paper's green/red scheme, whose opacity ramps with
+  ``|value|`` so that near-zero superpixels leave the image visible, or a
+  perceptual blue-white-red one (ColorBrewer RdBu).
+
+The limit is the caller's choice: :func:`per_image_vmax` scales each map on its
+own (the paper's choice, which hides differences in magnitude between maps),
+:func:`shared_vmax` puts several maps (e.g. the members of a suite on one
+image) on one scale so their colours can be compared.
+
+Colormaps come from OpenCV (``cv2.applyColorMap`` lookup tables); matplotlib is
+not a dependency.
+
+References
+----------
+.. [1] Young et al., "Deep neural network or dermatologist?", iMIMIC 2019,
+   arXiv:1908.06612 (protocol §9: red (245, 39, 87) / green (24, 196, 93), alpha
+   ramping with the value, symmetric limits).
+.. [2] Lundberg and Lee, "A Unified Approach to Interpreting Model Predictions",
+   NeurIPS 2017.
+.. [3] Brewer, ColorBrewer 2.0 (RdBu diverging scheme), colorbrewer2.org.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache, lru_cache
+from typing import Literal
+
+import cv2
+import numpy as np
+
+#: The paper's colours (protocol §9): positive = green, negative = red.
+PAPER_POSITIVE = (24, 196, 93)
+PAPER_NEGATIVE = (245, 39, 87)
+
+#: ColorBrewer RdBu (11 classes), from most negative (blue) to most positive (red).
+_RDBU_ANCHORS = np.array(
+    [
+        (5, 48, 97), (33, 102, 172), (67, 147, 195), (146, 197, 222), (209, 229, 240),
+        (247, 247, 247),
+        (253, 219, 199), (244, 165, 130), (214, 96, 77), (178, 24, 43), (103, 0, 31),
+    ],
+    dtype=np.float64,
+)
+
+#: Names accepted by :func:`cam_overlay` (OpenCV's colormaps, lower case).
+CAM_COLORMAPS = tuple(
+    sorted(n.removeprefix("COLORMAP_").lower() for n in dir(cv2) if n.startswith("COLORMAP_"))
+)
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    """An RGB image (H, W, 3) in [0, 255] as float32."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected one RGB image (H, W, 3), got shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image.astype(np.float32)
+    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
+        raise ValueError(f"image must be numeric, got dtype {image.dtype}")
+    image = image.astype(np.float32)
+    if image.size and (not np.isfinite(image).all() or image.min() < 0 or image.max() > 255):
+        raise ValueError("image values must be finite and lie in [0, 255]")
+    return image
+
+
+def _check_map(values: np.ndarray, image: np.ndarray, what: str) -> np.ndarray:
+    values = np.asarray(values)
+    if values.shape != image.shape[:2]:
+        raise ValueError(
+            f"{what} has shape {values.shape} but the image is {image.shape[:2]}; "
+            "resize the map to the image first"
+        )
+    values = values.astype(np.float32)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return values
+
+
+def _check_alpha(alpha: float) -> float:
+    alpha = float(alpha)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha:g}")
+    return alpha
+
+
+def _blend(image: np.ndarray, colours: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
+    """``(1 - alpha) * image + alpha * colours``, rounded to uint8."""
+    out = image * (1.0 - alpha) + colours.astype(np.float32) * alpha
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@cache
+def colormap_lut(name: str) -> np.ndarray:
+    """A sequential OpenCV colormap as an RGB lookup table, uint8 (256, 3).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`CAM_COLORMAPS`, e.g. ``"inferno"``, ``"viridis"``, ``"jet"``.
+    """
+    key = str(name).lower()
+    if key not in CAM_COLORMAPS:
+        raise ValueError(f"unknown colormap {name!r}; known: {list(CAM_COLORMAPS)}")
+    code = getattr(cv2, f"COLORMAP_{key.upper()}")
+    bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), code)
+    lut = np.ascontiguousarray(bgr.reshape(256, 3)[:, ::-1])
+    lut.setflags(write=False)
+    return lut
+
+
+@lru_cache(maxsize=1)
+def diverging_lut() -> np.ndarray:
+    """Blue-white-red (ColorBrewer RdBu, reversed) lookup table, uint8 (256, 3).
+
+    Entry 0 is ``-vmax`` (dark blue), 127.5 is zero (near white), 255 is ``+vmax``
+    (dark red).
+    """
+    pos = np.linspace(0.0, 1.0, len(_RDBU_ANCHORS))
+    t = np.linspace(0.0, 1.0, 256)
+    lut = np.stack([np.interp(t, pos, _RDBU_ANCHORS[:, c]) for c in range(3)], axis=1)
+    lut = np.clip(np.rint(lut), 0, 255).astype(np.uint8)
+    lut.setflags(write=False)
+    return lut
+
+
+def cam_overlay(
+    image_uint8: np.ndarray, cam01: np.ndarray, *, alpha: float = 0.5, cmap: str = "inferno"
+) -> np.ndarray:
+    """A [0, 1] map in a sequential colormap, blended over the image.
+
+    Parameters
+    ----------
+    image_uint8 : ndarray, (H, W, 3)
+        RGB image in [0, 255] (uint8, or a float array in that range).
+    cam01 : ndarray, (H, W)
+        Map with values in [0, 1] (a GradCAM map), at image size.
+    alpha : float
+        Opacity of the colormap, in [0, 1] (0: the image, 1: the colormap only).
+    cmap : str
+        An OpenCV colormap name (:data:`CAM_COLORMAPS`); ``"inferno"`` and
+        ``"viridis"`` are perceptually uniform, ``"jet"`` is the paper's.
+
+    Returns
+    -------
+    ndarray, uint8, (H, W, 3)
+        RGB.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, the map leaves [0, 1] or is not finite, alpha is
+        outside [0, 1] or the colormap is unknown.
+
+    References
+    ----------
+    .. [1] Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks
+       via Gradient-based Localization", ICCV 2017.
+    """
+    image = _check_image(image_uint8)
+    cam = _check_map(cam01, image, "cam01")
+    alpha = _check_alpha(alpha)
+    if cam.size and (cam.min() < -1e-6 or cam.max() > 1 + 1e-6):
+        raise ValueError(
+            f"cam01 must lie in [0, 1], got [{float(cam.min()):g}, {float(cam.max()):g}]; "
+            "normalise it first (signed maps: use diverging_overlay)"
+        )
+    lut = colormap_lut(cmap)
+    colours = lut[np.rint(np.clip(cam, 0.0, 1.0) * 255).astype(np.uint8)]
+    return _blend(image, colours, alpha)
+
+
+def diverging_overlay(
+    image_uint8: np.ndarray,
+    signed_map: np.ndarray,
+    *,
+    vmax: float,
+    alpha: float = 0.6,
+    scheme: Literal["paper", "perceptual"] = "paper",
+) -> np.ndarray:
+    """A signed map with symmetric limits ``[-vmax, vmax]``, blended over the image.
+
+    Values beyond ``±vmax`` saturate.
+
+    Parameters
+    ----------
+    image_uint8 : ndarray, (H, W, 3)
+        RGB image in [0, 255] (uint8, or a float array in that range).
+    signed_map : ndarray, (H, W)
+        Signed attributions (e.g. KernelSHAP per-pixel values), at image size.
+    vmax : float
+        The limit, > 0; see :func:`per_image_vmax` and :func:`shared_vmax`.
+    alpha : float
+        Largest opacity, in [0, 1].
+    scheme : {"paper", "perceptual"}
+        ``"paper"``: green (24, 196, 93) for positive, red (245, 39, 87) for
+        negative values, opacity ``alpha * |value| / vmax``, so zero leaves the
+        image untouched (the paper's colours and ramp; protocol §9).
+        ``"perceptual"``: a blue-white-red diverging colormap (ColorBrewer RdBu;
+        red positive, blue negative, white zero) at constant opacity ``alpha``,
+        so the colour alone encodes the value.
+
+    Returns
+    -------
+    ndarray, uint8, (H, W, 3)
+        RGB.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, the map is not finite, ``vmax`` is not a finite
+        number > 0, alpha is outside [0, 1] or the scheme is unknown.
+
+    References
+    ----------
+    .. [1] Young et al., "Deep neural network or dermatologist?", iMIMIC 2019,
+       arXiv:1908.06612.
+    .. [2] Lundberg and Lee, "A Unified Approach to Interpreting Model
+       Predictions", NeurIPS 2017.
+    """
+    image = _check_image(image_uint8)
+    values = _check_map(signed_map, image, "signed_map")
+    alpha = _check_alpha(alpha)
+    vmax = float(vmax)
+    if not np.isfinite(vmax) or vmax <= 0:
+        raise ValueError(f"vmax must be a finite number > 0, got {vmax:g}")
+    t = np.clip(values / np.float32(vmax), -1.0, 1.0)
+    if scheme == "paper":
+        colours = np.where(
+            (t >= 0)[..., None],
+            np.asarray(PAPER_POSITIVE, np.float32),
+            np.asarray(PAPER_NEGATIVE, np.float32),
+        )
+        return _blend(image, colours, (alpha * np.abs(t))[..., None])
+    if scheme == "perceptual":
+        colours = diverging_lut()[np.rint((t + 1.0) * 127.5).astype(np.uint8)]
+        return _blend(image, colours, alpha)
+    raise ValueError(f"unknown scheme {scheme!r}; use 'paper' or 'perceptual'")
+
+
+def shared_vmax(maps: Iterable[np.ndarray]) -> float:
+    """One symmetric limit for several signed maps: the largest ``|value|`` among them.
+
+    NaN entries are ignored (so padded ``shap_values`` rows can be passed). An
+    all-zero input gives 1.0 (probability units' full scale), so the overlay
+    shows no colour instead of failing.
+
+    Parameters
+    ----------
+    maps : iterable of ndarray
+        Maps of any shapes.
+
+    Returns
+    -------
+    float
+        > 0.
+
+    Raises
+    ------
+    ValueError
+        If no map is given, a map holds an infinite value, or nothing is finite.
+    """
+    peak = None
+    for m in maps:
+        m = np.asarray(m, dtype=np.float64)
+        if np.isinf(m).any():
+            raise ValueError("maps contain infinite values")
+        finite = m[~np.isnan(m)]
+        if finite.size:
+            here = float(np.abs(finite).max())
+            peak = here if peak is None else max(peak, here)
+    if peak is None:
+        raise ValueError("no finite values to scale (no maps given, or all NaN/empty)")
+    return peak if peak > 0 else 1.0
+
+
+def per_image_vmax(signed_map: np.ndarray) -> float:
+    """The symmetric limit of one map on its own (the paper's per-image scaling)."""
+    return shared_vmax([signed_map])

@@ -1,0 +1,1 @@
+"""Model suites: InceptionV3 members, training, saving and loading."""

@@ -1,0 +1,143 @@
+"""Overlay rendering helpers (dermviz.explain.overlay)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dermviz.explain.overlay import (
+    CAM_COLORMAPS,
+    PAPER_NEGATIVE,
+    PAPER_POSITIVE,
+    cam_overlay,
+    colormap_lut,
+    diverging_lut,
+    diverging_overlay,
+    per_image_vmax,
+    shared_vmax,
+)
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+
+
+def test_colormap_luts():
+    for name in ("inferno", "viridis", "jet"):
+        assert name in CAM_COLORMAPS
+        lut = colormap_lut(name)
+        assert lut.shape == (256, 3) and lut.dtype == np.uint8
+    inferno = colormap_lut("inferno").astype(int)
+    # inferno runs from near black to pale yellow, and is RGB (not OpenCV's BGR)
+    assert inferno[0].sum() < 30 and inferno[255].sum() > 600
+    assert inferno[255, 0] > inferno[255, 2]  # yellow: more red than blue
+    assert colormap_lut("Inferno") is not None
+    with pytest.raises(ValueError, match="unknown colormap"):
+        colormap_lut("no-such-map")
+    div = diverging_lut().astype(int)
+    assert div[0, 2] > div[0, 0]  # most negative: blue
+    assert div[255, 0] > div[255, 2]  # most positive: red
+    assert (div[127:129] > 235).all()  # zero: near white
+
+
+def test_cam_overlay_shapes_values_and_alpha(image):
+    cam = np.linspace(0, 1, image.shape[0] * image.shape[1]).reshape(image.shape[:2])
+    out = cam_overlay(image, cam, alpha=0.5)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(cam_overlay(image, cam, alpha=0.0), image)
+    full = cam_overlay(image, cam, alpha=1.0, cmap="viridis")
+    lut = colormap_lut("viridis")
+    np.testing.assert_array_equal(full, lut[np.rint(cam * 255).astype(int)])
+    expected = np.rint(0.5 * image + 0.5 * colormap_lut("inferno")[np.rint(cam * 255).astype(int)])
+    np.testing.assert_allclose(out, expected, atol=1)
+    # float images in [0, 255] are accepted
+    np.testing.assert_array_equal(cam_overlay(image.astype(np.float64), cam), out)
+
+
+def test_cam_overlay_errors(image):
+    cam = np.zeros(image.shape[:2])
+    with pytest.raises(ValueError, match="shape"):
+        cam_overlay(image, np.zeros((5, 5)))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        cam_overlay(image, cam + 2)
+    with pytest.raises(ValueError, match="NaN"):
+        cam_overlay(image, np.full(image.shape[:2], np.nan))
+    with pytest.raises(ValueError, match="alpha"):
+        cam_overlay(image, cam, alpha=1.5)
+    with pytest.raises(ValueError, match="RGB"):
+        cam_overlay(image[..., 0], cam)
+    with pytest.raises(ValueError, match=r"\[0, 255\]"):
+        cam_overlay(image.astype(float) + 300, cam)
+    with pytest.raises(ValueError, match="unknown colormap"):
+        cam_overlay(image, cam, cmap="nope")
+
+
+def test_diverging_paper_scheme(image):
+    grey = np.full((2, 3, 3), 128, np.uint8)
+    values = np.array([[0.0, 1.0, -1.0], [0.5, -0.5, 5.0]])
+    out = diverging_overlay(grey, values, vmax=1.0, alpha=1.0, scheme="paper")
+    assert out.shape == (2, 3, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0, 0], [128, 128, 128])  # zero: image untouched
+    np.testing.assert_array_equal(out[0, 1], PAPER_POSITIVE)  # +vmax: full green
+    np.testing.assert_array_equal(out[0, 2], PAPER_NEGATIVE)  # -vmax: full red
+    np.testing.assert_array_equal(out[1, 2], PAPER_POSITIVE)  # beyond vmax saturates
+    half = np.rint(0.5 * 128 + 0.5 * np.asarray(PAPER_POSITIVE))
+    np.testing.assert_array_equal(out[1, 0], half)  # opacity ramps with |value|
+    # symmetric limits: +v and -v get the same opacity, mirrored colours
+    pos = diverging_overlay(grey, np.full((2, 3), 0.3), vmax=1.0, alpha=0.6)
+    neg = diverging_overlay(grey, np.full((2, 3), -0.3), vmax=1.0, alpha=0.6)
+    a = 0.6 * 0.3
+    np.testing.assert_allclose(pos[0, 0], (1 - a) * 128 + a * np.asarray(PAPER_POSITIVE), atol=1)
+    np.testing.assert_allclose(neg[0, 0], (1 - a) * 128 + a * np.asarray(PAPER_NEGATIVE), atol=1)
+    # a larger vmax washes the same map out
+    strong = diverging_overlay(image, np.ones(image.shape[:2]), vmax=1.0)
+    weak = diverging_overlay(image, np.ones(image.shape[:2]), vmax=4.0)
+    green = np.asarray(PAPER_POSITIVE)
+    assert np.abs(strong.astype(int) - green).sum() < np.abs(weak.astype(int) - green).sum()
+
+
+def test_diverging_perceptual_scheme():
+    grey = np.full((1, 3, 3), 128, np.uint8)
+    values = np.array([[-2.0, 0.0, 2.0]])
+    out = diverging_overlay(grey, values, vmax=2.0, alpha=1.0, scheme="perceptual")
+    lut = diverging_lut()
+    np.testing.assert_array_equal(out[0, 0], lut[0])
+    np.testing.assert_array_equal(out[0, 2], lut[255])
+    assert (out[0, 1] > 235).all()  # zero maps to (near) white
+    assert out[0, 0, 2] > out[0, 0, 0] and out[0, 2, 0] > out[0, 2, 2]
+    blended = diverging_overlay(grey, values, vmax=2.0, alpha=0.25, scheme="perceptual")
+    np.testing.assert_allclose(blended[0, 0], 0.75 * 128 + 0.25 * lut[0].astype(float), atol=1)
+
+
+def test_diverging_errors(image):
+    values = np.zeros(image.shape[:2])
+    for vmax in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="vmax"):
+            diverging_overlay(image, values, vmax=vmax)
+    with pytest.raises(ValueError, match="shape"):
+        diverging_overlay(image, values.T, vmax=1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        diverging_overlay(image, np.full(image.shape[:2], np.nan), vmax=1.0)
+    with pytest.raises(ValueError, match="scheme"):
+        diverging_overlay(image, values, vmax=1.0, scheme="rainbow")
+    with pytest.raises(ValueError, match="alpha"):
+        diverging_overlay(image, values, vmax=1.0, alpha=-0.1)
+
+
+def test_vmax_helpers():
+    a = np.array([[0.1, -0.4], [0.2, 0.0]])
+    b = np.array([0.3, np.nan, -0.05])  # padded shap_values rows carry NaN
+    assert per_image_vmax(a) == pytest.approx(0.4)
+    assert per_image_vmax(b) == pytest.approx(0.3)
+    assert shared_vmax([a, b]) == pytest.approx(0.4)
+    assert shared_vmax([b, 2 * b]) == pytest.approx(0.6)
+    assert shared_vmax(m for m in (a, b)) == pytest.approx(0.4)  # any iterable
+    assert shared_vmax([np.zeros((2, 2))]) == 1.0  # all zero: full scale, no failure
+    with pytest.raises(ValueError, match="no finite"):
+        shared_vmax([])
+    with pytest.raises(ValueError, match="no finite"):
+        shared_vmax([np.full(3, np.nan)])
+    with pytest.raises(ValueError, match="infinite"):
+        shared_vmax([np.array([1.0, np.inf])])

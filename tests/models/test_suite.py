@@ -1,0 +1,68 @@
+"""A trained (smoke) suite: files, manifest, safe-mode round trip, predictions, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dermviz.models.predict import predict_proba
+from dermviz.models.suite import Suite, SuiteNotFoundError, list_suites
+
+
+def test_suite_layout_and_manifest(smoke_suite):
+    assert smoke_suite.complete
+    assert smoke_suite.member_ids == ["m00", "m01"]
+    for mid in smoke_suite.member_ids:
+        folder = smoke_suite.member_dir(mid)
+        for name in ("model.keras", "member.json", "history.json", "holdout_predictions.csv"):
+            assert (folder / name).is_file(), name
+        entry = smoke_suite.member(mid)
+        for key in ("auc", "accuracy", "sensitivity", "specificity", "brier", "tp", "fn"):
+            assert key in entry["holdout"]
+        assert 0.0 <= entry["threshold"] <= 1.0
+    seeds = [smoke_suite.member(m)["seed"] for m in smoke_suite.member_ids]
+    assert len(set(seeds)) == len(seeds), "every member gets its own seed"
+
+
+def test_member_round_trip_reproduces_saved_predictions(smoke_suite):
+    """Loading in safe mode gives back the model that made the saved predictions."""
+    model = smoke_suite.load_model("m00")
+    preds = smoke_suite.predictions("m00")
+    dataset = smoke_suite.dataset()
+    images = dataset.load_images(preds["image_id"].tolist(), size=smoke_suite.image_size)
+    p = predict_proba(model, images)
+    np.testing.assert_allclose(p, preds["p_melanoma"].to_numpy(), atol=1e-5)
+    assert model.get_layer("pred").activation.__name__ == "sigmoid"
+
+
+def test_saved_model_has_no_optimizer_state(smoke_suite):
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(smoke_suite.model_path("m00")) as zf:
+        config = json.loads(zf.read("config.json"))
+        weights = h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r")
+        assert "optimizer" not in weights
+    assert not config.get("compile_config")
+    assert smoke_suite.model_path("m00").stat().st_size < 120e6  # 266 MB with Adam state
+
+
+def test_predictions_follow_holdout_order(smoke_suite):
+    preds = smoke_suite.predictions("m01")
+    holdout = smoke_suite.dataset().holdout
+    assert preds["image_id"].tolist() == holdout["image_id"].tolist()
+    assert (preds["y"].to_numpy() == holdout["y"].to_numpy()).all()
+
+
+def test_list_and_open(smoke_models_dir, smoke_suite, tmp_path):
+    assert [s.name for s in list_suites(smoke_models_dir)] == ["demo-smoke"]
+    assert Suite.open("demo-smoke", root=smoke_models_dir).path == smoke_suite.path
+    assert list_suites(tmp_path / "absent") == []
+    with pytest.raises(SuiteNotFoundError, match="dermviz demo"):
+        Suite.open("nope", root=tmp_path)
+    with pytest.raises(KeyError, match="no member"):
+        smoke_suite.member("m99")

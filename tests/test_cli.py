@@ -1,0 +1,55 @@
+"""The command line, end to end on the smoke profile."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from dermviz.cli import main
+
+
+def test_info_lists_suites(smoke_models_dir, capsys):
+    assert main(["--models-dir", str(smoke_models_dir), "info"]) == 0
+    out = capsys.readouterr().out
+    assert "demo-smoke" in out and "2 member(s)" in out
+    assert main(["--models-dir", str(smoke_models_dir), "info", "--suite", "demo-smoke"]) == 0
+    assert "m01" in capsys.readouterr().out
+
+
+def test_info_without_suites_says_what_to_do(tmp_path, capsys):
+    assert main(["--models-dir", str(tmp_path), "info"]) == 0
+    assert "dermviz demo" in capsys.readouterr().out
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    assert main(["--models-dir", str(tmp_path), "explain", "--suite", "absent"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dermviz: error: no suite at")
+    assert main(["train", "--name", "x", "--data", str(tmp_path / "nowhere")]) == 2
+    assert "HAM10000_metadata.csv" in capsys.readouterr().err
+
+
+def test_train_with_imagenet_offline_fails_fast(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    code = main(["--models-dir", str(tmp_path), "train", "--name", "x", "--weights", "imagenet"])
+    assert code == 2
+    assert "not available offline" in capsys.readouterr().err
+
+
+def test_explain_layer_option_fills_the_store(smoke_models_dir, smoke_suite, capsys):
+    ids = smoke_suite.dataset().holdout["image_id"].tolist()[:3]
+    args = ["--models-dir", str(smoke_models_dir), "explain", "--suite", "demo-smoke",
+            "--layer", "mixed5", "--members", "m00", "--images", ",".join(ids)]
+    assert main(args) == 0
+    assert "computed 3" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "already cached 3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("entry", [["dermviz"], [sys.executable, "-m", "dermviz"]])
+def test_entry_points(entry):
+    result = subprocess.run([*entry, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert "demo" in result.stdout and "explain" in result.stdout

@@ -1,0 +1,31 @@
+"""The README's two set-up commands are what the project actually runs."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import REPO_ROOT
+
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def block(marker: str) -> str:
+    match = re.search(rf"<!-- {marker} -->\s*```bash\n(.+?)\n```\s*<!-- /{marker} -->", README,
+                      re.S)
+    assert match, f"README lacks the {marker} block"
+    return match.group(1).strip()
+
+
+def test_two_setup_commands():
+    dashboard = block("dashboard-command")
+    tests = block("test-command")
+    assert "dermviz demo" in dashboard and "streamlit run app/Home.py" in dashboard
+    assert "pytest" in tests
+    for command in (dashboard, tests):
+        assert "pip install -r requirements.txt" in command
+    assert (REPO_ROOT / "app" / "Home.py").is_file()
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "test-command" in ci and "README.md" in ci
