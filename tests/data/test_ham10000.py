@@ -355,6 +355,19 @@ def test_fake_corrupt_image_fails_at_read_time(tmp_path: Path) -> None:
         ds.load_images([row["image_id"]], size=16)
 
 
+def test_fake_unreadable_image_is_named_at_load(tmp_path: Path) -> None:
+    root = make_fake(tmp_path / "ham", layout="flat")
+    victim = load_ham10000(root, n_test_per_class=1).table.iloc[0]
+    Path(victim["path"]).write_bytes(b"not an image")
+    with pytest.raises(MissingImagesError, match="cannot be read") as info:
+        load_ham10000(root, n_test_per_class=1)
+    assert info.value.missing == [victim["image_id"]]
+    with pytest.warns(UserWarning, match="1 unreadable"):
+        ds = load_ham10000(root, n_test_per_class=1, skip_missing=True)
+    assert victim["image_id"] not in ds.table.index
+    assert ds.info["skipped_missing"] == 1
+
+
 def test_source_describe_and_find(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_fake(tmp_path / "ham")
     ds = load_ham10000(root, n_test_per_class=1)
