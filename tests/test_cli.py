@@ -53,3 +53,25 @@ def test_entry_points(entry):
     result = subprocess.run([*entry, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert "demo" in result.stdout and "explain" in result.stdout
+
+
+@pytest.mark.realdata
+def test_train_on_shared_ham10000(tmp_path, capsys):
+    """`dermviz train` end to end on the real images, at a tiny size and budget."""
+    from dermviz.data.ham10000 import find_ham10000
+    from dermviz.models.suite import Suite
+
+    root = find_ham10000()
+    if root is None:
+        pytest.skip("shared HAM10000 copy not found (../shared/data/ham10000-200x150)")
+    args = ["--models-dir", str(tmp_path), "train", "--data", str(root), "--name", "ham-tiny",
+            "--image-size", "75", "--members", "1", "--epochs", "1", "--max-train", "64",
+            "--batch-size", "16"]
+    assert main(args) == 0
+    suite = Suite(tmp_path / "ham-tiny")
+    assert suite.dataset_info["name"] == "ham10000"
+    preds = suite.predictions("m00")
+    assert len(preds) == 400
+    assert preds["y"].sum() == 200 and (preds["test_index"] == range(400)).all()
+    assert "auc" in suite.member("m00")["holdout"]
+    assert "ham-tiny" in capsys.readouterr().out
