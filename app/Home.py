@@ -17,10 +17,17 @@ st.set_page_config(page_title="dermviz", page_icon="🔬", layout="wide")
 
 pages = {
     "Overview": [
-        st.Page(APP_DIR / "pages" / "home.py", title="Home", icon="🏠", default=True),
+        st.Page(APP_DIR / "pages" / "home.py", title="Home", icon=":material/home:", default=True),
     ],
     "Clinicians": [
-        st.Page(APP_DIR / "pages" / "saliency.py", title="Saliency", icon="🩺"),
+        st.Page(APP_DIR / "pages" / "saliency.py", title="Saliency", icon=":material/stethoscope:"),
+    ],
+    "Researchers": [
+        st.Page(APP_DIR / "pages" / "randomization.py", title="Layer randomization",
+                icon=":material/shuffle:"),
+        st.Page(APP_DIR / "pages" / "variation.py", title="Reproducibility & variation",
+                icon=":material/difference:"),
+        st.Page(APP_DIR / "pages" / "search.py", title="Search", icon=":material/tune:"),
     ],
 }
 st.navigation(pages).run()

@@ -93,3 +93,58 @@ def saliency(suite_path: str, member: str, image_id: str, method: str, layer: st
         suite, member, image_id, method=method, params=params,
         model=load_model(suite_path, member), dataset=load_dataset(suite_path),
     )
+
+
+# ----------------------------------------------------------------------------- KernelSHAP
+
+
+def shap_params(suite_path: str, nsamples: int) -> dict[str, Any]:
+    """The store key of the page's KernelSHAP maps: the suite's defaults with ``nsamples``."""
+    from dermviz.explain.precompute import default_params
+
+    return default_params(Suite(suite_path), "kernelshap", nsamples=int(nsamples))
+
+
+def stored_maps(
+    suite_path: str, members: tuple[str, ...], image_id: str, method: str,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Maps already in the store for one image, by member (None: not computed).
+
+    Not cached by Streamlit: a store read is milliseconds (see
+    ``benchmarks/bench_store.py``), and a map computed in the background shows
+    up on the next run without any cache to clear.
+    """
+    from dermviz.explain.precompute import cached_maps
+
+    return cached_maps(Suite(suite_path), list(members), image_id, method=method, params=params)
+
+
+@st.cache_resource(show_spinner=False)
+def map_jobs() -> Any:
+    """The process-wide background computer of single maps (:class:`MapJobs`)."""
+    from dermviz.explain.parallel import MapJobs
+
+    return MapJobs()
+
+
+def submit_map(
+    suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
+) -> Any:
+    """Queue one map in the background, sharing the page's cached model and data set."""
+    return map_jobs().submit(
+        Suite(suite_path), member, image_id, method=method, params=params,
+        model=load_model(suite_path, member), dataset=load_dataset(suite_path),
+    )
+
+
+def map_job(
+    suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
+) -> Any:
+    """The background job of one map, or None if none was submitted."""
+    return map_jobs().job(suite_path, member, image_id, method, params)
+
+
+def forget_job(job: Any) -> None:
+    """Drop a finished background job (so its map can be asked for again)."""
+    map_jobs().forget([job])

@@ -67,7 +67,7 @@ def main() -> None:
         f"synthetic images, {cfg.train.epochs} epochs, GradCAM on `{params['layer']}`.",
         f"- Wall time, data + training + GradCAM for the hold-out: **{wall:.0f} s "
         f"({wall / 60:.1f} min)**.",
-        f"- Hold-out accuracy per member: "
+        "- Hold-out accuracy per member: "
         + ", ".join(f"{a:.3f}" for a in metrics["accuracy"])
         + f" (mean **{metrics['accuracy'].mean():.3f}**); AUC "
         + ", ".join(f"{a:.3f}" for a in metrics["auc"])
@@ -78,7 +78,7 @@ def main() -> None:
         "",
         "| map | share of mass inside the lesion |",
         "|---|---|",
-        *[f"| GradCAM, member {m} | {v:.3f} |" for m, v in zip(suite.member_ids, rows)],
+        *[f"| GradCAM, member {m} | {v:.3f} |" for m, v in zip(suite.member_ids, rows, strict=True)],
         f"| GradCAM, mean over members | **{gradcam_score:.3f}** |",
         f"| chance (mask's share of the image) | {chance:.3f} |",
         f"| centred Gaussian, no model (sigma = 0.25 x side) | {prior_score:.3f} |",

@@ -80,15 +80,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = _command(sub, "explain", _explain, "precompute saliency maps for a suite")
     explain.add_argument("--suite", required=True)
-    explain.add_argument("--method", default="gradcam")
-    explain.add_argument("--layer", default=None, help="GradCAM target layer")
+    explain.add_argument("--method", default="gradcam", help="gradcam (default) or kernelshap")
+    explain.add_argument("--layer", default=None, help="GradCAM target layer (gradcam only)")
+    explain.add_argument("--nsamples", type=int, default=None,
+                         help="KernelSHAP coalitions per image (kernelshap only; default 2500)")
+    explain.add_argument("--n-segments", type=int, default=None,
+                         help="KernelSHAP SLIC superpixels (kernelshap only; default 100)")
     explain.add_argument("--members", default=None, help="comma-separated member ids")
     explain.add_argument("--images", default=None,
                          help="comma-separated image ids (default: the whole hold-out)")
     explain.add_argument("--batch-size", type=int, default=32)
+    explain.add_argument("--workers", type=int, default=1,
+                         help="worker processes (default 1: this process)")
+    explain.add_argument("--backend", choices=["local", "ray"], default="local",
+                         help="local process pool, or Ray tasks (needs ray[default])")
+    explain.add_argument("--ray-address", default=None,
+                         help="Ray cluster address (--backend ray; default: start Ray here)")
 
     _command(sub, "info", _info, "list suites and their hold-out metrics").add_argument(
         "--suite", default=None, help="show one suite's members"
+    )
+
+    from dermviz.models.search_command import add_search_arguments, run_search
+    from dermviz.sanity.command import add_sanity_arguments, run_sanity
+
+    add_search_arguments(
+        _command(sub, "search", run_search, "train a suite by hyperparameter search (Optuna)")
+    )
+
+    add_sanity_arguments(
+        _command(sub, "sanity", run_sanity, "run sanity-check studies on a suite")
     )
     return parser
 
@@ -153,17 +174,40 @@ def _load_data(args: argparse.Namespace):  # noqa: ANN202 - returns a Dataset
     return load_ham10000(args.data, skip_missing=args.skip_missing)
 
 
+#: Options of ``dermviz explain`` that are parameters of one method only.
+_METHOD_OPTIONS = {
+    "layer": ("--layer", "gradcam"),
+    "nsamples": ("--nsamples", "kernelshap"),
+    "n_segments": ("--n-segments", "kernelshap"),
+}
+
+
 def _explain(args: argparse.Namespace) -> None:
+    from dermviz.explain.base import available_methods
     from dermviz.explain.precompute import explain_suite
     from dermviz.models.suite import Suite
 
+    if args.method not in available_methods():
+        raise ValueError(f"unknown method {args.method!r}; choose from {available_methods()}")
+    params = {}
+    for name, (flag, method) in _METHOD_OPTIONS.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if args.method != method:
+            raise ValueError(f"{flag} applies to --method {method} only, not {args.method}")
+        params[name] = value
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.ray_address and args.backend != "ray":
+        raise ValueError("--ray-address needs --backend ray")
     suite = Suite.open(args.suite, root=_models_dir(args))
-    params = {"layer": args.layer} if args.layer else None
     counts = explain_suite(
-        suite, method=args.method, params=params,
+        suite, method=args.method, params=params or None,
         members=args.members.split(",") if args.members else None,
         image_ids=args.images.split(",") if args.images else None,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, workers=args.workers, backend=args.backend,
+        ray_address=args.ray_address,
     )
     print(f"{args.method}: computed {counts['computed']}, already cached {counts['cached']}")
 

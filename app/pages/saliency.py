@@ -1,10 +1,25 @@
-"""Saliency: one hold-out lesion, every chosen member's verdict and GradCAM overlay."""
+"""Saliency: one hold-out lesion; per chosen member its verdict, GradCAM and KernelSHAP overlays."""
 
 import streamlit as st
 
 from app import state
-from dermviz.explain.overlay import CAM_COLORMAPS, cam_overlay
+from dermviz.explain.overlay import (
+    CAM_COLORMAPS,
+    cam_overlay,
+    diverging_overlay,
+    per_image_vmax,
+    shared_vmax,
+)
 from dermviz.models.inception import INCEPTION_BLOCKS
+
+SHAP_SCHEMES = {
+    "paper": "paper: green raises, red lowers",
+    "perceptual": "perceptual: red raises, blue lowers (RdBu)",
+}
+SHAP_SCALES = {
+    "per_image": "per image (paper's; hides magnitude)",
+    "shared": "shared across the shown members",
+}
 
 st.title("Saliency")
 suite = state.choose_suite()
@@ -31,12 +46,26 @@ with st.sidebar:
         st.stop()
     image_id = st.selectbox("Hold-out image", list(labels), format_func=labels.get)
     members = st.multiselect("Members", suite.member_ids, default=suite.member_ids[:4])
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05)
+    st.subheader("GradCAM")
     default_layer = suite.config.get("gradcam_layer", "mixed10")
     layer = st.selectbox("GradCAM layer", INCEPTION_BLOCKS,
                          index=INCEPTION_BLOCKS.index(default_layer))
-    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05)
     cmap = st.selectbox("Colormap", CAM_COLORMAPS, index=CAM_COLORMAPS.index("inferno"),
                         help="inferno and viridis are perceptually uniform; jet is the paper's")
+    st.subheader("KernelSHAP")
+    nsamples = st.number_input(
+        "Samples per image", min_value=50, max_value=100_000, value=2500, step=100,
+        key="shap_nsamples",
+        help="Coalitions evaluated per image (the paper's 2500). Part of the cache key: "
+        "maps computed with another value are not shown. On a CPU, a 75-128 px image "
+        "takes seconds to a minute at 2500; precompute a whole suite with "
+        "`dermviz explain --method kernelshap --workers N`.",
+    )
+    scheme = st.radio("SHAP colours", list(SHAP_SCHEMES), format_func=SHAP_SCHEMES.get)
+    scale = st.radio("SHAP scale", list(SHAP_SCALES), format_func=SHAP_SCALES.get,
+                     help="Per-image scaling makes every map look equally strong; a shared "
+                     "scale keeps the members comparable.")
 
 row = holdout[holdout["image_id"] == image_id].iloc[0]
 img = state.image(path, image_id)
@@ -48,21 +77,110 @@ if not members:
     st.info("Choose one or more members in the sidebar.")
     st.stop()
 
-cols = st.columns(len(members) + 1)
-cols[0].image(img, caption="input", width="stretch")
+shap_params = state.shap_params(path, nsamples)
+shap = state.stored_maps(path, tuple(members), image_id, "kernelshap", shap_params)
+missing = [m for m in members if shap[m] is None]
+present = [shap[m].maps[0] for m in members if shap[m] is not None]
+common_vmax = shared_vmax(present) if present and scale == "shared" else None
+
+
+def _klass(target: int) -> str:
+    return "melanoma" if target else "naevus"
+
+
+jobs = {m: state.map_job(path, m, image_id, "kernelshap", shap_params) for m in missing}
+polling = any(j is not None and j.state in ("queued", "running") for j in jobs.values())
+
+
+@st.fragment(run_every=1.0 if polling else None)
+def shap_pending(member: str) -> None:
+    """A not-yet-computed KernelSHAP map: a compute button, then progress while it runs.
+
+    The map is computed in a background thread; only this fragment polls it,
+    the rest of the page stays usable. When it is done the page redraws once.
+    """
+    job = state.map_job(path, member, image_id, "kernelshap", shap_params)
+    if job is not None and job.state == "done":
+        if state.stored_maps(path, (member,), image_id, "kernelshap", shap_params)[member]:
+            st.rerun()  # the map is in the store now: redraw the page once
+        state.forget_job(job)  # done, but the map has left the store since: offer it again
+        job = None
+    if job is None or job.state == "failed":
+        if job is not None:
+            st.error(f"KernelSHAP failed: {job.error}")
+        st.caption(f"Not computed yet ({nsamples} samples).")
+        if st.button("Compute KernelSHAP", key=f"shap-{member}-{image_id}-{nsamples}"):
+            state.submit_map(path, member, image_id, "kernelshap", shap_params)
+            st.rerun()  # start polling
+        return
+    expected = state.map_jobs().expected_seconds(job)
+    if job.state == "queued":
+        st.progress(0.0, text=f"KernelSHAP for {member}: queued")
+    elif expected:
+        st.progress(min(job.elapsed / expected, 0.99),
+                    text=f"KernelSHAP for {member}: {job.elapsed:.0f} s of ~{expected:.0f} s")
+    else:
+        with st.status(f"KernelSHAP for {member}: running, {job.elapsed:.0f} s", state="running"):
+            st.write(f"{nsamples} coalitions of ~{shap_params['n_segments']} superpixels, "
+                     f"{suite.image_size} px")
+
+
+st.image(img, caption="input", width=256)
+idle = [m for m in missing if jobs[m] is None or jobs[m].state == "failed"]
+if len(idle) > 1 and st.button(f"Compute KernelSHAP for the {len(idle)} members without a map",
+                               key="shap-all"):
+    for member in idle:
+        state.submit_map(path, member, image_id, "kernelshap", shap_params)
+    st.rerun()
+
+head = st.columns([1, 2, 2])
+head[0].markdown("**Member**")
+head[1].markdown(f"**GradCAM** on `{layer}`")
+head[2].markdown(f"**KernelSHAP**, {nsamples} samples")
 mine = verdicts[verdicts["image_id"] == image_id].set_index("member")
-for col, member in zip(cols[1:], members, strict=True):
+cam = None
+for member in members:
     v = mine.loc[member]
-    with st.spinner(f"GradCAM for {member}..."):
-        maps = state.saliency(path, member, image_id, "gradcam", layer)
-    col.image(cam_overlay(img, maps.maps[0], alpha=opacity, cmap=cmap), width="stretch",
-              caption=f"{member}: explains {'melanoma' if maps.target_class[0] else 'naevus'}")
+    verdict_col, cam_col, shap_col = st.columns([1, 2, 2])
     mark = "✅" if v["correct"] else "❌"
-    col.markdown(f"{mark} **{v['verdict']}**  \np(melanoma) = {v['p_melanoma']:.2f} "
-                 f"(threshold {v['threshold']:.2f})")
-    for warning in maps.warnings:
-        col.warning(warning, icon="⚠️")
-if maps.grid:
-    st.caption(f"GradCAM on `{layer}`: a {maps.grid[0]}x{maps.grid[1]} grid upsampled to "
-               f"{suite.image_size} px. Brighter = more evidence for the explained class "
-               "(each member's predicted class).")
+    verdict_col.markdown(f"**{member}**  \n{mark} **{v['verdict']}**  \n"
+                         f"p(melanoma) = {v['p_melanoma']:.2f} (threshold {v['threshold']:.2f})")
+    with st.spinner(f"GradCAM for {member}..."):
+        cam = state.saliency(path, member, image_id, "gradcam", layer)
+    cam_col.image(cam_overlay(img, cam.maps[0], alpha=opacity, cmap=cmap), width="stretch",
+                  caption=f"explains {_klass(cam.target_class[0])}")
+    for warning in cam.warnings:
+        cam_col.warning(warning, icon="⚠️")
+    maps = shap[member]
+    with shap_col:
+        if maps is None:
+            shap_pending(member)
+            continue
+        vmax = common_vmax if common_vmax is not None else per_image_vmax(maps.maps[0])
+        st.image(
+            diverging_overlay(img, maps.maps[0], vmax=vmax, alpha=opacity, scheme=scheme),
+            width="stretch",
+            caption=f"explains {_klass(maps.target_class[0])}; scale ±{vmax:.2g}",
+        )
+        extras = maps.extras
+        if "f_x" in extras and "base_value" in extras:
+            st.caption(f"f(image) = {float(extras['f_x'][0]):.3f}, "
+                       f"f(all white) = {float(extras['base_value'][0]):.3f}")
+        for warning in maps.warnings:
+            st.warning(warning, icon="⚠️")
+
+notes = []
+if cam is not None and cam.grid:
+    notes.append(f"GradCAM on `{layer}`: a {cam.grid[0]}x{cam.grid[1]} grid upsampled to "
+                 f"{suite.image_size} px; brighter = more evidence for the explained class "
+                 "(each member's predicted class).")
+notes.append(
+    "KernelSHAP: SLIC superpixels, hidden ones painted white; values are changes in the "
+    "explained class's probability. "
+    + ("Green raises it, red lowers it; opacity grows with |value|. " if scheme == "paper"
+       else "Red raises it, blue lowers it, white is zero. ")
+    + ("One scale for all members shown (largest |value| among them), so colours compare."
+       if scale == "shared" else
+       "Each map on its own scale (its largest |value|): colours do not compare across members.")
+)
+st.caption("  \n".join(notes))

@@ -1,7 +1,9 @@
 """Compute saliency maps for a suite and cache them in its store.
 
-Maps already in the store are never recomputed; each batch is written as soon
-as it is done, so an interrupted run loses at most one batch.
+Maps already in the store are never recomputed; each work item (a member and a
+chunk of image ids) is written as soon as it is done, so an interrupted run
+loses at most the items in flight. Work runs in this process, in a process pool
+or on Ray (:mod:`dermviz.explain.parallel`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ def make_explainer(model: Any, method: str, params: dict[str, Any]) -> Explainer
     return get_explainer(method)(model, **params)
 
 
+#: Where :func:`explain_suite` can run its work items.
+BACKENDS = ("local", "ray")
+
+#: Images per work item by method (default: ``batch_size``). A KernelSHAP image
+#: takes seconds to minutes, so one image per item balances the workers and an
+#: interrupted run loses at most one image per worker.
+DEFAULT_CHUNK = {"kernelshap": 1}
+
+
 def explain_suite(
     suite: Suite,
     *,
@@ -41,8 +52,16 @@ def explain_suite(
     image_ids: Sequence[str] | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    workers: int = 1,
+    backend: str = "local",
+    ray_address: str | None = None,
+    chunk_size: int | None = None,
 ) -> dict[str, int]:
     """Fill the suite's map store for ``members`` x ``image_ids``.
+
+    Resumable: maps already in the store are skipped, and every work item
+    (a member and a chunk of image ids) is written to the store as soon as it
+    is done, so an interrupted run loses at most the items in flight.
 
     Parameters
     ----------
@@ -57,33 +76,96 @@ def explain_suite(
         Default: the whole hold-out.
     batch_size : int
         Images per explainer call (and per store write).
+    progress : bool
+        Show a progress bar over images, with ETA (tqdm, on stderr).
+    workers : int
+        1: compute in this process. More: that many worker processes
+        (``backend="local"``: a spawn-context process pool; each loads a member's
+        model once and gets ``cores // workers`` TensorFlow threads), or that many
+        Ray CPUs when Ray is started locally.
+    backend : {"local", "ray"}
+        ``"ray"`` runs the same work items as Ray tasks; needs
+        ``pip install "ray[default]"``.
+    ray_address : str, optional
+        Ray cluster to connect to (``backend="ray"`` only); default: start Ray here.
+    chunk_size : int, optional
+        Image ids per work item; default :data:`DEFAULT_CHUNK` or ``batch_size``.
 
     Returns
     -------
     dict
         ``{"computed": n, "cached": n}``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``workers``, ``backend``, ``chunk_size`` or parameters.
+    KeyError
+        Unknown member or image id.
+    dermviz.explain.parallel.MissingDependencyError
+        ``backend="ray"`` without Ray installed.
     """
+    from dermviz.explain import parallel
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {list(BACKENDS)}")
+    if isinstance(workers, bool) or int(workers) != workers or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if ray_address and backend != "ray":
+        raise ValueError("ray_address is only used with backend='ray'")
+    if backend == "ray":
+        parallel.import_ray()  # fail before any work
     params = default_params(suite, method, **(params or {}))
     members = list(members) if members is not None else suite.member_ids
+    for mid in members:
+        suite.member(mid)  # KeyError naming the known members
     dataset = suite.dataset()
     ids = list(image_ids) if image_ids is not None else dataset.holdout["image_id"].tolist()
-    computed = cached = 0
-    for mid in tqdm(members, desc=f"{method} members", unit="member", disable=not progress):
-        todo = [i for i in ids if suite.maps.get(mid, i, method, params) is None]
-        cached += len(ids) - len(todo)
-        if not todo:
-            continue
-        explainer = make_explainer(suite.load_model(mid), method, params)
-        threshold = suite.threshold(mid)
-        bar = tqdm(total=len(todo), desc=f"{mid}", unit="img", leave=False, disable=not progress)
-        for chunk, images in dataset.iter_batches(todo, size=suite.image_size,
-                                                  batch_size=batch_size):
-            maps = explainer.explain(images, threshold=threshold)
-            suite.maps.put(mid, chunk, maps)
-            computed += len(chunk)
-            bar.update(len(chunk))
-        bar.close()
+    dataset.rows(ids)  # KeyError naming unknown ids
+    todo = {mid: [i for i in ids if suite.maps.get(mid, i, method, params) is None]
+            for mid in members}
+    n_todo = sum(len(v) for v in todo.values())
+    cached = len(ids) * len(members) - n_todo
+    chunk = chunk_size if chunk_size is not None else DEFAULT_CHUNK.get(method, batch_size)
+    threads = parallel.thread_split(workers) if (workers > 1 or backend == "ray") else None
+    tasks = parallel.make_tasks(
+        str(suite.path), {m: v for m, v in todo.items() if v}, method=method, params=params,
+        chunk_size=chunk, batch_size=batch_size, threads=threads,
+    )
+    if backend == "ray":
+        results = parallel.run_ray(tasks, workers, address=ray_address)
+    elif workers > 1:
+        results = parallel.run_local_pool(tasks, workers)
+    else:
+        cache = parallel.WorkerCache(max_models=1)
+        cache.suites[str(suite.path)] = suite
+        cache.datasets[str(suite.path)] = dataset
+        results = parallel.run_serial(tasks, cache)
+    computed = 0
+    with tqdm(total=n_todo, desc=method, unit="img", disable=not progress or not n_todo,
+              dynamic_ncols=True) as bar:
+        if cached:
+            bar.set_postfix_str(f"{cached} cached")
+        for res in results:
+            computed += res.n_images
+            bar.update(res.n_images)
     return {"computed": computed, "cached": cached}
+
+
+def cached_maps(
+    suite: Suite,
+    members: Sequence[str],
+    image_id: str,
+    *,
+    method: str,
+    params: dict[str, Any] | None = None,
+) -> dict[str, SaliencyMaps | None]:
+    """One image's stored maps for several members; None where not computed yet.
+
+    Never computes anything: what a page shows before the user asks for more.
+    """
+    params = default_params(suite, method, **(params or {}))
+    return {m: suite.maps.get(m, image_id, method, params) for m in members}
 
 
 def load_or_compute(

@@ -184,6 +184,10 @@ class StudySpec:
         The member's operating threshold (decides the predicted class).
     n_stages : int, optional
         Only the first (top-most) ``n_stages`` stages: a quick preview.
+    stages : tuple of str, optional
+        Only these stages of the layer set, by stage name (e.g. ``("head_dense",
+        "stem/conv1")``), kept in top-down order; default all. Left out of
+        :meth:`to_dict` (and so of :meth:`key`) when None, so older keys hold.
     """
 
     member_id: str
@@ -199,6 +203,7 @@ class StudySpec:
     target: str = "original"
     threshold: float = 0.5
     n_stages: int | None = None
+    stages: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -223,12 +228,20 @@ class StudySpec:
             raise ValueError("image_ids must be unique")
         if self.n_stages is not None and self.n_stages < 1:
             raise ValueError(f"n_stages must be >= 1, got {self.n_stages}")
+        if self.stages is not None:
+            set_(self, "stages", tuple(str(x) for x in self.stages))
+            if not self.stages or len(set(self.stages)) != len(self.stages):
+                raise ValueError("stages must list at least one stage, each once")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable fields (tuples as lists)."""
         d = asdict(self)
         d["image_ids"] = list(self.image_ids)
         d["similarities"] = list(self.similarities)
+        if self.stages is None:
+            del d["stages"]  # keeps the keys of specs written before the field existed
+        else:
+            d["stages"] = list(self.stages)
         return d
 
     @classmethod
@@ -336,6 +349,14 @@ def paper_study_spec(
 def resolve_stages(model: Any, spec: StudySpec) -> list[StageLayers]:
     """The spec's stages on this model: ``(stage name, [layer names])``, top-down."""
     stages = paper_stages(model) if spec.layer_set == "paper" else block_layers(model)
+    if spec.stages is not None:
+        known = [name for name, _ in stages]
+        unknown = [s for s in spec.stages if s not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown stage(s) {unknown} for layer set {spec.layer_set!r}; known: {known}"
+            )
+        stages = [st for st in stages if st[0] in spec.stages]
     return stages[: spec.n_stages] if spec.n_stages is not None else stages
 
 

@@ -1,0 +1,256 @@
+"""Layer randomization: a member's maps as its layers are re-initialised, beside the paper's.
+
+Thin: specs, runs, caching and tables come from :mod:`dermviz.sanity.command`
+(the same code as ``dermviz sanity``), so a study run from the command line shows
+up here, and one run here is cached for the command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import state
+from dermviz.explain.overlay import CAM_COLORMAPS, cam_overlay, diverging_overlay, shared_vmax
+from dermviz.sanity import command as sanity
+from dermviz.sanity.similarity import SIMILARITIES
+from dermviz.sanity.studies import PAPER_REFERENCE, load_study
+
+MEASURE_HELP = {
+    "ssim": "SSIM of the raw maps on [0, 1] (signed maps share one scale)",
+    "spearman": "Spearman rank correlation of the maps",
+    "spearman_abs": "Spearman rank correlation of |map|",
+    "ssim_paper": "the paper's SSIM on rendered RGBA overlays (photo + map + alpha)",
+    "ssim_paper_rgb": "the paper's overlay SSIM without the constant alpha channel",
+}
+STUDY_KEY = "randomization_study"
+PAPER_COLUMN = {"paper_ssim_paper": "paper (ssim_paper)"}
+
+
+def _stamp(path: str) -> tuple[str, ...]:
+    """Changes whenever a study is saved (cache key of the listing)."""
+    return tuple(sorted(str(p) for p in (Path(path) / "sanity").glob("*/study.json")))
+
+
+@st.cache_data(show_spinner=False)
+def saved(path: str, stamp: tuple[str, ...]) -> list[dict]:
+    return [s for s in sanity.saved_studies(path) if s["kind"] == "randomization"]
+
+
+@st.cache_data(show_spinner="Loading the study...", max_entries=16)
+def load(folder: str, created: str):
+    return load_study(folder)
+
+
+def image_label(row) -> str:  # noqa: ANN001
+    return f"#{row.test_index} {row.image_id} ({row.dx})"
+
+
+st.title("Layer randomization")
+st.caption(
+    "Adebayo et al.'s model-parameter randomization test, in the paper's design: re-initialise "
+    "a trained member's layers top-down and watch the saliency map. A map that survives the "
+    "loss of what the model learnt is not explaining the model: the similarity to the "
+    "original map (higher = more similar) should fall towards the *no information* baselines."
+)
+suite = state.choose_suite()
+if suite is None:
+    st.stop()
+if not suite.member_ids:
+    st.info("This suite has no trained member yet.")
+    st.stop()
+path = str(suite.path)
+holdout = state.holdout_table(path)
+studies = saved(path, _stamp(path))
+
+
+@st.fragment
+def run_panel() -> None:
+    """Choose and run a study; only this panel reruns while options change."""
+    labels = {row.image_id: image_label(row) for row in holdout.itertuples()}
+    is_mel = dict(zip(holdout["image_id"], holdout["dx"] == "mel", strict=True))
+    paper_ids = sanity.default_image_ids(holdout)  # the paper's 16 (8 mel, 8 nv)
+    default_ids = ([i for i in paper_ids if is_mel[i]][:2]
+                   + [i for i in paper_ids if not is_mel[i]][:2])
+    c1, c2, c3 = st.columns(3)
+    member = c1.selectbox("Member", suite.member_ids, key="rnd_member")
+    method = c1.radio("Method", sanity.METHODS, horizontal=True, key="rnd_method",
+                      format_func={"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get)
+    layer_set = c2.radio(
+        "Layer set", ["paper", "blocks"], horizontal=True, key="rnd_layer_set",
+        format_func={"paper": "paper's six layers", "blocks": "whole blocks"}.get,
+        help="The paper randomized one conv per stage (a single branch of a block); "
+             "blocks re-initialise every conv of an Inception block, as Adebayo et al.",
+    )
+    order = c2.radio("Order", ["cascading", "independent"], horizontal=True, key="rnd_order",
+                     help="cascading: stage k has stages 1..k randomized (the paper); "
+                          "independent: only stage k")
+    target = c3.radio(
+        "Each stage explains", ["predicted", "original"], key="rnd_target",
+        format_func={"predicted": "its own predicted class (paper)",
+                     "original": "the trained model's predicted class"}.get,
+    )
+    names = sanity.stage_names(layer_set)
+    chosen = st.multiselect("Stages (top-down)", names, default=names,
+                            key=f"rnd_stages_{layer_set}")
+    image_ids = st.multiselect("Images", list(labels), default=default_ids,
+                               format_func=labels.get, key="rnd_images")
+    if method == "gradcam":
+        layer = st.text_input("GradCAM layer", suite.config.get("gradcam_layer", "mixed10"),
+                              key="rnd_layer")
+        params = {"layer": layer.strip() or None}
+    else:
+        c4, c5 = st.columns(2)
+        params = {
+            "nsamples": c4.number_input("KernelSHAP samples", 10, 10000, sanity.PAPER_NSAMPLES,
+                                        step=100, key="rnd_nsamples",
+                                        help="The paper's 2500; about 1-2 min per image per "
+                                             "stage at 224 px on a CPU"),
+            "n_segments": c5.number_input("Superpixels", 2, 400, 100, key="rnd_segments"),
+        }
+    n_runs = len(image_ids) * (len(chosen) + 1)
+    st.caption(f"{n_runs} explanations ({len(image_ids)} images x {len(chosen) + 1} stages); "
+               "results are cached, so an identical study opens instantly.")
+    if not st.button("Run", type="primary", disabled=not (image_ids and chosen)):
+        return
+    try:
+        spec = sanity.randomization_spec(
+            suite, member=member, method=method, image_ids=image_ids, study="custom",
+            params=sanity.method_params(suite, method, **params), layer_set=layer_set,
+            order=order, target=target, stages=None if chosen == names else chosen,
+            dataset=state.load_dataset(path),
+        )
+        bar = st.progress(0.0, text="Starting...")
+        result = sanity.run_randomization(
+            suite, spec, dataset=state.load_dataset(path),
+            load_model=lambda m: state.load_model(path, m),
+            progress=lambda done, total, name: bar.progress(done / total, text=f"{name} done"),
+        )
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        st.error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
+        return
+    from dermviz.sanity.studies import study_folder
+
+    st.session_state[STUDY_KEY] = str(study_folder(suite.path / "sanity", result.spec))
+    st.rerun()
+
+
+with st.expander("Run a study", expanded=not studies):
+    run_panel()
+
+if not studies:
+    st.info(
+        "No saved study for this suite yet. Run one above, or the paper's design from the "
+        f"command line:\n\n```bash\ndermviz sanity --suite {suite.name} --study paper\n```"
+    )
+    st.stop()
+
+folders = [s["folder"] for s in studies]
+by_folder = {s["folder"]: s for s in studies}
+current = st.session_state.get(STUDY_KEY)
+folder = st.selectbox(  # keyed by the last run, so a new run is shown even if cached before
+    "Saved study", folders, index=folders.index(current) if current in folders else 0,
+    format_func=lambda f: by_folder[f]["label"], key=f"rnd_saved_{current}",
+)
+result = load(folder, by_folder[folder]["created"])
+spec = result.spec
+method_name = {"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get(result.method, result.method)
+st.markdown(
+    f"**{method_name}** on member **{spec.member_id}**, {len(result.image_ids)} images; "
+    f"{spec.layer_set} layers, {spec.order}; each stage explains "
+    f"{'its own predicted class' if spec.target == 'predicted' else 'the trained prediction'}; "
+    f"kernels re-drawn{' + biases' if spec.reset_bias else ''}"
+    f"{' + BatchNorm' if spec.reset_batchnorm else ''}. Parameters: "
+    + ", ".join(f"`{k}={v}`" for k, v in spec.method_params.items())
+)
+if result.warnings:
+    with st.expander(f"{len(result.warnings)} warning(s)"):
+        for w in result.warnings:
+            st.warning(w, icon="⚠️")
+
+# ----------------------------------------------------------------- maps per stage
+st.subheader("Maps per stage")
+c1, c2, c3 = st.columns(3)
+shown = c1.multiselect("Rows", result.image_ids, default=result.image_ids[:4],
+                       key=f"rnd_rows_{Path(folder).name}")
+if result.signed:
+    scale = c2.radio("Colour scale", ["per map (paper)", "shared per row"], horizontal=True,
+                     help="SHAP: green raises, red lowers the explained class's probability")
+else:
+    cmap = c2.selectbox("Colormap", CAM_COLORMAPS, index=CAM_COLORMAPS.index("jet"),
+                        help="jet is the paper's; inferno and viridis are perceptually uniform")
+p_mel = result.predictions.set_index(["image_id", "stage"])["p_melanoma"]
+header = st.columns(len(result.stage_names) + 1)
+header[0].markdown("**input**")
+for col, name, layers in zip(header[1:], result.stage_names, result.stage_layers, strict=True):
+    col.markdown(f"**{name}**", help=", ".join(layers) if layers else "the trained model")
+for image_id in shown:
+    i = result.image_ids.index(image_id)
+    img = result.images[i]
+    cols = st.columns(len(result.stage_names) + 1)
+    cols[0].image(img, caption=image_id, width="stretch")
+    row_vmax = shared_vmax(result.maps[:, i]) if result.signed else None
+    for k, col in enumerate(cols[1:]):
+        m = result.maps[k, i]
+        if result.signed:
+            vmax = row_vmax if scale == "shared per row" else shared_vmax([m])
+            overlay = diverging_overlay(img, m, vmax=vmax)
+        else:
+            overlay = cam_overlay(img, m, cmap=cmap)
+        col.image(overlay, caption=f"p(mel) {p_mel.get((image_id, k), float('nan')):.2f}",
+                  width="stretch")
+
+# ----------------------------------------------------------------- curves and tables
+st.subheader("Similarity to the original map")
+measures = st.multiselect(
+    "Measures", [m for m in SIMILARITIES if m in set(result.table["measure"])],
+    default=[m for m in sanity.DISPLAY_MEASURES if m in set(result.table["measure"])],
+    help="; ".join(f"{k}: {v}" for k, v in MEASURE_HELP.items()) + ". Higher = more similar.",
+)
+comparable = sanity.paper_comparable(spec)
+colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+fig = go.Figure()
+for colour, measure in zip(colours, measures, strict=False):
+    s = result.summary(measure)
+    stages = s[s["kind"] == "stage"]
+    fig.add_trace(go.Scatter(
+        x=stages["stage_name"], y=stages["mean"], name=measure, mode="lines+markers",
+        line={"color": colour}, error_y={"type": "data", "array": stages["sd"].fillna(0)},
+    ))
+    for row in s[s["kind"] == "baseline"].itertuples():
+        fig.add_hline(y=row.mean, line={"color": colour, "dash": "dash", "width": 1},
+                      annotation_text=f"{row.stage_name.removeprefix('baseline:')} ({measure})",
+                      annotation_position="bottom right")
+if comparable and "ssim_paper" in measures:
+    ref = PAPER_REFERENCE["randomization"][result.method]["ssim_to_original"]
+    fig.add_trace(go.Scatter(x=result.stage_names, y=ref, name="paper (ssim_paper)",
+                             mode="lines+markers", line={"color": "black", "dash": "dot"}))
+fig.update_layout(xaxis_title="stage (cumulative)" if spec.order == "cascading" else "stage",
+                  yaxis_title="similarity to the original", height=420,
+                  legend={"orientation": "h", "y": -0.3}, margin={"t": 20})
+st.plotly_chart(fig, width="stretch")
+st.caption("Dashed lines: the trained map against a random map and against the image's edge "
+           "map (no model information). Error bars: sd over images."
+           + ("" if comparable else " No paper curve: the design differs from the paper's."))
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Per stage** (mean over images)")
+    st.dataframe(sanity.stage_table(result, measures).drop(columns="stage").rename(
+        columns=PAPER_COLUMN), hide_index=True)
+    st.markdown("**Baselines**")
+    st.dataframe(sanity.baseline_table(result, measures), hide_index=True)
+with right:
+    st.markdown("**Per step: mean |change| of similarity to the original** (the paper's metric)")
+    if measures:
+        st.dataframe(sanity.step_table(result, measures).drop(columns="from_stage").rename(
+            columns=PAPER_COLUMN), hide_index=True)
+    if comparable:
+        ref = PAPER_REFERENCE["randomization"][result.method]
+        st.caption(f"Paper ({method_name}, overlay SSIM, 16 images): "
+                   + ", ".join(f"{v:.0%}" for v in ref["mean_abs_step"])
+                   + " for the first five steps.")
+st.download_button("Download CSV", result.table.to_csv(index=False).encode(),
+                   file_name=f"{Path(folder).name}.csv", mime="text/csv")
