@@ -78,7 +78,10 @@ def main() -> None:
         "",
         "| map | share of mass inside the lesion |",
         "|---|---|",
-        *[f"| GradCAM, member {m} | {v:.3f} |" for m, v in zip(suite.member_ids, rows, strict=True)],
+        *[
+            f"| GradCAM, member {m} | {v:.3f} |"
+            for m, v in zip(suite.member_ids, rows, strict=True)
+        ],
         f"| GradCAM, mean over members | **{gradcam_score:.3f}** |",
         f"| chance (mask's share of the image) | {chance:.3f} |",
         f"| centred Gaussian, no model (sigma = 0.25 x side) | {prior_score:.3f} |",
