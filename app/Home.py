@@ -1,7 +1,9 @@
 """dermviz dashboard: ``streamlit run app/Home.py``.
 
 Pages are thin: they call :mod:`dermviz` (through :mod:`app.state`'s cached
-wrappers) and only lay things out.
+wrappers) and only lay things out. They live in ``app/views/``, not ``app/pages/``:
+Streamlit turns a ``pages/`` folder beside the entry script into a second, automatic
+navigation whose URLs bypass this script.
 """
 
 import sys
@@ -17,17 +19,17 @@ st.set_page_config(page_title="dermviz", page_icon="🔬", layout="wide")
 
 pages = {
     "Overview": [
-        st.Page(APP_DIR / "pages" / "home.py", title="Home", icon=":material/home:", default=True),
+        st.Page(APP_DIR / "views" / "home.py", title="Home", icon=":material/home:", default=True),
     ],
     "Clinicians": [
-        st.Page(APP_DIR / "pages" / "saliency.py", title="Saliency", icon=":material/stethoscope:"),
+        st.Page(APP_DIR / "views" / "saliency.py", title="Saliency", icon=":material/stethoscope:"),
     ],
     "Researchers": [
-        st.Page(APP_DIR / "pages" / "randomization.py", title="Layer randomization",
+        st.Page(APP_DIR / "views" / "randomization.py", title="Layer randomization",
                 icon=":material/shuffle:"),
-        st.Page(APP_DIR / "pages" / "variation.py", title="Reproducibility & variation",
+        st.Page(APP_DIR / "views" / "variation.py", title="Reproducibility & variation",
                 icon=":material/difference:"),
-        st.Page(APP_DIR / "pages" / "search.py", title="Search", icon=":material/tune:"),
+        st.Page(APP_DIR / "views" / "search.py", title="Search", icon=":material/tune:"),
     ],
 }
 st.navigation(pages).run()

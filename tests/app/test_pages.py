@@ -42,7 +42,7 @@ def test_home_shows_members_and_auc(app_on, smoke_models_dir, smoke_suite):
 
 def test_saliency_page_shows_verdicts_and_overlays(app_on, smoke_models_dir, smoke_suite):
     at = app_on(smoke_models_dir)
-    at.switch_page(str(REPO_ROOT / "app" / "pages" / "saliency.py")).run()
+    at.switch_page(str(REPO_ROOT / "app" / "views" / "saliency.py")).run()
     assert not at.exception, at.exception
     images = at.get("image")
     # The input plus one overlay per default member.
@@ -76,7 +76,7 @@ def test_saliency_page_shows_gradcam_and_kernelshap_side_by_side(
     first, second = smoke_suite.member_ids[:2]
     image_id = smoke_suite.dataset().holdout["image_id"].iloc[0]  # the page's first image
     nsamples = 60  # the page's default is the paper's 2500
-    page = str(REPO_ROOT / "app" / "pages" / "saliency.py")
+    page = str(REPO_ROOT / "app" / "views" / "saliency.py")
 
     at = app_on(smoke_models_dir)
     at.switch_page(page).run()

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import REPO_ROOT
 
 HOME = str(REPO_ROOT / "app" / "Home.py")
-PAGES = REPO_ROOT / "app" / "pages"
+PAGES = REPO_ROOT / "app" / "views"
 TIMEOUT = 180  # the first run imports TensorFlow; Run loads a model and explains
 
 

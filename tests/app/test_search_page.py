@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO_ROOT
 
-PAGE = str(REPO_ROOT / "app" / "pages" / "search.py")
+PAGE = str(REPO_ROOT / "app" / "views" / "search.py")
 HOME = str(REPO_ROOT / "app" / "Home.py")
 TIMEOUT = 180
 
@@ -71,7 +71,7 @@ def test_search_page_on_a_fixed_suite(monkeypatch, searched_models, tmp_path):
 def test_search_page_reachable_from_home(monkeypatch, searched_models):
     """Once Home.py registers the page (the lead's step), navigation works too."""
     if "search.py" not in Path(HOME).read_text():
-        pytest.skip("app/pages/search.py is not registered in app/Home.py yet")
+        pytest.skip("app/views/search.py is not registered in app/Home.py yet")
     monkeypatch.setenv("DERMVIZ_MODELS", str(searched_models))
     at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
     at.switch_page(PAGE).run()
