@@ -51,5 +51,20 @@ if len(metrics):
                  "threshold", "val_auc"]],
         hide_index=True,
     )
+    if suite.manifest.get("search"):
+        from dermviz.models.search import search_info
+
+        info = search_info(suite)
+        st.subheader("Hyperparameter search")
+        trials = info["trials"]
+        st.caption(f"{info['sampler']} sampler, objective "
+                   f"`{info['config'].get('objective', '?')}`; each member is the best trial "
+                   "of its own search on its own validation split.")
+        if len(trials):
+            st.dataframe(trials.groupby("member").size().rename("trials").reset_index(),
+                         hide_index=True)
+        st.dataframe(info["best"], hide_index=True)
+        st.page_link("views/search.py", label="All trials and the AUC distribution",
+                     icon=":material/tune:")
     st.subheader("Training configuration")
     st.json(suite.config, expanded=False)

@@ -77,3 +77,15 @@ def test_search_page_reachable_from_home(monkeypatch, searched_models):
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Search"
+
+
+def test_home_page_shows_the_search(monkeypatch, searched_models):
+    monkeypatch.setenv("DERMVIZ_MODELS", str(searched_models))
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert any(h.value == "Hyperparameter search" for h in at.subheader)
+    tables = [frame.value for frame in at.dataframe]
+    trials = next(t for t in tables if "trials" in t.columns)
+    assert list(trials["trials"]) == [2, 2]
+    best = next(t for t in tables if "learning_rate" in t.columns)
+    assert list(best["member"]) == ["m00", "m01"]
