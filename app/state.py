@@ -54,6 +54,18 @@ def choose_suite() -> Suite | None:
     return open_suite(names[name])
 
 
+def require_trained_suite() -> Suite:
+    """The chosen suite, or stop the page (with help shown) when there is none or it
+    has no trained member yet."""
+    suite = choose_suite()
+    if suite is None:
+        st.stop()
+    if not suite.member_ids:
+        st.info("This suite has no trained member yet.")
+        st.stop()
+    return suite
+
+
 @st.cache_resource(show_spinner="Loading model...")
 def load_model(suite_path: str, member: str) -> Any:
     return Suite(suite_path).load_model(member)

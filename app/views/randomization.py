@@ -55,12 +55,7 @@ st.caption(
     "loss of what the model learnt is not explaining the model: the similarity to the "
     "original map (higher = more similar) should fall towards the *no information* baselines."
 )
-suite = state.choose_suite()
-if suite is None:
-    st.stop()
-if not suite.member_ids:
-    st.info("This suite has no trained member yet.")
-    st.stop()
+suite = state.require_trained_suite()
 path = str(suite.path)
 holdout = state.holdout_table(path)
 studies = saved(path, _stamp(path))

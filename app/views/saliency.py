@@ -22,12 +22,7 @@ SHAP_SCALES = {
 }
 
 st.title("Saliency")
-suite = state.choose_suite()
-if suite is None:
-    st.stop()
-if not suite.member_ids:
-    st.info("This suite has no trained member yet.")
-    st.stop()
+suite = state.require_trained_suite()
 
 path = str(suite.path)
 holdout = state.holdout_table(path)

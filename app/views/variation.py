@@ -45,12 +45,7 @@ st.caption(
     "for the same model twice and GradCAM ≈ 1; three members gave 0.79-0.82 for both "
     "methods (\"~20 % variation\"). Higher = more similar."
 )
-suite = state.choose_suite()
-if suite is None:
-    st.stop()
-if not suite.member_ids:
-    st.info("This suite has no trained member yet.")
-    st.stop()
+suite = state.require_trained_suite()
 path = str(suite.path)
 holdout = state.holdout_table(path)
 studies = saved(path, _stamp(path))
