@@ -103,7 +103,8 @@ def saliency(suite_path: str, member: str, image_id: str, method: str, layer: st
     params = {"layer": layer} if layer else None
     return load_or_compute(
         suite, member, image_id, method=method, params=params,
-        model=load_model(suite_path, member), dataset=load_dataset(suite_path),
+        # A store hit needs no model: load it (cached) only on a miss.
+        model_loader=lambda: load_model(suite_path, member), dataset=load_dataset(suite_path),
     )
 
 

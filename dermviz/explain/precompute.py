@@ -176,14 +176,20 @@ def load_or_compute(
     method: str,
     params: dict[str, Any] | None = None,
     model: Any = None,
+    model_loader: Any = None,
     dataset: Any = None,
 ) -> SaliencyMaps:
-    """One image's map from the store, computing and storing it on a miss."""
+    """One image's map from the store, computing and storing it on a miss.
+
+    ``model`` (or ``model_loader``, a zero-argument callable, for callers that cache
+    models themselves) is only used on a miss; by default the member is loaded.
+    """
     params = default_params(suite, method, **(params or {}))
     hit = suite.maps.get(member, image_id, method, params)
     if hit is not None:
         return hit
-    model = model if model is not None else suite.load_model(member)
+    if model is None:
+        model = model_loader() if model_loader is not None else suite.load_model(member)
     dataset = dataset if dataset is not None else suite.dataset()
     image = dataset.load_images([image_id], size=suite.image_size)
     maps = make_explainer(model, method, params).explain(image, threshold=suite.threshold(member))

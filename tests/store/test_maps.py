@@ -83,3 +83,14 @@ def test_precomputed_maps_are_hits(smoke_suite):
         assert len(smoke_suite.maps.get_many(member, ids, "gradcam", params)) == len(ids)
     counts = explain_suite(smoke_suite, method="gradcam", progress=False)
     assert counts == {"computed": 0, "cached": len(ids) * len(smoke_suite.member_ids)}
+
+
+def test_a_store_hit_loads_no_model(smoke_suite):
+    from dermviz.explain.precompute import load_or_compute
+
+    def no_model():
+        raise AssertionError("a cached map must not load the model")
+
+    image_id = smoke_suite.dataset().holdout["image_id"].iloc[0]
+    maps = load_or_compute(smoke_suite, "m00", image_id, method="gradcam", model_loader=no_model)
+    assert maps.maps.shape == (1, smoke_suite.image_size, smoke_suite.image_size)
