@@ -161,3 +161,28 @@ def map_job(
 def forget_job(job: Any) -> None:
     """Drop a finished background job (so its map can be asked for again)."""
     map_jobs().forget([job])
+
+
+# ----------------------------------------------------------------------------- sanity studies
+
+
+def saved_studies(suite_path: str, kinds: tuple[str, ...]) -> list[dict]:
+    """The suite's saved sanity studies of the given kinds (re-listed when one is saved)."""
+    stamp = tuple(sorted(str(p) for p in (Path(suite_path) / "sanity").glob("*/study.json")))
+    return _saved_studies(suite_path, kinds, stamp)
+
+
+@st.cache_data(show_spinner=False)
+def _saved_studies(suite_path: str, kinds: tuple[str, ...], stamp: tuple[str, ...]) -> list[dict]:
+    from dermviz.sanity import command as sanity
+
+    return [s for s in sanity.saved_studies(suite_path) if s["kind"] in kinds]
+
+
+@st.cache_data(show_spinner="Loading the study...", max_entries=32)
+def load_saved_study(folder: str, created: str) -> Any:
+    """A saved study (``created`` is part of the key, so a rerun is reloaded)."""
+    from dermviz.sanity.studies import load_study
+
+    return load_study(folder)
+

@@ -16,7 +16,7 @@ from app import state
 from dermviz.explain.overlay import CAM_COLORMAPS, cam_overlay, diverging_overlay, shared_vmax
 from dermviz.sanity import command as sanity
 from dermviz.sanity.similarity import SIMILARITIES
-from dermviz.sanity.studies import PAPER_REFERENCE, load_study
+from dermviz.sanity.studies import PAPER_REFERENCE
 
 MEASURE_HELP = {
     "ssim": "SSIM of the raw maps on [0, 1] (signed maps share one scale)",
@@ -27,21 +27,6 @@ MEASURE_HELP = {
 }
 STUDY_KEY = "randomization_study"
 PAPER_COLUMN = {"paper_ssim_paper": "paper (ssim_paper)"}
-
-
-def _stamp(path: str) -> tuple[str, ...]:
-    """Changes whenever a study is saved (cache key of the listing)."""
-    return tuple(sorted(str(p) for p in (Path(path) / "sanity").glob("*/study.json")))
-
-
-@st.cache_data(show_spinner=False)
-def saved(path: str, stamp: tuple[str, ...]) -> list[dict]:
-    return [s for s in sanity.saved_studies(path) if s["kind"] == "randomization"]
-
-
-@st.cache_data(show_spinner="Loading the study...", max_entries=16)
-def load(folder: str, created: str):
-    return load_study(folder)
 
 
 def image_label(row) -> str:  # noqa: ANN001
@@ -58,7 +43,7 @@ st.caption(
 suite = state.require_trained_suite()
 path = str(suite.path)
 holdout = state.holdout_table(path)
-studies = saved(path, _stamp(path))
+studies = state.saved_studies(path, ("randomization",))
 
 
 @st.fragment
@@ -149,7 +134,7 @@ folder = st.selectbox(  # keyed by the last run, so a new run is shown even if c
     "Saved study", folders, index=folders.index(current) if current in folders else 0,
     format_func=lambda f: by_folder[f]["label"], key=f"rnd_saved_{current}",
 )
-result = load(folder, by_folder[folder]["created"])
+result = state.load_saved_study(folder, by_folder[folder]["created"])
 spec = result.spec
 method_name = {"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get(result.method, result.method)
 st.markdown(

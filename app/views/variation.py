@@ -14,7 +14,7 @@ import streamlit as st
 from app import state
 from dermviz.sanity import command as sanity
 from dermviz.sanity.similarity import SIMILARITIES
-from dermviz.sanity.studies import DEFAULT_SIMILARITIES, load_study
+from dermviz.sanity.studies import DEFAULT_SIMILARITIES
 
 KINDS = {
     "reproducibility": "Reproducibility: the same member twice",
@@ -22,20 +22,6 @@ KINDS = {
 }
 METHOD_NAMES = {"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}
 CHOICE_KEY = "variation_choice"
-
-
-def _stamp(path: str) -> tuple[str, ...]:
-    return tuple(sorted(str(p) for p in (Path(path) / "sanity").glob("*/study.json")))
-
-
-@st.cache_data(show_spinner=False)
-def saved(path: str, stamp: tuple[str, ...]) -> list[dict]:
-    return [s for s in sanity.saved_studies(path) if s["kind"] in KINDS]
-
-
-@st.cache_data(show_spinner="Loading the check...", max_entries=32)
-def load(folder: str, created: str):
-    return load_study(folder)
 
 
 st.title("Reproducibility & variation")
@@ -48,7 +34,7 @@ st.caption(
 suite = state.require_trained_suite()
 path = str(suite.path)
 holdout = state.holdout_table(path)
-studies = saved(path, _stamp(path))
+studies = state.saved_studies(path, tuple(KINDS))
 
 
 @st.fragment
@@ -127,7 +113,7 @@ def show(entries: list[dict], kind: str, method: str) -> None:
     folder = st.selectbox("Saved check", folders, format_func=lambda f: by_folder[f]["label"],
                           index=folders.index(chosen) if chosen in folders else 0,
                           key=f"var_pick_{kind}_{method}_{chosen}")
-    result = load(folder, by_folder[folder]["created"])
+    result = state.load_saved_study(folder, by_folder[folder]["created"])
     t = result.table[result.table["measure"] == measure]
     fig = go.Figure()
     pairs = t[t["kind"] == "pair"]
