@@ -5,14 +5,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from dermviz.analysis.retrieval import similar_cases, suite_similar_cases
-from dermviz.data.dataset import Dataset
 from dermviz.data.images import resize_image
 from dermviz.data.synthetic import render_lesion
 from dermviz.models.embed import embed_images, embeddings_path, pool_embeddings, read_embeddings
+from tests.helpers import array_dataset
 
 SIZE = 75
 
@@ -28,30 +27,6 @@ def model():
 def lesions():
     return np.stack([resize_image(render_lesion(seed=s, label=("mel", "nv")[s % 2],
                                                 difficulty=0.2)[0], SIZE) for s in range(12)])
-
-
-class ArraySource:
-    """Pixels from an in-memory array, row ``image_id`` ``p<k>`` -> ``images[k]``."""
-
-    def __init__(self, images):
-        self.images = images
-
-    def read_image(self, row):
-        return self.images[int(row["image_id"][1:])]
-
-    def read_mask(self, row):
-        return None
-
-    def describe(self):
-        return {}
-
-
-def array_dataset(images):
-    n = len(images)
-    table = pd.DataFrame({"image_id": [f"p{k}" for k in range(n)], "lesion_id": range(n),
-                          "dx": "nv", "y": 0, "split": "train", "test_index": -1,
-                          "has_mask": False})
-    return Dataset("arrays", table, ArraySource(images))
 
 
 def test_embedding_is_what_the_final_layer_reads(model, lesions):
