@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,15 @@ REPRODUCTION_ALWAYS_WRONG_TEST_ID = 57
 REPRODUCTION_MELANOMAS_CALLED_NAEVI = (29.3, 9.22)
 #: Reproduction, per model: naevi called melanoma, (mean, sd) over 15 models.
 REPRODUCTION_NAEVI_CALLED_MELANOMA = (20.2, 6.82)
+
+
+def majority_vote(n_called_melanoma: Any, n_members: Any) -> Any:
+    """1 (melanoma) where at least half the members call melanoma, else 0.
+
+    A tie calls melanoma: the cautious call for a lesion that may need excision.
+    Works elementwise on arrays and Series.
+    """
+    return (2 * np.asarray(n_called_melanoma) >= np.asarray(n_members)).astype(int)
 
 
 def member_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -104,9 +114,8 @@ def image_summary(table: pd.DataFrame, *, ensemble_threshold: float | None = Non
 
     Notes
     -----
-    ``majority_vote`` is 1 (melanoma) when at least half the members call
-    melanoma: a tie calls melanoma, the cautious call for a lesion that may need
-    excision. ``frac_against`` (0 to 0.5) is the fraction of members whose call
+    ``majority_vote`` follows :func:`majority_vote` (a tie calls melanoma).
+    ``frac_against`` (0 to 0.5) is the fraction of members whose call
     differs from the majority vote; with ``sd_p`` (sample sd over members,
     ``ddof=1``; NaN for one member) it measures the suite's disagreement.
     """
@@ -124,7 +133,7 @@ def image_summary(table: pd.DataFrame, *, ensemble_threshold: float | None = Non
     out["n_wrong"] = out["n_wrong"].astype(int)
     out["n_called_melanoma"] = out["n_called_melanoma"].astype(int)
     out["frac_wrong"] = out["n_wrong"] / out["n_members"]
-    out["majority_vote"] = (2 * out["n_called_melanoma"] >= out["n_members"]).astype(int)
+    out["majority_vote"] = majority_vote(out["n_called_melanoma"], out["n_members"]).astype(int)
     out["majority_correct"] = out["majority_vote"] == out["y_true"]
     out["mean_vote"] = (out["mean_p"] >= ensemble_threshold).astype(int)
     out["mean_correct"] = out["mean_vote"] == out["y_true"]
