@@ -8,11 +8,8 @@ idiosyncratic (the members' seeds and splits).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 
 from dermviz.analysis.predictions import wrong_matrix
 
@@ -20,25 +17,27 @@ from dermviz.analysis.predictions import wrong_matrix
 def error_kappa(table: pd.DataFrame) -> pd.DataFrame:
     """Cohen's kappa between every two members' error indicators.
 
+    ``(p_o - p_e) / (1 - p_e)`` with observed agreement ``p_o`` and chance
+    agreement ``p_e = p_a p_b + (1 - p_a)(1 - p_b)`` (``p_a``: member a's error
+    rate): :func:`sklearn.metrics.cohen_kappa_score` for two labels, computed
+    for all pairs at once (30 members: 435 pairs).
+
     Returns
     -------
     pandas.DataFrame
-        Members x members, symmetric. Kappa is NaN where it is undefined: both
-        members' indicators constant (e.g. neither ever wrong), as chance
-        agreement is then 1.
+        Members x members, symmetric. NaN where kappa is undefined: chance
+        agreement 1, i.e. both members always wrong or both never wrong.
     """
-    wrong = wrong_matrix(table)
-    members = list(wrong.columns)
-    out = pd.DataFrame(np.nan, index=members, columns=members)
-    values = wrong.to_numpy()
-    for i in range(len(members)):
-        for j in range(i, len(members)):
-            x, y = values[:, i], values[:, j]
-            if len(np.unique(np.concatenate([x, y]))) < 2:
-                kappa = math.nan  # a single label overall: kappa is 0/0
-            else:
-                kappa = float(cohen_kappa_score(x, y, labels=[False, True]))
-            out.iloc[i, j] = out.iloc[j, i] = kappa
+    frame = wrong_matrix(table)
+    wrong = frame.to_numpy().astype(np.float64)
+    n = len(wrong)
+    both = wrong.T @ wrong / n  # fraction of images both get wrong
+    rate = wrong.mean(axis=0)
+    agree = 1.0 - rate[:, None] - rate[None, :] + 2.0 * both  # both wrong or both right
+    chance = rate[:, None] * rate[None, :] + (1 - rate[:, None]) * (1 - rate[None, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = np.where(np.isclose(chance, 1.0), np.nan, (agree - chance) / (1.0 - chance))
+    out = pd.DataFrame(kappa, index=frame.columns, columns=frame.columns)
     out.index.name = out.columns.name = "member"
     return out
 

@@ -28,18 +28,16 @@ from dermviz.store.atomic import write_atomic
 OUTPUT_LAYER = "pred"
 EMBEDDINGS_DIR = "embeddings"
 
-_EMBEDDERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-_FORWARD: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+# model -> (embedding model, its traced forward pass). Neither value refers to the
+# key model object itself, so an entry goes when the member's model is dropped.
+_EMBEDDERS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 
 
-def embedding_model(model: Any) -> Any:
-    """A Keras model from ``model``'s input to the input of its ``pred`` layer.
-
-    Built once per model and reused (a new graph costs seconds).
-    """
-    sub = _EMBEDDERS.get(model)
-    if sub is None:
+def _embedder(model: Any) -> tuple[Any, Any]:
+    entry = _EMBEDDERS.get(model)
+    if entry is None:
         import keras  # heavy: only where a model is at hand
+        import tensorflow as tf
 
         try:
             head = model.get_layer(OUTPUT_LAYER)
@@ -49,8 +47,17 @@ def embedding_model(model: Any) -> Any:
                 "member built by dermviz.models.inception.build_inception"
             ) from err
         sub = keras.Model(model.inputs, head.input, name=f"{model.name}_embedding")
-        _EMBEDDERS[model] = sub
-    return sub
+        fn = tf.function(lambda x: sub(x, training=False), reduce_retracing=True)
+        entry = _EMBEDDERS[model] = (sub, fn)
+    return entry
+
+
+def embedding_model(model: Any) -> Any:
+    """A Keras model from ``model``'s input to the input of its ``pred`` layer.
+
+    Built once per model and reused (a new graph costs seconds).
+    """
+    return _embedder(model)[0]
 
 
 def embed_images(model: Any, images: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
@@ -70,13 +77,7 @@ def embed_images(model: Any, images: np.ndarray, *, batch_size: int = 32) -> np.
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be (n, H, W, 3), got shape {images.shape}")
-    import tensorflow as tf  # heavy: only where a forward pass runs
-
-    sub = embedding_model(model)
-    fn = _FORWARD.get(sub)
-    if fn is None:  # one traced pass per embedding model, reused across calls
-        fn = tf.function(lambda x: sub(x, training=False), reduce_retracing=True)
-        _FORWARD[sub] = fn
+    sub, fn = _embedder(model)
     dim = int(sub.output.shape[-1])
     out = np.empty((len(images), dim), dtype=np.float32)
     for start in range(0, len(images), batch_size):

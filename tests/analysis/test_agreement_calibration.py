@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.metrics import brier_score_loss, cohen_kappa_score, roc_auc_score
 
 from dermviz.analysis.agreement import error_jaccard, error_kappa
 from dermviz.analysis.calibration import (
@@ -100,3 +100,14 @@ def test_member_named_ensemble_is_refused(probs):
     table, _, _ = probs
     with pytest.raises(ValueError, match="ensemble"):
         calibration_summary(table.replace({"member": {"a": ENSEMBLE}}))
+
+
+def test_kappa_matches_sklearn_on_random_errors():
+    rng = np.random.default_rng(3)
+    errors = {f"m{j}": rng.integers(0, 2, 50).tolist() for j in range(6)}
+    errors["rare"] = [1] + [0] * 49
+    kappa = error_kappa(wrong_table(errors))
+    for a in errors:
+        for b in errors:
+            expected = cohen_kappa_score(errors[a], errors[b])
+            assert kappa.loc[a, b] == pytest.approx(expected, abs=1e-12), (a, b)

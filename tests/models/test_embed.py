@@ -91,3 +91,17 @@ def test_suite_similar_cases_end_to_end(model, lesions, tmp_path):
     assert embeddings_path(tmp_path, "m01").is_file()
     per = suite_similar_cases(suite, lesions[[4]], k=2, members=["m01"], combine="per_member")
     assert per["member"].tolist() == ["m01", "m01"] and per["image_id"].iloc[0] == "p4"
+
+
+def test_dropped_model_is_not_kept_alive_by_the_embedder_cache():
+    import gc
+    import weakref
+
+    from dermviz.models.inception import build_inception
+
+    member = build_inception(SIZE, dense_units=4, seed=2)
+    embed_images(member, np.zeros((1, SIZE, SIZE, 3), np.uint8))
+    ref = weakref.ref(member)
+    del member
+    gc.collect()
+    assert ref() is None
