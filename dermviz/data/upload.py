@@ -83,6 +83,8 @@ def decode_upload(
                           f"{max_bytes / 1e6:.1f} MB")
     with warnings.catch_warnings():
         # Pillow's own bomb check only warns below twice its limit: make it refuse.
+        # (The filter is process-wide on Python 3.11; the max_pixels check below
+        # guards on its own if another thread resets it meanwhile.)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data))  # reads the header only

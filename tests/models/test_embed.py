@@ -46,7 +46,8 @@ def test_near_duplicate_comes_first(model, lesions):
     """Among distinct lesions, a copy of the query with slight pixel noise ranks first.
 
     A horizontally flipped copy does NOT reliably come first with a random-init
-    InceptionV3 (measured: first in 7 of 24 seed/size/query cases at 75-96 px), so
+    InceptionV3 (measured: first in 7 of 24 seed x size x query x centring cases at
+    75-96 px, synthetic lesions), so
     the near duplicate is a small perturbation instead.
     """
     rng = np.random.default_rng(0)
