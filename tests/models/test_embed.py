@@ -47,8 +47,7 @@ def test_near_duplicate_comes_first(model, lesions):
 
     A horizontally flipped copy does NOT reliably come first with a random-init
     InceptionV3 (measured: first in 7 of 24 seed x size x query x centring cases at
-    75-96 px, synthetic lesions), so
-    the near duplicate is a small perturbation instead.
+    75-96 px, synthetic lesions), so the near duplicate is a small perturbation.
     """
     rng = np.random.default_rng(0)
     for q in (0, 5):
