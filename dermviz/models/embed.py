@@ -1,0 +1,161 @@
+"""Members' penultimate-layer embeddings, and their per-member cache on disk.
+
+The embedding of an image is what a member's final sigmoid ``Dense`` (layer
+``pred``, see :mod:`dermviz.models.inception`) reads: the head's hidden layer
+after dropout, which is the identity at inference. It is the feature space in
+which the member separates melanomas from naevi, so images close in it are the
+cases the member "sees" as alike.
+
+Cache layout (one file per member, written atomically, no pickle)::
+
+    models/<suite>/embeddings/<member>.npz   image_ids (n,) str, embeddings (n, d) float32,
+                                             image_size () int
+"""
+
+from __future__ import annotations
+
+import io
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dermviz.store.atomic import write_atomic
+
+#: The member's final layer: the embedding is its input.
+OUTPUT_LAYER = "pred"
+EMBEDDINGS_DIR = "embeddings"
+
+# model -> (embedding model, its traced forward pass). Neither value refers to the
+# key model object itself, so an entry goes when the member's model is dropped.
+_EMBEDDERS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _embedder(model: Any) -> tuple[Any, Any]:
+    entry = _EMBEDDERS.get(model)
+    if entry is None:
+        import keras  # heavy: only where a model is at hand
+        import tensorflow as tf
+
+        try:
+            head = model.get_layer(OUTPUT_LAYER)
+        except ValueError as err:
+            raise ValueError(
+                f"model {model.name!r} has no {OUTPUT_LAYER!r} layer; expected a dermviz "
+                "member built by dermviz.models.inception.build_inception"
+            ) from err
+        sub = keras.Model(model.inputs, head.input, name=f"{model.name}_embedding")
+        fn = tf.function(lambda x: sub(x, training=False), reduce_retracing=True)
+        entry = _EMBEDDERS[model] = (sub, fn)
+    return entry
+
+
+def embedding_model(model: Any) -> Any:
+    """A Keras model from ``model``'s input to the input of its ``pred`` layer.
+
+    Built once per model and reused (a new graph costs seconds).
+    """
+    return _embedder(model)[0]
+
+
+def embed_images(model: Any, images: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
+    """Penultimate-layer embeddings, float32 ``(n, d)``, of images in [0, 255].
+
+    Parameters
+    ----------
+    model : keras.Model
+        A dermviz member.
+    images : ndarray, (n, H, W, 3)
+        Pixel values in [0, 255] (``uint8`` or float), at the model's input size.
+    batch_size : int
+        Images per forward pass; memory stays at one batch.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be (n, H, W, 3), got shape {images.shape}")
+    sub, fn = _embedder(model)
+    dim = int(sub.output.shape[-1])
+    out = np.empty((len(images), dim), dtype=np.float32)
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].astype(np.float32, copy=False)
+        out[start : start + len(batch)] = np.asarray(fn(batch))
+    return out
+
+
+def embeddings_path(suite_path: str | Path, member_id: str) -> Path:
+    """Where a member's training-pool embeddings are cached."""
+    return Path(suite_path) / EMBEDDINGS_DIR / f"{member_id}.npz"
+
+
+def write_embeddings(
+    path: str | Path, image_ids: Sequence[str], embeddings: np.ndarray, *, image_size: int
+) -> None:
+    """Write ids and embeddings to an ``.npz`` atomically."""
+    ids = np.asarray([str(i) for i in image_ids])
+    emb = np.asarray(embeddings, dtype=np.float32)
+    if emb.ndim != 2 or len(emb) != len(ids):
+        raise ValueError(f"need (n, d) embeddings for {len(ids)} ids, got shape {emb.shape}")
+    buf = io.BytesIO()
+    np.savez(buf, image_ids=ids, embeddings=emb, image_size=np.int64(image_size))
+    write_atomic(path, lambda fh: fh.write(buf.getvalue()))
+
+
+def read_embeddings(path: str | Path) -> tuple[list[str], np.ndarray, int]:
+    """``(image_ids, embeddings (n, d) float32, image_size)`` from a cache file."""
+    with np.load(path, allow_pickle=False) as data:
+        return ([str(i) for i in data["image_ids"]], data["embeddings"].astype(np.float32),
+                int(data["image_size"]))
+
+
+def pool_embeddings(
+    suite: Any, member_id: str, *, dataset: Any = None, model: Any = None,
+    batch_size: int = 32, refresh: bool = False,
+) -> tuple[list[str], np.ndarray]:
+    """A member's embeddings of the suite's training pool, cached in the suite folder.
+
+    Parameters
+    ----------
+    suite : dermviz.models.suite.Suite
+    member_id : str
+    dataset : Dataset, optional
+        The suite's dataset (rebuilt from the suite when omitted); pass it to
+        avoid rebuilding it per member.
+    model : keras.Model, optional
+        The member's model (loaded when omitted and the cache is stale).
+    batch_size : int
+    refresh : bool
+        Recompute even when a valid cache exists.
+
+    Returns
+    -------
+    image_ids : list of str
+        The pool's ids, in the dataset's order.
+    embeddings : ndarray, (n, d) float32
+
+    Notes
+    -----
+    A cache is reused only when it holds exactly the pool's ids at the suite's
+    image size; anything else (a changed data set, a corrupt file) is recomputed.
+    """
+    suite.member(member_id)  # unknown members fail before any work
+    dataset = dataset if dataset is not None else suite.dataset()
+    ids = [str(i) for i in dataset.pool["image_id"]]
+    path = embeddings_path(suite.path, member_id)
+    if path.is_file() and not refresh:
+        try:
+            cached_ids, emb, size = read_embeddings(path)
+        except (OSError, ValueError, KeyError):
+            cached_ids, emb, size = [], np.empty((0, 0), np.float32), -1
+        if cached_ids == ids and size == suite.image_size:
+            return ids, emb
+    model = model if model is not None else suite.load_model(member_id)
+    parts = [embed_images(model, x, batch_size=batch_size)
+             for _, x in dataset.iter_batches(ids, size=suite.image_size, batch_size=batch_size)]
+    dim = int(embedding_model(model).output.shape[-1])
+    emb = np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
+    write_embeddings(path, ids, emb, image_size=suite.image_size)
+    return ids, emb
