@@ -6,6 +6,11 @@ after dropout, which is the identity at inference. It is the feature space in
 which the member separates melanomas from naevi, so images close in it are the
 cases the member "sees" as alike.
 
+Dermoscopy has no canonical orientation, so by default an image's embedding is the mean
+of its four flips' (as is, left-right, up-down, both): the set of four is the same for an
+image and for any flip of it, so a flipped copy of a lesion embeds where the lesion does,
+and its similar cases do not depend on how the dermatoscope was held.
+
 Cache layout (one file per member, written atomically, no pickle)::
 
     models/<suite>/embeddings/<member>.npz   image_ids (n,) str, embeddings (n, d) float32,
@@ -60,7 +65,9 @@ def embedding_model(model: Any) -> Any:
     return _embedder(model)[0]
 
 
-def embed_images(model: Any, images: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
+def embed_images(
+    model: Any, images: np.ndarray, *, batch_size: int = 32, flip_invariant: bool = True
+) -> np.ndarray:
     """Penultimate-layer embeddings, float32 ``(n, d)``, of images in [0, 255].
 
     Parameters
@@ -71,6 +78,9 @@ def embed_images(model: Any, images: np.ndarray, *, batch_size: int = 32) -> np.
         Pixel values in [0, 255] (``uint8`` or float), at the model's input size.
     batch_size : int
         Images per forward pass; memory stays at one batch.
+    flip_invariant : bool
+        Average the embeddings of the image's four flips (4 passes), so that flipping an
+        image does not move it.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -80,10 +90,17 @@ def embed_images(model: Any, images: np.ndarray, *, batch_size: int = 32) -> np.
     sub, fn = _embedder(model)
     dim = int(sub.output.shape[-1])
     out = np.empty((len(images), dim), dtype=np.float32)
+    flips = _FLIPS if flip_invariant else _FLIPS[:1]
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size].astype(np.float32, copy=False)
-        out[start : start + len(batch)] = np.asarray(fn(batch))
+        total = sum(np.asarray(fn(np.ascontiguousarray(batch[flip])), dtype=np.float64)
+                    for flip in flips)
+        out[start : start + len(batch)] = total / len(flips)
     return out
+
+
+#: Index expressions of a batch's four flips: as is, left-right, up-down, both.
+_FLIPS = (np.s_[:, :, :], np.s_[:, :, ::-1], np.s_[:, ::-1, :], np.s_[:, ::-1, ::-1])
 
 
 def embeddings_path(suite_path: str | Path, member_id: str) -> Path:
