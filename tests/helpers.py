@@ -36,3 +36,24 @@ def array_dataset(images: list[np.ndarray] | np.ndarray, name: str = "arrays") -
                           "dx": "nv", "y": 0, "split": "train", "test_index": -1,
                           "has_mask": False})
     return Dataset(name, table, ArraySource(images))
+
+
+def write_prediction_suite(path, *, y, members, image_ids=None):
+    """A suite folder holding only stored hold-out predictions (no models).
+
+    ``y``: true labels in test-index order; ``members``: ``{id: (threshold, [p, ...])}``.
+    """
+    from dermviz.models.suite import Suite, write_manifest
+
+    ids = image_ids or [f"t{k}" for k in range(len(y))]
+    entries = []
+    for mid, (threshold, p) in members.items():
+        folder = path / "members" / mid
+        folder.mkdir(parents=True)
+        pd.DataFrame({"image_id": ids, "test_index": range(len(ids)), "y": y,
+                      "p_melanoma": p, "predicted": [int(v >= threshold) for v in p]}).to_csv(
+            folder / "holdout_predictions.csv", index=False)
+        entries.append({"id": mid, "seed": 0, "threshold": threshold, "holdout": {}})
+    write_manifest(path, {"name": path.name, "config": {"image_size": 75}, "dataset": {},
+                          "members": entries, "status": "complete"})
+    return Suite(path)
