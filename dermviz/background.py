@@ -1,0 +1,147 @@
+"""Build the demo suite in a background process, and read how far it has got.
+
+The dashboard answers at once on a fresh clone: instead of building the demo before
+starting, Home offers a button that starts ``dermviz demo`` (the same resumable command)
+as a detached process writing a status file, and shows its progress live. Pages work as
+soon as the first member has landed; closing the browser does not stop the build, and a
+second click while it runs does not start another.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dermviz.store.status import pid_alive, read_status
+
+BUILDS_DIR = ".builds"
+
+
+@dataclass(frozen=True)
+class BuildStatus:
+    """Where a background build stands.
+
+    Attributes
+    ----------
+    state : {"none", "running", "done", "failed", "stopped"}
+        ``"stopped"``: the process is gone without saying it finished (killed); running
+        the build again resumes it.
+    phase, detail : str
+        What it is doing ("train", "explain"...), and a sentence for people.
+    fraction : float
+        Overall progress in [0, 1].
+    eta_s : float or None
+        Seconds left, estimated from the progress so far.
+    error : str or None
+    log : Path
+        The build's output (its progress bars and any traceback).
+    """
+
+    state: str
+    phase: str = ""
+    detail: str = ""
+    fraction: float = 0.0
+    eta_s: float | None = None
+    error: str | None = None
+    log: Path | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+def build_paths(models_dir: str | Path, name: str) -> tuple[Path, Path]:
+    """``(status file, log file)`` of the build of suite ``name``."""
+    folder = Path(models_dir) / BUILDS_DIR
+    return folder / f"{name}.json", folder / f"{name}.log"
+
+
+def build_status(models_dir: str | Path, name: str) -> BuildStatus:
+    """The status of the background build of ``name`` (``state="none"`` if never started)."""
+    status_path, log_path = build_paths(models_dir, name)
+    status = read_status(status_path)
+    if status is None:
+        return BuildStatus(state="none", log=log_path if log_path.exists() else None)
+    fraction = float(min(max(status.get("fraction", 0.0), 0.0), 1.0))
+    if status.get("done"):
+        state = "failed" if status.get("error") else "done"
+    elif pid_alive(int(status.get("pid", -1))):
+        state = "running"
+    else:
+        state = "stopped"
+    return BuildStatus(
+        state=state, phase=str(status.get("phase", "")), detail=str(status.get("detail", "")),
+        fraction=fraction, eta_s=_eta(status, fraction) if state == "running" else None,
+        error=status.get("error"), log=log_path,
+    )
+
+
+def _eta(status: dict[str, Any], fraction: float) -> float | None:
+    elapsed = float(status.get("updated", time.time())) - float(status.get("started", 0.0))
+    if fraction <= 0.02 or elapsed <= 0:
+        return None
+    return elapsed * (1.0 - fraction) / fraction
+
+
+def start_demo_build(
+    models_dir: str | Path, *, profile: str = "default", name: str | None = None,
+    command: list[str] | None = None,
+) -> BuildStatus:
+    """Start ``dermviz demo`` for ``profile`` in a detached process, unless one is running.
+
+    Parameters
+    ----------
+    models_dir : path-like
+        Where the suite is built (``<models_dir>/<name>``).
+    profile : str
+        The demo profile.
+    name : str, optional
+        The suite's name (default: the CLI's, ``demo`` or ``demo-<profile>``).
+    command : list of str, optional
+        Override the command (tests); ``{status}`` in it is replaced by the status path.
+
+    Returns
+    -------
+    BuildStatus
+        Of the build now running (the one already running, if there was one).
+    """
+    name = name or ("demo" if profile == "default" else f"demo-{profile}")
+    current = build_status(models_dir, name)
+    if current.running:
+        return current
+    status_path, log_path = build_paths(models_dir, name)
+    status_path.parent.mkdir(parents=True, exist_ok=True)
+    status_path.unlink(missing_ok=True)
+    argv = command or [sys.executable, "-m", "dermviz", "demo", "--profile", profile,
+                       "--name", name, "--models-dir", str(models_dir),
+                       "--status-file", "{status}"]
+    argv = [a.replace("{status}", str(status_path)) for a in argv]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own CLI, no shell
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the page and the server's reruns
+        )
+    deadline = time.time() + 20.0
+    while time.time() < deadline:  # until the child has written its first status
+        status = build_status(models_dir, name)
+        if status.state != "none":
+            return status
+        if process.poll() is not None:
+            return BuildStatus(state="failed", error=f"the build exited at once (code "
+                               f"{process.returncode}): {log_tail(log_path)}", log=log_path)
+        time.sleep(0.1)
+    return BuildStatus(state="running", detail="starting", log=log_path)
+
+
+def log_tail(path: str | Path, *, lines: int = 5) -> str:
+    """The last lines of a build log (progress bars' carriage returns folded)."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    rows = [r.rsplit("\r", 1)[-1] for r in text.splitlines() if r.strip()]
+    return "\n".join(rows[-lines:])
