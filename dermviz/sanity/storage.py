@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dermviz.sanity import checks  # noqa: F401  (registers the built-in checks)
 from dermviz.sanity.base import SanitySpec, get_check, spec_from_dict
+
+# Importing the checks package registers the built-in checks (spec_from_dict, get_check).
 from dermviz.sanity.checks import CrossModelSpec, RandomizationSpec, ReproducibilitySpec
 from dermviz.store.atomic import read_json, write_atomic, write_json
 
