@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from dermviz.sanity.similarity import SIMILARITIES
+
 __all__ = [
     "DEFAULT_SIMILARITIES",
     "Check",
@@ -104,8 +106,6 @@ def normalise_ids(image_ids: Sequence[str]) -> tuple[str, ...]:
 
 def normalise_similarities(similarities: Sequence[str]) -> tuple[str, ...]:
     """Similarity names as a tuple; each must be registered."""
-    from dermviz.sanity.similarity import SIMILARITIES
-
     names = tuple(similarities)
     unknown = [s for s in names if s not in SIMILARITIES]
     if unknown or not names:

@@ -66,6 +66,7 @@ def method_params(
     Only options that apply to ``method`` are used: ``layer`` for GradCAM,
     ``nsamples`` and ``n_segments`` for KernelSHAP.
     """
+    # The explain layer imports Keras; specs are built without it until asked.
     from dermviz.explain.precompute import default_params
 
     overrides: dict[str, Any] = {}
@@ -118,6 +119,7 @@ def paper_study_spec(
     dict of str to RandomizationSpec
         Keyed by method name.
     """
+    # The explain package imports Keras (its explainers register on import).
     from dermviz.explain.base import get_explainer
 
     ids = tuple(paper_image_ids(holdout_table))

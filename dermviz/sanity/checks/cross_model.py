@@ -140,7 +140,7 @@ def run_cross_model(
     ComparisonResult
         ``kind="cross_model"``; maps keyed by member id.
     """
-    import keras
+    import keras  # only to tell a model from a loader; the module stays light
 
     names = list(models)
     if len(names) < 2:

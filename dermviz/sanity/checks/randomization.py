@@ -162,6 +162,7 @@ class RandomizationSpec(SanitySpec):
 
 def resolve_stages(model: Any, spec: RandomizationSpec) -> list[tuple[str, list[str]]]:
     """The spec's stages on this model: ``(stage name, [layer names])``, top-down."""
+    # Keras-heavy: the spec module stays light for listing and loading.
     from dermviz.sanity.randomization import block_layers, paper_stages
 
     stages = paper_stages(model) if spec.layer_set == "paper" else block_layers(model)
@@ -305,7 +306,7 @@ def run_randomization_study(
         Maps per stage, the long table of similarities to the original map
         (stage 0 included: its own score, 1 for SSIM) and the baseline rows.
     """
-    from dermviz.sanity.randomization import randomize
+    from dermviz.sanity.randomization import randomize  # Keras-heavy, as above
 
     ids = check_ids(image_ids, len(images))
     if spec.image_ids and tuple(ids) != spec.image_ids:
