@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dermviz import sanity
 from dermviz.models.suite import Suite, list_suites
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -166,23 +167,17 @@ def forget_job(job: Any) -> None:
 # ----------------------------------------------------------------------------- sanity studies
 
 
-def saved_studies(suite_path: str, kinds: tuple[str, ...]) -> list[dict]:
-    """The suite's saved sanity studies of the given kinds (re-listed when one is saved)."""
-    stamp = tuple(sorted(str(p) for p in (Path(suite_path) / "sanity").glob("*/study.json")))
-    return _saved_studies(suite_path, kinds, stamp)
+def saved_studies(suite_path: str, kinds: tuple[str, ...]) -> list[Any]:
+    """The suite's saved sanity studies of the given kinds, newest first
+    (:class:`dermviz.sanity.StudyInfo`).
 
-
-@st.cache_data(show_spinner=False)
-def _saved_studies(suite_path: str, kinds: tuple[str, ...], stamp: tuple[str, ...]) -> list[dict]:
-    from dermviz.sanity import command as sanity
-
-    return [s for s in sanity.saved_studies(suite_path) if s["kind"] in kinds]
+    Not cached by Streamlit: listing reads one small JSON file per study, and a
+    study saved from the command line shows up on the next run.
+    """
+    return sanity.list_studies(suite_path, kinds)
 
 
 @st.cache_data(show_spinner="Loading the study...", max_entries=32)
 def load_saved_study(folder: str, created: str) -> Any:
     """A saved study (``created`` is part of the key, so a rerun is reloaded)."""
-    from dermviz.sanity.studies import load_study
-
-    return load_study(folder)
-
+    return sanity.load_study(folder)

@@ -1,8 +1,8 @@
 """Layer randomization: a member's maps as its layers are re-initialised, beside the paper's.
 
-Thin: specs, runs, caching and tables come from :mod:`dermviz.sanity.command`
-(the same code as ``dermviz sanity``), so a study run from the command line shows
-up here, and one run here is cached for the command line.
+Thin: specs, runs, caching and tables come from :mod:`dermviz.sanity` (the same
+backend as ``dermviz sanity``), so a study run from the command line shows up
+here, and one run here is cached for the command line.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
+from dermviz import sanity
 from dermviz.explain.overlay import CAM_COLORMAPS, cam_overlay, diverging_overlay, shared_vmax
-from dermviz.sanity import command as sanity
-from dermviz.sanity.similarity import SIMILARITIES
-from dermviz.sanity.studies import PAPER_REFERENCE
 
 MEASURE_HELP = {
     "ssim": "SSIM of the raw maps on [0, 1] (signed maps share one scale)",
@@ -77,18 +75,19 @@ def run_panel() -> None:
                             key=f"rnd_stages_{layer_set}")
     image_ids = st.multiselect("Images", list(labels), default=default_ids,
                                format_func=labels.get, key="rnd_images")
+    defaults = sanity.method_params(suite, method)  # the suite's layer, the paper's SHAP
     if method == "gradcam":
-        layer = st.text_input("GradCAM layer", suite.config.get("gradcam_layer", "mixed10"),
-                              key="rnd_layer")
+        layer = st.text_input("GradCAM layer", defaults["layer"], key="rnd_layer")
         params = {"layer": layer.strip() or None}
     else:
         c4, c5 = st.columns(2)
         params = {
-            "nsamples": c4.number_input("KernelSHAP samples", 10, 10000, sanity.PAPER_NSAMPLES,
+            "nsamples": c4.number_input("KernelSHAP samples", 10, 10000, defaults["nsamples"],
                                         step=100, key="rnd_nsamples",
                                         help="The paper's 2500; about 1-2 min per image per "
                                              "stage at 224 px on a CPU"),
-            "n_segments": c5.number_input("Superpixels", 2, 400, 100, key="rnd_segments"),
+            "n_segments": c5.number_input("Superpixels", 2, 400, defaults["n_segments"],
+                                          key="rnd_segments"),
         }
     n_runs = len(image_ids) * (len(chosen) + 1)
     st.caption(f"{n_runs} explanations ({len(image_ids)} images x {len(chosen) + 1} stages); "
@@ -103,7 +102,7 @@ def run_panel() -> None:
             dataset=state.load_dataset(path),
         )
         bar = st.progress(0.0, text="Starting...")
-        result = sanity.run_randomization(
+        result = sanity.run(
             suite, spec, dataset=state.load_dataset(path),
             load_model=lambda m: state.load_model(path, m),
             progress=lambda done, total, name: bar.progress(done / total, text=f"{name} done"),
@@ -111,9 +110,7 @@ def run_panel() -> None:
     except (ValueError, KeyError, FileNotFoundError) as exc:
         st.error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
         return
-    from dermviz.sanity.studies import study_folder
-
-    st.session_state[STUDY_KEY] = str(study_folder(suite.path / "sanity", result.spec))
+    st.session_state[STUDY_KEY] = str(sanity.study_folder(suite, result.spec))
     st.rerun()
 
 
@@ -127,14 +124,14 @@ if not studies:
     )
     st.stop()
 
-folders = [s["folder"] for s in studies]
-by_folder = {s["folder"]: s for s in studies}
+folders = [str(s.folder) for s in studies]
+by_folder = {str(s.folder): s for s in studies}
 current = st.session_state.get(STUDY_KEY)
 folder = st.selectbox(  # keyed by the last run, so a new run is shown even if cached before
     "Saved study", folders, index=folders.index(current) if current in folders else 0,
-    format_func=lambda f: by_folder[f]["label"], key=f"rnd_saved_{current}",
+    format_func=lambda f: by_folder[f].label, key=f"rnd_saved_{current}",
 )
-result = state.load_saved_study(folder, by_folder[folder]["created"])
+result = state.load_saved_study(folder, by_folder[folder].created)
 spec = result.spec
 method_name = {"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get(result.method, result.method)
 st.markdown(
@@ -185,7 +182,7 @@ for image_id in shown:
 # ----------------------------------------------------------------- curves and tables
 st.subheader("Similarity to the original map")
 measures = st.multiselect(
-    "Measures", [m for m in SIMILARITIES if m in set(result.table["measure"])],
+    "Measures", [m for m in sanity.SIMILARITIES if m in set(result.table["measure"])],
     default=[m for m in sanity.DISPLAY_MEASURES if m in set(result.table["measure"])],
     help="; ".join(f"{k}: {v}" for k, v in MEASURE_HELP.items()) + ". Higher = more similar.",
 )
@@ -204,7 +201,7 @@ for colour, measure in zip(colours, measures, strict=False):
                       annotation_text=f"{row.stage_name.removeprefix('baseline:')} ({measure})",
                       annotation_position="bottom right")
 if comparable and "ssim_paper" in measures:
-    ref = PAPER_REFERENCE["randomization"][result.method]["ssim_to_original"]
+    ref = sanity.PAPER_REFERENCE["randomization"][result.method]["ssim_to_original"]
     fig.add_trace(go.Scatter(x=result.stage_names, y=ref, name="paper (ssim_paper)",
                              mode="lines+markers", line={"color": "black", "dash": "dot"}))
 fig.update_layout(xaxis_title="stage (cumulative)" if spec.order == "cascading" else "stage",
@@ -218,17 +215,17 @@ st.caption("Dashed lines: the trained map against a random map and against the i
 left, right = st.columns(2)
 with left:
     st.markdown("**Per stage** (mean over images)")
-    st.dataframe(sanity.stage_table(result, measures).drop(columns="stage").rename(
+    st.dataframe(result.stage_table(measures).drop(columns="stage").rename(
         columns=PAPER_COLUMN), hide_index=True)
     st.markdown("**Baselines**")
-    st.dataframe(sanity.baseline_table(result, measures), hide_index=True)
+    st.dataframe(result.baseline_table(measures), hide_index=True)
 with right:
     st.markdown("**Per step: mean |change| of similarity to the original** (the paper's metric)")
     if measures:
-        st.dataframe(sanity.step_table(result, measures).drop(columns="from_stage").rename(
+        st.dataframe(result.step_table(measures).drop(columns="from_stage").rename(
             columns=PAPER_COLUMN), hide_index=True)
     if comparable:
-        ref = PAPER_REFERENCE["randomization"][result.method]
+        ref = sanity.PAPER_REFERENCE["randomization"][result.method]
         st.caption(f"Paper ({method_name}, overlay SSIM, 16 images): "
                    + ", ".join(f"{v:.0%}" for v in ref["mean_abs_step"])
                    + " for the first five steps.")

@@ -1,7 +1,7 @@
 """Reproducibility & variation: the same member twice, and members against each other.
 
-Thin: specs, runs, caching and tables come from :mod:`dermviz.sanity.command`
-(the same code as ``dermviz sanity``, whose ``--study paper`` saves both checks).
+Thin: specs, runs, caching and tables come from :mod:`dermviz.sanity` (the same
+backend as ``dermviz sanity``, whose ``--study paper`` saves both checks).
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from dermviz.sanity import command as sanity
-from dermviz.sanity.similarity import SIMILARITIES
-from dermviz.sanity.studies import DEFAULT_SIMILARITIES
+from dermviz import sanity
 
 KINDS = {
     "reproducibility": "Reproducibility: the same member twice",
@@ -58,14 +56,13 @@ def run_panel() -> None:
                                                                     - 1], key="var_others")
     image_ids = c3.multiselect("Images", list(labels), format_func=labels.get, key="var_images",
                                default=sanity.default_image_ids(holdout)[:4])
+    params = sanity.method_params(suite, method)  # the suite's layer, the paper's SHAP
     if method == "kernelshap":
-        nsamples = c3.number_input("KernelSHAP samples", 10, 10000, sanity.PAPER_NSAMPLES,
+        nsamples = c3.number_input("KernelSHAP samples", 10, 10000, params["nsamples"],
                                    step=100, key="var_nsamples")
         params = sanity.method_params(suite, method, nsamples=nsamples)
         st.caption("KernelSHAP is seeded; each run (or member) uses a different seed, "
                    "standing in for the paper's unseeded runs.")
-    else:
-        params = sanity.method_params(suite, method)
     ready = bool(image_ids) and (kind == "reproducibility" or bool(others))
     if not st.button("Run", type="primary", disabled=not ready, key="var_run"):
         return
@@ -75,7 +72,7 @@ def run_panel() -> None:
             params=params, image_ids=image_ids, dataset=state.load_dataset(path),
         )
         bar = st.progress(0.0, text="Starting...")
-        sanity.run_comparison(
+        sanity.run(
             suite, spec, dataset=state.load_dataset(path),
             load_model=lambda m: state.load_model(path, m),
             progress=lambda done, total, name: bar.progress(done / total, text=f"{name} done"),
@@ -83,7 +80,7 @@ def run_panel() -> None:
     except (ValueError, KeyError, FileNotFoundError) as exc:
         st.error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
         return
-    st.session_state[CHOICE_KEY] = str(sanity.comparison_folder(suite.path / "sanity", spec))
+    st.session_state[CHOICE_KEY] = str(sanity.study_folder(suite, spec))
     st.rerun()
 
 
@@ -98,7 +95,7 @@ if not studies:
     )
     st.stop()
 
-options = [m for m in DEFAULT_SIMILARITIES if m in SIMILARITIES]
+options = [m for m in sanity.DEFAULT_SIMILARITIES if m in sanity.SIMILARITIES]
 measure = st.selectbox(
     "Measure", options, index=options.index("ssim_paper") if "ssim_paper" in options else 0,
     help="ssim_paper: the paper's SSIM on rendered overlays (its numbers are on this scale); "
@@ -107,13 +104,13 @@ measure = st.selectbox(
 chosen = st.session_state.get(CHOICE_KEY)
 
 
-def show(entries: list[dict], kind: str, method: str) -> None:
-    folders = [e["folder"] for e in entries]
-    by_folder = {e["folder"]: e for e in entries}
-    folder = st.selectbox("Saved check", folders, format_func=lambda f: by_folder[f]["label"],
+def show(entries: list[sanity.StudyInfo], kind: str, method: str) -> None:
+    folders = [str(e.folder) for e in entries]
+    by_folder = {str(e.folder): e for e in entries}
+    folder = st.selectbox("Saved check", folders, format_func=lambda f: by_folder[f].label,
                           index=folders.index(chosen) if chosen in folders else 0,
                           key=f"var_pick_{kind}_{method}_{chosen}")
-    result = state.load_saved_study(folder, by_folder[folder]["created"])
+    result = state.load_saved_study(folder, by_folder[folder].created)
     t = result.table[result.table["measure"] == measure]
     fig = go.Figure()
     pairs = t[t["kind"] == "pair"]
@@ -134,7 +131,7 @@ def show(entries: list[dict], kind: str, method: str) -> None:
                           annotation_position="top left" if k % 2 == 0 else "bottom left")
     fig.update_layout(yaxis_title=measure, height=380, showlegend=False, margin={"t": 20})
     st.plotly_chart(fig, width="stretch", key=f"var_fig_{kind}_{method}")
-    st.dataframe(sanity.comparison_table(result, [measure]).drop(columns="kind").rename(
+    st.dataframe(result.comparison_table([measure]).drop(columns="kind").rename(
         columns={"paper_ssim_paper": "paper (ssim_paper)"}), hide_index=True)
     for w in result.warnings:
         st.warning(w, icon="⚠️")
@@ -149,7 +146,7 @@ for kind, title in KINDS.items():
     for col, method in zip(cols, sanity.METHODS, strict=True):
         with col:
             st.markdown(f"**{METHOD_NAMES[method]}**")
-            entries = [s for s in studies if s["kind"] == kind and s["method"] == method]
+            entries = [s for s in studies if s.kind == kind and s.method == method]
             if entries:
                 show(entries, kind, method)
             else:

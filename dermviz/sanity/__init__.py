@@ -1,15 +1,20 @@
 """Sanity checks for saliency maps: randomization, reproducibility, cross-model.
 
-Backend only (no CLI, no UI). The main entry points:
+Backend only (no CLI, no UI). Every check is a typed spec run by one runner:
 
-* layer sets: :func:`paper_stages` / :func:`paper_layers` (the paper's six layers,
-  found by structure) and :func:`block_layers` (whole Inception blocks);
-* :func:`randomize`: randomized copies of a model, cascading or independent;
-* :func:`run_randomization_study`, :func:`run_reproducibility`,
-  :func:`run_cross_model`: long tables of similarities + maps, with baselines;
-* :func:`ssim_maps`, :func:`spearman`, :func:`ssim_paper_overlay` and the
-  :data:`SIMILARITIES` registry;
-* :func:`save_study` / :func:`load_study`, and :data:`PAPER_REFERENCE`.
+* specs: :class:`RandomizationSpec`, :class:`ReproducibilitySpec`,
+  :class:`CrossModelSpec` (all :class:`SanitySpec`; a new check registers its
+  spec, computation and result with :func:`register_check`), built for a suite
+  by :func:`randomization_spec` / :func:`comparison_spec`;
+* :func:`run` (load or compute, cached under ``<suite>/sanity/<kind>-<key>/``),
+  :func:`list_studies`, :func:`load_study`;
+* tables: :func:`stage_table`, :func:`step_table`, :func:`baseline_table`,
+  :func:`comparison_table` (also methods of the results), beside
+  :data:`PAPER_REFERENCE`;
+* the pieces: layer sets (:func:`paper_stages`, :func:`block_layers`),
+  :func:`randomize`, the array-level runs (:func:`run_randomization_study`,
+  :func:`run_reproducibility`, :func:`run_cross_model`) and the
+  :data:`SIMILARITIES` registry.
 
 References
 ----------
@@ -23,15 +28,60 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dermviz.sanity.baselines import BASELINES, edge_map, random_map
+    from dermviz.sanity.base import (
+        DEFAULT_SIMILARITIES,
+        Loaders,
+        SanitySpec,
+        check_kinds,
+        get_check,
+        register_check,
+        spec_from_dict,
+    )
+    from dermviz.sanity.baselines import (
+        BASELINES,
+        edge_map,
+        random_map,
+    )
+    from dermviz.sanity.checks import (
+        ComparisonResult,
+        CrossModelSpec,
+        RandomizationResult,
+        RandomizationSpec,
+        ReproducibilitySpec,
+        resolve_stages,
+        run_cross_model,
+        run_randomization_study,
+        run_reproducibility,
+    )
+    from dermviz.sanity.design import (
+        CROSS_MODEL_MEMBERS,
+        METHODS,
+        comparison_spec,
+        default_image_ids,
+        method_params,
+        paper_study_spec,
+        randomization_spec,
+        stage_names,
+    )
     from dermviz.sanity.randomization import (
-        PAPER_STAGES,
         as_stages,
         block_layers,
         branch_layers,
         paper_layers,
         paper_stages,
         randomize,
+    )
+    from dermviz.sanity.reference import (
+        PAPER_REFERENCE,
+        PAPER_STAGES,
+        paper_image_ids,
+    )
+    from dermviz.sanity.runner import (
+        StudyInfo,
+        cached_study,
+        list_studies,
+        run,
+        study_folder,
     )
     from dermviz.sanity.similarity import (
         SIMILARITIES,
@@ -44,40 +94,67 @@ if TYPE_CHECKING:
         ssim_paper_overlay,
         ssim_to_original_curve,
     )
-    from dermviz.sanity.studies import (
-        DEFAULT_SIMILARITIES,
-        PAPER_REFERENCE,
-        ComparisonResult,
-        RandomizationResult,
-        StudySpec,
+    from dermviz.sanity.storage import (
         export_csv,
-        load_or_run_study,
         load_study,
-        paper_image_ids,
-        paper_study_spec,
-        resolve_stages,
-        run_cross_model,
-        run_randomization_study,
-        run_reproducibility,
         save_study,
+    )
+    from dermviz.sanity.tables import (
+        DISPLAY_MEASURES,
+        baseline_table,
+        comparison_table,
+        paper_comparable,
+        paper_comparison_reference,
         stage_summary,
+        stage_table,
         step_summary,
-        study_folder,
+        step_table,
     )
 
-# Names are imported on first use (PEP 562), so ``import dermviz.sanity.command`` (the
-# CLI's start-up) does not pull in Keras and TensorFlow.
+# Names are imported on first use (PEP 562): listing and loading studies need no
+# Keras, and ``import dermviz.sanity`` stays light.
 _LAZY = {
+    "DEFAULT_SIMILARITIES": "base",
+    "Loaders": "base",
+    "SanitySpec": "base",
+    "check_kinds": "base",
+    "get_check": "base",
+    "register_check": "base",
+    "spec_from_dict": "base",
     "BASELINES": "baselines",
     "edge_map": "baselines",
     "random_map": "baselines",
-    "PAPER_STAGES": "randomization",
+    "ComparisonResult": "checks",
+    "CrossModelSpec": "checks",
+    "RandomizationResult": "checks",
+    "RandomizationSpec": "checks",
+    "ReproducibilitySpec": "checks",
+    "resolve_stages": "checks",
+    "run_cross_model": "checks",
+    "run_randomization_study": "checks",
+    "run_reproducibility": "checks",
+    "CROSS_MODEL_MEMBERS": "design",
+    "METHODS": "design",
+    "comparison_spec": "design",
+    "default_image_ids": "design",
+    "method_params": "design",
+    "paper_study_spec": "design",
+    "randomization_spec": "design",
+    "stage_names": "design",
     "as_stages": "randomization",
     "block_layers": "randomization",
     "branch_layers": "randomization",
     "paper_layers": "randomization",
     "paper_stages": "randomization",
     "randomize": "randomization",
+    "PAPER_REFERENCE": "reference",
+    "PAPER_STAGES": "reference",
+    "paper_image_ids": "reference",
+    "StudyInfo": "runner",
+    "cached_study": "runner",
+    "list_studies": "runner",
+    "run": "runner",
+    "study_folder": "runner",
     "SIMILARITIES": "similarity",
     "mean_abs_successive_change": "similarity",
     "normalise_signed": "similarity",
@@ -87,24 +164,18 @@ _LAZY = {
     "ssim_maps": "similarity",
     "ssim_paper_overlay": "similarity",
     "ssim_to_original_curve": "similarity",
-    "DEFAULT_SIMILARITIES": "studies",
-    "PAPER_REFERENCE": "studies",
-    "ComparisonResult": "studies",
-    "RandomizationResult": "studies",
-    "StudySpec": "studies",
-    "export_csv": "studies",
-    "load_or_run_study": "studies",
-    "load_study": "studies",
-    "paper_image_ids": "studies",
-    "paper_study_spec": "studies",
-    "resolve_stages": "studies",
-    "run_cross_model": "studies",
-    "run_randomization_study": "studies",
-    "run_reproducibility": "studies",
-    "save_study": "studies",
-    "stage_summary": "studies",
-    "step_summary": "studies",
-    "study_folder": "studies",
+    "export_csv": "storage",
+    "load_study": "storage",
+    "save_study": "storage",
+    "DISPLAY_MEASURES": "tables",
+    "baseline_table": "tables",
+    "comparison_table": "tables",
+    "paper_comparable": "tables",
+    "paper_comparison_reference": "tables",
+    "stage_summary": "tables",
+    "stage_table": "tables",
+    "step_summary": "tables",
+    "step_table": "tables",
 }
 
 
@@ -118,40 +189,65 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BASELINES",
+    "CROSS_MODEL_MEMBERS",
+    "ComparisonResult",
+    "CrossModelSpec",
     "DEFAULT_SIMILARITIES",
+    "DISPLAY_MEASURES",
+    "Loaders",
+    "METHODS",
     "PAPER_REFERENCE",
     "PAPER_STAGES",
-    "SIMILARITIES",
-    "ComparisonResult",
     "RandomizationResult",
-    "StudySpec",
+    "RandomizationSpec",
+    "ReproducibilitySpec",
+    "SIMILARITIES",
+    "SanitySpec",
+    "StudyInfo",
     "as_stages",
+    "baseline_table",
     "block_layers",
     "branch_layers",
+    "cached_study",
+    "check_kinds",
+    "comparison_spec",
+    "comparison_table",
+    "default_image_ids",
     "edge_map",
     "export_csv",
-    "load_or_run_study",
+    "get_check",
+    "list_studies",
     "load_study",
     "mean_abs_successive_change",
+    "method_params",
     "normalise_signed",
+    "paper_comparable",
+    "paper_comparison_reference",
     "paper_image_ids",
     "paper_layers",
     "paper_stages",
     "paper_study_spec",
     "random_map",
+    "randomization_spec",
     "randomize",
+    "register_check",
     "register_similarity",
     "render_paper_overlay",
     "resolve_stages",
+    "run",
     "run_cross_model",
     "run_randomization_study",
     "run_reproducibility",
     "save_study",
     "spearman",
+    "spec_from_dict",
     "ssim_maps",
     "ssim_paper_overlay",
     "ssim_to_original_curve",
+    "stage_names",
     "stage_summary",
+    "stage_table",
     "step_summary",
+    "step_table",
     "study_folder",
 ]

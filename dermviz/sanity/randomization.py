@@ -39,13 +39,13 @@ References
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import keras
 import numpy as np
 
 from dermviz.models.inception import INCEPTION_BLOCKS
+from dermviz.sanity.reference import PAPER_STAGES, PaperStage
 
 __all__ = [
     "PAPER_STAGES",
@@ -63,46 +63,6 @@ __all__ = [
 StageLayers = tuple[str, list[str]]
 Order = Literal["cascading", "independent"]
 
-
-@dataclass(frozen=True)
-class PaperStage:
-    """One of the paper's six randomization stages (protocol §10.2).
-
-    Attributes
-    ----------
-    role : str
-        Stable, structural stage name used by dermviz (e.g. ``"mixed9/branch1x1/conv"``).
-    paper_name : str
-        The Keras 2.2.4 auto name the paper used (``"conv2d_77"``); display only.
-    description : str
-        Where the layer sits.
-    filters : int or None
-        Output channels the found conv must have (None for the head).
-    """
-
-    role: str
-    paper_name: str
-    description: str
-    filters: int | None
-
-
-#: The paper's cascade, top-down.
-PAPER_STAGES: tuple[PaperStage, ...] = (
-    PaperStage("head_dense", "dense_1", "head fully connected layer (ReLU)", None),
-    PaperStage(
-        "mixed10/branch_pool/conv", "conv2d_94", "mixed10, branch_pool 1x1 conv; the last conv", 192
-    ),
-    PaperStage(
-        "mixed9/branch1x1/conv", "conv2d_77", "mixed9, branch1x1 conv; first conv of mixed9", 320
-    ),
-    PaperStage(
-        "mixed7/branch7x7dbl/conv1", "conv2d_65", "mixed7, first 1x1 conv of branch7x7dbl", 192
-    ),
-    PaperStage(
-        "mixed6/branch1x1/conv", "conv2d_51", "mixed6, branch1x1 conv; first conv of mixed6", 192
-    ),
-    PaperStage("stem/conv1", "conv2d_1", "stem, first 3x3/2 conv", 32),
-)
 
 # Branch positions in the concatenations (keras.applications.InceptionV3 order).
 _BRANCH_POOL = 3  # mixed9/mixed10: [branch1x1, branch3x3, branch3x3dbl, branch_pool]

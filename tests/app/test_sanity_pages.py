@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -63,7 +64,8 @@ def test_randomization_page_runs_gradcam(page):
     assert len(at.get("plotly_chart")) == 1
     assert len(at.dataframe) == 3  # stages, baselines, steps
     saved = next(s for s in at.selectbox if s.label == "Saved study")
-    assert "randomization-m00-gradcam" in saved.value
+    assert re.fullmatch(r"randomization-[0-9a-f]{16}", Path(saved.value).name)
+    assert any("gradcam · m00 · 2 images" in label for label in saved.options)
     # Fewer rows redraw from the saved study.
     rows = next(m for m in at.multiselect if m.label == "Rows")
     rows.set_value(rows.value[:1]).run()
@@ -79,3 +81,5 @@ def test_variation_page_runs_reproducibility(page):
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == 1  # GradCAM reproducibility
     assert any("run1 vs run2" in str(df.value["pair"].tolist()) for df in at.dataframe)
+    saved = next(s for s in at.selectbox if s.label == "Saved check")
+    assert re.fullmatch(r"reproducibility-[0-9a-f]{16}", Path(saved.value).name)

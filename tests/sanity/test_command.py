@@ -73,41 +73,53 @@ def test_sanity_runs_caches_and_exports(models_dir, tmp_path, capsys, monkeypatc
 
 
 def test_saved_studies_and_tables(models_dir):
-    from dermviz.sanity import command
-    from dermviz.sanity.studies import load_study
+    from dermviz import sanity
 
-    studies = command.saved_studies(models_dir / "demo-smoke")
+    studies = sanity.list_studies(models_dir / "demo-smoke")
     if not studies:
         pytest.skip("needs the studies of test_sanity_runs_caches_and_exports")
-    kinds = {(s["kind"], s["method"]) for s in studies}
+    kinds = {(s.kind, s.method) for s in studies}
     assert ("randomization", "gradcam") in kinds and ("cross_model", "kernelshap") in kinds
-    rnd = load_study(next(s["folder"] for s in studies if s["kind"] == "randomization"))
-    stages = command.stage_table(rnd)
+    assert all(s.folder.name == s.spec.folder_name() for s in studies)
+    assert [s.kind for s in sanity.list_studies(models_dir / "demo-smoke", ["cross_model"])] == [
+        "cross_model", "cross_model"]
+    rnd = sanity.load_study(next(s.folder for s in studies if s.kind == "randomization"))
+    stages = rnd.stage_table()
     assert list(stages["stage_name"]) == ["original", "head_dense"]
     assert stages.loc[0, "ssim"] == pytest.approx(1.0)
     assert "paper_ssim_paper" not in stages  # a subset of the paper's stages
-    assert len(command.step_table(rnd)) == 1
-    assert set(command.baseline_table(rnd)["baseline"]) == {"random", "edge"}
+    assert len(rnd.step_table()) == 1
+    assert set(rnd.baseline_table()["baseline"]) == {"random", "edge"}
+    cross = sanity.load_study(next(s.folder for s in studies if s.kind == "cross_model"))
+    table = cross.comparison_table()
+    assert table.loc[table["kind"] == "pair", "paper_ssim_paper"].str.len().min() > 0
 
 
 def test_paper_spec_matches_the_paper_design(smoke_suite):
+    from dermviz import sanity
     from dermviz.sanity import command
 
-    spec = command.randomization_spec(smoke_suite, method="gradcam")
+    spec = sanity.randomization_spec(smoke_suite, method="gradcam")
     assert spec.layer_set == "paper" and spec.order == "cascading"
     assert spec.target == "predicted" and len(spec.image_ids) == 16
     assert spec.method_params == {"layer": smoke_suite.config["gradcam_layer"]}
-    assert command.paper_comparable(spec)
-    shap = command.method_params(smoke_suite, "kernelshap")
-    assert shap["nsamples"] == command.PAPER_NSAMPLES
+    assert sanity.paper_comparable(spec)
+    shap = sanity.method_params(smoke_suite, "kernelshap")
+    assert shap["nsamples"] == 2500  # the paper's, the KernelSHAP default
     # The dashboard's custom spec with the paper's options is the same study (same cache).
-    custom = command.randomization_spec(
+    custom = sanity.randomization_spec(
         smoke_suite, method="gradcam", study="custom", target="predicted"
     )
     assert custom.key() == spec.key()
-    cross = command.comparison_spec(smoke_suite, "cross_model", method="kernelshap", params=shap)
-    assert cross["members"] == smoke_suite.member_ids[:3]
-    assert cross["explainer_seeds"] == [0, 1]
+    cross = sanity.comparison_spec(smoke_suite, "cross_model", method="kernelshap", params=shap)
+    assert cross.member_ids == tuple(smoke_suite.member_ids[:3])
+    assert cross.reference == smoke_suite.member_ids[0]
+    assert cross.explainer_seeds() == [0, 1]
+    repro = sanity.comparison_spec(smoke_suite, "reproducibility", method="gradcam")
+    assert repro.runs == 2 and repro.explainer_seeds() is None
+    # The CLI's parser-time constants are the backend's.
+    assert command._METHODS == sanity.METHODS
+    assert command._CROSS_MODEL_MEMBERS == sanity.CROSS_MODEL_MEMBERS
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ from dermviz.sanity import (
     PAPER_REFERENCE,
     ComparisonResult,
     RandomizationResult,
-    StudySpec,
+    RandomizationSpec,
     block_layers,
+    cached_study,
     export_csv,
-    load_or_run_study,
     load_study,
     paper_image_ids,
     paper_study_spec,
@@ -69,12 +69,12 @@ def test_paper_image_ids_fall_back_on_a_small_holdout():
 
 
 def test_spec_hash_is_stable_and_validated():
-    a = StudySpec(member_id="m01", image_ids=["x", "y"], method_params={"layer": "mixed7"})
-    b = StudySpec(member_id="m01", image_ids=("x", "y"), method_params={"layer": "mixed7"})
+    a = RandomizationSpec(member_id="m01", image_ids=["x", "y"], method_params={"layer": "mixed7"})
+    b = RandomizationSpec(member_id="m01", image_ids=("x", "y"), method_params={"layer": "mixed7"})
     assert a == b and a.key() == b.key() and hash(a) == hash(b)
     assert a.key() == "7e6fbb7583b50c4e"  # stable across processes and sessions
-    assert StudySpec.from_dict(a.to_dict()) == a
-    assert StudySpec(member_id="m01", image_ids=["x", "y"], seed=1).key() != a.key()
+    assert RandomizationSpec.from_dict(a.to_dict()) == a
+    assert RandomizationSpec(member_id="m01", image_ids=["x", "y"], seed=1).key() != a.key()
     for bad in (
         {"layer_set": "all"},
         {"order": "random"},
@@ -83,7 +83,7 @@ def test_spec_hash_is_stable_and_validated():
         {"image_ids": ["x", "x"]},
     ):
         with pytest.raises(ValueError):
-            StudySpec(**{"member_id": "m", "image_ids": ["x"], **bad})
+            RandomizationSpec(**{"member_id": "m", "image_ids": ["x"], **bad})
 
 
 def test_paper_reference_numbers():
@@ -103,7 +103,7 @@ def test_randomization_study_table_baselines_and_round_trip(
 ):
     images, _, _ = test_images
     images, ids = images[:3], ["a", "b", "c"]
-    spec = StudySpec(
+    spec = RandomizationSpec(
         member_id="m00",
         image_ids=ids,
         method="gradcam",
@@ -172,14 +172,15 @@ def test_randomization_study_table_baselines_and_round_trip(
     out = export_csv(result, tmp_path / "export" / "table.csv")
     assert len(pd.read_csv(out)) == len(result.table)
 
-    # load_or_run_study: a cached study is read back, nothing is recomputed.
-    save_study(result, study_folder(tmp_path / "cache", spec))
-
-    def fail(*_args):
-        raise AssertionError("should have been read from the cache")
-
-    cached = load_or_run_study(tmp_path / "cache", spec, load_model=fail, load_images=fail)
+    # The cache layout: <suite>/sanity/<kind>-<key>; only the same spec is a hit.
+    folder = study_folder(tmp_path / "suite", spec)
+    assert folder == tmp_path / "suite" / "sanity" / f"randomization-{spec.key()}"
+    assert cached_study(tmp_path / "suite", spec) is None
+    save_study(result, folder)
+    cached = cached_study(tmp_path / "suite", spec)
     np.testing.assert_array_equal(cached.maps, result.maps)
+    reseeded = RandomizationSpec.from_dict({**spec.to_dict(), "seed": 5})
+    assert cached_study(tmp_path / "suite", reseeded) is None
     with pytest.raises(FileNotFoundError):
         load_study(tmp_path / "nothing")
 
@@ -295,7 +296,7 @@ class _SignedToy(Explainer):
 def test_signed_method_through_the_factory(small_model):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, size=(2, 75, 75, 3)).astype(np.uint8)
-    spec = StudySpec(
+    spec = RandomizationSpec(
         member_id="m",
         image_ids=["p", "q"],
         method="toy_signed",

@@ -1,0 +1,184 @@
+"""Sanity-check specs and the check registry (Keras-free).
+
+Every check (layer randomization, reproducibility, cross-model, ...) is a frozen
+dataclass deriving from :class:`SanitySpec`: it names its ``kind``, round-trips
+through JSON and has a stable :meth:`~SanitySpec.key` that names its cache
+folder. A check's module registers its spec type, its compute function and its
+result type with :func:`register_check`; :func:`dermviz.sanity.runner.run` then
+loads or computes any registered check the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dermviz.sanity.similarity import SIMILARITIES
+
+__all__ = [
+    "DEFAULT_SIMILARITIES",
+    "Check",
+    "Loaders",
+    "Progress",
+    "SanitySpec",
+    "check_kinds",
+    "get_check",
+    "register_check",
+    "spec_from_dict",
+]
+
+#: Measures computed unless a spec says otherwise: raw-map SSIM, Spearman with and
+#: without absolute values, and the paper's overlay SSIM (RGBA, and RGB only).
+DEFAULT_SIMILARITIES: tuple[str, ...] = (
+    "ssim",
+    "spearman",
+    "spearman_abs",
+    "ssim_paper",
+    "ssim_paper_rgb",
+)
+
+#: True: a tqdm bar; a callable gets ``(done, total, step name)``; False: silent.
+Progress = bool | Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True, eq=False)
+class SanitySpec:
+    """Base of every check's spec: what it computes, JSON-serialisable.
+
+    Subclasses are frozen dataclasses with a class attribute ``kind`` (the
+    registry name, also the first part of the cache folder name). Equality and
+    hashing go through :meth:`to_dict`, so specs holding dicts stay hashable.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable fields (tuples as lists), without ``kind``."""
+        return json.loads(json.dumps(asdict(self), sort_keys=True))
+
+    def to_json(self) -> dict[str, Any]:
+        """:meth:`to_dict` plus ``kind``: what :func:`spec_from_dict` reads back."""
+        return {"kind": self.kind, **self.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SanitySpec:
+        """The spec of :meth:`to_dict` (unknown keys, such as ``kind``, are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def key(self) -> str:
+        """Stable hash of the spec (16 hex digits of SHA-256 of its sorted JSON)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def folder_name(self) -> str:
+        """``<kind>-<key>``: the study's folder under ``<suite>/sanity``."""
+        return f"{self.kind}-{self.key()}"
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The suite members the check loads (for listings)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A short human description of the design (for listings)."""
+        return ""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.to_dict() == self.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.key()))
+
+
+def normalise_ids(image_ids: Sequence[str]) -> tuple[str, ...]:
+    """Image ids as a tuple of str; each may appear once."""
+    ids = tuple(str(i) for i in image_ids)
+    if len(set(ids)) != len(ids):
+        raise ValueError("image_ids must be unique")
+    return ids
+
+
+def normalise_similarities(similarities: Sequence[str]) -> tuple[str, ...]:
+    """Similarity names as a tuple; each must be registered."""
+    names = tuple(similarities)
+    unknown = [s for s in names if s not in SIMILARITIES]
+    if unknown or not names:
+        raise ValueError(f"unknown similarities {unknown}; known: {sorted(SIMILARITIES)}")
+    return names
+
+
+def normalise_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Explainer parameters as sorted plain JSON (so keys do not depend on types)."""
+    return json.loads(json.dumps(dict(params), sort_keys=True))
+
+
+@dataclass(frozen=True)
+class Loaders:
+    """What a check's compute function may load (only on a cache miss).
+
+    Attributes
+    ----------
+    model : callable
+        ``model(member_id) -> keras.Model``.
+    images : callable
+        ``images(image_ids) -> ndarray (n, H, W, 3)`` in [0, 255].
+    """
+
+    model: Callable[[str], Any]
+    images: Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: its spec type, compute function and result type.
+
+    ``compute(spec, loaders, *, progress) -> result``; the result type has
+    ``to_saved() -> (meta, arrays)`` and ``from_saved(spec, meta, arrays, table,
+    predictions)`` for :mod:`dermviz.sanity.storage`.
+    """
+
+    spec_type: type[SanitySpec]
+    compute: Callable[..., Any]
+    result_type: type
+
+
+_CHECKS: dict[str, Check] = {}
+
+
+def register_check(spec_type: type[SanitySpec], *, compute: Callable[..., Any],
+                   result_type: type) -> Check:
+    """Register a check under ``spec_type.kind``; returns the entry."""
+    kind = spec_type.kind
+    if not kind:
+        raise ValueError(f"{spec_type.__name__} has no kind")
+    if kind in _CHECKS and _CHECKS[kind].spec_type is not spec_type:
+        raise ValueError(f"a different check is already registered as {kind!r}")
+    _CHECKS[kind] = Check(spec_type, compute, result_type)
+    return _CHECKS[kind]
+
+
+def get_check(kind: str) -> Check:
+    """The registered check of ``kind`` (the built-in ones register when
+    :mod:`dermviz.sanity.checks` is imported, as the runner does)."""
+    try:
+        return _CHECKS[kind]
+    except KeyError:
+        raise KeyError(f"unknown sanity check {kind!r}; known: {sorted(_CHECKS)}") from None
+
+
+def check_kinds() -> list[str]:
+    """Names of the registered checks."""
+    return sorted(_CHECKS)
+
+
+def spec_from_dict(d: Mapping[str, Any]) -> SanitySpec:
+    """The spec of :meth:`SanitySpec.to_json` (``kind`` picks the type)."""
+    if "kind" not in d:
+        raise ValueError("a spec dict needs a 'kind'")
+    return get_check(d["kind"]).spec_type.from_dict(d)

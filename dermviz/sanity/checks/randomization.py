@@ -1,0 +1,401 @@
+"""The model-parameter randomization check (Adebayo et al. [1]_, protocol §10.2).
+
+Explain the same images with a trained member and with copies whose layers are
+re-initialised stage by stage; the similarity to the trained map should fall
+towards the "no information" baselines. Registered as ``"randomization"``.
+
+References
+----------
+.. [1] Adebayo, Gilmer, Muelly, Goodfellow, Hardt and Kim, "Sanity Checks for
+   Saliency Maps", NeurIPS 2018.
+.. [2] Young, Booth, Simpson, Dutton and Shrapnel, "Deep neural network or
+   dermatologist?", iMIMIC 2019, arXiv:1908.06612.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from dermviz.sanity import tables
+from dermviz.sanity.base import (
+    DEFAULT_SIMILARITIES,
+    Loaders,
+    Progress,
+    SanitySpec,
+    normalise_ids,
+    normalise_params,
+    normalise_similarities,
+    register_check,
+)
+from dermviz.sanity.scoring import (
+    ExplainerFactory,
+    Ticker,
+    as_uint8,
+    baseline_maps,
+    check_ids,
+    constant_map_warnings,
+    explain,
+    explainer_factory,
+    score,
+)
+
+__all__ = [
+    "LAYER_SETS",
+    "ORDERS",
+    "TARGETS",
+    "RandomizationResult",
+    "RandomizationSpec",
+    "resolve_stages",
+    "run_randomization_study",
+]
+
+LAYER_SETS = ("paper", "blocks")
+ORDERS = ("cascading", "independent")
+#: "original": every stage explains the class the trained model predicted (the
+#: sanity check proper); "predicted": each stage explains its own predicted class
+#: (what the paper did: its GradCAM model was rebuilt per stage).
+TARGETS = ("original", "predicted")
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class RandomizationSpec(SanitySpec):
+    """What a randomization study computes; its :meth:`key` names the cached result.
+
+    Attributes
+    ----------
+    member_id : str
+        The suite member randomized.
+    image_ids : tuple of str
+        The images, in order.
+    method : str
+        Registry name of the saliency method (``"gradcam"``, ``"kernelshap"``).
+    method_params : dict
+        Keyword arguments of the explainer (JSON-serialisable).
+    layer_set : {"paper", "blocks"}
+        :func:`~dermviz.sanity.randomization.paper_stages` (six single layers) or
+        :func:`~dermviz.sanity.randomization.block_layers` (whole blocks).
+    order : {"cascading", "independent"}
+        See :func:`~dermviz.sanity.randomization.randomize`.
+    similarities : tuple of str
+        :data:`~dermviz.sanity.similarity.SIMILARITIES` names.
+    seed : int
+        Seeds the re-initialisation and the random baseline.
+    reset_bias, reset_batchnorm : bool
+        See :func:`~dermviz.sanity.randomization.randomize` (default: kept, as
+        in the paper).
+    target : {"original", "predicted"}
+        Which class each stage explains; see :data:`TARGETS`.
+    threshold : float
+        The member's operating threshold (decides the predicted class).
+    n_stages : int, optional
+        Only the first (top-most) ``n_stages`` stages: a quick preview.
+    stages : tuple of str, optional
+        Only these stages of the layer set, by stage name (e.g. ``("head_dense",
+        "stem/conv1")``), kept in top-down order; default all. Left out of
+        :meth:`to_dict` (and so of :meth:`key`) when None, so older keys hold.
+    """
+
+    kind: ClassVar[str] = "randomization"
+
+    member_id: str
+    image_ids: tuple[str, ...]
+    method: str = "gradcam"
+    method_params: dict[str, Any] = field(default_factory=dict)
+    layer_set: str = "paper"
+    order: str = "cascading"
+    similarities: tuple[str, ...] = DEFAULT_SIMILARITIES
+    seed: int = 0
+    reset_bias: bool = False
+    reset_batchnorm: bool = False
+    target: str = "original"
+    threshold: float = 0.5
+    n_stages: int | None = None
+    stages: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "member_id", str(self.member_id))
+        set_(self, "image_ids", normalise_ids(self.image_ids))
+        set_(self, "similarities", normalise_similarities(self.similarities))
+        set_(self, "method_params", normalise_params(self.method_params))
+        set_(self, "seed", int(self.seed))
+        set_(self, "threshold", float(self.threshold))
+        if self.layer_set not in LAYER_SETS:
+            raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {self.layer_set!r}")
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.n_stages is not None and self.n_stages < 1:
+            raise ValueError(f"n_stages must be >= 1, got {self.n_stages}")
+        if self.stages is not None:
+            set_(self, "stages", tuple(str(x) for x in self.stages))
+            if not self.stages or len(set(self.stages)) != len(self.stages):
+                raise ValueError("stages must list at least one stage, each once")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if self.stages is None:
+            del d["stages"]  # keeps the keys of specs written before the field existed
+        return d
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (self.member_id,)
+
+    def describe(self) -> str:
+        detail = f"{self.layer_set} layers, {self.order}"
+        if self.stages is not None:
+            detail += f", stages {', '.join(self.stages)}"
+        if self.n_stages is not None:
+            detail += f", first {self.n_stages} stages"
+        if "nsamples" in self.method_params:
+            detail += f", nsamples {self.method_params['nsamples']}"
+        return detail
+
+
+def resolve_stages(model: Any, spec: RandomizationSpec) -> list[tuple[str, list[str]]]:
+    """The spec's stages on this model: ``(stage name, [layer names])``, top-down."""
+    # Keras-heavy: the spec module stays light for listing and loading.
+    from dermviz.sanity.randomization import block_layers, paper_stages
+
+    stages = paper_stages(model) if spec.layer_set == "paper" else block_layers(model)
+    if spec.stages is not None:
+        known = [name for name, _ in stages]
+        unknown = [s for s in spec.stages if s not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown stage(s) {unknown} for layer set {spec.layer_set!r}; known: {known}"
+            )
+        stages = [st for st in stages if st[0] in spec.stages]
+    return stages[: spec.n_stages] if spec.n_stages is not None else stages
+
+
+@dataclass
+class RandomizationResult:
+    """A randomization study.
+
+    Attributes
+    ----------
+    spec : RandomizationSpec
+    image_ids : list of str
+    stage_names : list of str
+        ``"original"`` then the stages, top-down.
+    stage_layers : list of list of str
+        The layers randomized at each stage (empty for the original).
+    maps : ndarray, float32, (S + 1, n, H, W)
+        Maps per stage; stage 0 is the trained model's.
+    baselines : dict of str to ndarray, (n, H, W)
+        The reference maps (``"random"``, ``"edge"``) as scored.
+    images : ndarray, uint8, (n, H, W, 3)
+    table : DataFrame
+        Long table: ``method, image_id, kind ("stage" | "baseline"), stage
+        (0..S; -1 for baselines), stage_name, measure, value`` with value the
+        similarity to the original map (higher = more similar).
+    predictions : DataFrame
+        ``image_id, stage, stage_name, p_melanoma, target_class`` per stage.
+    method : str
+    signed : bool
+        Whether the maps are signed attributions.
+    warnings : list of str
+    timings : dict of str to float
+        Seconds per stage.
+    """
+
+    spec: RandomizationSpec
+    image_ids: list[str]
+    stage_names: list[str]
+    stage_layers: list[list[str]]
+    maps: np.ndarray
+    baselines: dict[str, np.ndarray]
+    images: np.ndarray
+    table: pd.DataFrame
+    predictions: pd.DataFrame
+    method: str
+    signed: bool
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    kind = "randomization"
+
+    def summary(self, measure: str = "ssim") -> pd.DataFrame:
+        """Mean and sd over images per stage and baseline: :func:`~dermviz.sanity.tables.stage_summary`."""  # noqa: E501
+        return tables.stage_summary(self.table, measure=measure)
+
+    def steps(self, measure: str = "ssim") -> pd.DataFrame:
+        """The paper's per-step metric: :func:`~dermviz.sanity.tables.step_summary`."""
+        return tables.step_summary(self.table, measure=measure)
+
+    def stage_table(self, measures: Sequence[str] | None = None) -> pd.DataFrame:
+        """:func:`~dermviz.sanity.tables.stage_table`."""
+        return tables.stage_table(self, measures)
+
+    def step_table(self, measures: Sequence[str] | None = None) -> pd.DataFrame:
+        """:func:`~dermviz.sanity.tables.step_table`."""
+        return tables.step_table(self, measures)
+
+    def baseline_table(self, measures: Sequence[str] | None = None) -> pd.DataFrame:
+        """:func:`~dermviz.sanity.tables.baseline_table`."""
+        return tables.baseline_table(self, measures)
+
+    def to_saved(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What :mod:`dermviz.sanity.storage` writes beside the tables."""
+        meta = {
+            "stage_names": self.stage_names,
+            "stage_layers": self.stage_layers,
+            "timings": self.timings,
+        }
+        arrays = {"maps": self.maps, **{f"baseline__{k}": v for k, v in self.baselines.items()}}
+        return meta, arrays
+
+    @classmethod
+    def from_saved(cls, spec: RandomizationSpec, meta: Mapping[str, Any],
+                   arrays: Mapping[str, np.ndarray], **common: Any) -> RandomizationResult:
+        """The result from what :meth:`to_saved` wrote (``common``: the shared fields)."""
+        return cls(
+            spec=spec,
+            stage_names=list(meta["stage_names"]),
+            stage_layers=[list(x) for x in meta["stage_layers"]],
+            maps=arrays["maps"],
+            baselines={
+                k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith("baseline__")
+            },
+            timings=dict(meta.get("timings", {})),
+            **common,
+        )
+
+
+def run_randomization_study(
+    model: Any,
+    images: np.ndarray,
+    image_ids: Sequence[str],
+    spec: RandomizationSpec,
+    *,
+    make_explainer: ExplainerFactory | None = None,
+    progress: Progress = True,
+) -> RandomizationResult:
+    """Explain images with the trained model and with its randomized copies.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The trained member (never modified).
+    images : ndarray, (n, H, W, 3)
+        Values in [0, 255], in the order of ``image_ids``.
+    image_ids : sequence of str
+        Must equal ``spec.image_ids`` when the spec lists images.
+    spec : RandomizationSpec
+        What to compute.
+    make_explainer : callable, optional
+        ``make_explainer(model) -> Explainer``, called once per stage (on the
+        trained model first). Default: the registered ``spec.method`` with
+        ``spec.method_params``.
+    progress : bool or callable
+        True: a tqdm bar; a callable gets ``(done, total, stage_name)`` after each
+        stage (e.g. to drive a dashboard progress bar); False: silent.
+
+    Returns
+    -------
+    RandomizationResult
+        Maps per stage, the long table of similarities to the original map
+        (stage 0 included: its own score, 1 for SSIM) and the baseline rows.
+    """
+    from dermviz.sanity.randomization import randomize  # Keras-heavy, as above
+
+    ids = check_ids(image_ids, len(images))
+    if spec.image_ids and tuple(ids) != spec.image_ids:
+        raise ValueError("image_ids differ from spec.image_ids")
+    images_u8 = as_uint8(images)
+    factory = make_explainer or explainer_factory(spec.method, spec.method_params)
+    stages = resolve_stages(model, spec)
+    ticker = Ticker(progress, len(stages) + 1, f"{spec.method} randomization")
+    timings: dict[str, float] = {}
+    try:
+        start = time.perf_counter()
+        sm0, signed = explain(factory, model, images, threshold=spec.threshold)
+        timings["original"] = time.perf_counter() - start
+        ticker("original")
+        fixed = sm0.target_class if spec.target == "original" else None
+        runs = [("original", sm0)]
+        for name, randomized in randomize(
+            model,
+            stages,
+            order=spec.order,  # type: ignore[arg-type]
+            seed=spec.seed,
+            reset_bias=spec.reset_bias,
+            reset_batchnorm=spec.reset_batchnorm,
+            copy=False,
+        ):
+            start = time.perf_counter()
+            sm, _ = explain(
+                factory, randomized, images, target_class=fixed, threshold=spec.threshold
+            )
+            timings[name] = time.perf_counter() - start
+            runs.append((name, sm))
+            ticker(name)
+    finally:
+        ticker.close()
+
+    maps = np.stack([sm.maps for _, sm in runs]).astype(np.float32)
+    baselines = baseline_maps(images_u8, maps[0], seed=spec.seed, signed=signed)
+    rows = []
+    for k, (name, _) in enumerate(runs):
+        for i, image_id in enumerate(ids):
+            for measure in spec.similarities:
+                value = score(
+                    maps[0, i], maps[k, i], image=images_u8[i], signed=signed, measure=measure
+                )
+                rows.append((image_id, "stage", k, name, measure, value))
+    for bname, bmaps in baselines.items():
+        for i, image_id in enumerate(ids):
+            for measure in spec.similarities:
+                value = score(
+                    maps[0, i], bmaps[i], image=images_u8[i], signed=signed, measure=measure
+                )
+                rows.append((image_id, "baseline", -1, f"baseline:{bname}", measure, value))
+    table = pd.DataFrame(
+        rows, columns=["image_id", "kind", "stage", "stage_name", "measure", "value"]
+    )
+    table.insert(0, "method", runs[0][1].method)
+    predictions = pd.DataFrame(
+        [
+            (image_id, k, name, float(sm.p_melanoma[i]), int(sm.target_class[i]))
+            for k, (name, sm) in enumerate(runs)
+            for i, image_id in enumerate(ids)
+        ],
+        columns=["image_id", "stage", "stage_name", "p_melanoma", "target_class"],
+    )
+    return RandomizationResult(
+        spec=spec,
+        image_ids=ids,
+        stage_names=[name for name, _ in runs],
+        stage_layers=[[]] + [list(layers) for _, layers in stages],
+        maps=maps,
+        baselines=baselines,
+        images=images_u8,
+        table=table,
+        predictions=predictions,
+        method=runs[0][1].method,
+        signed=signed,
+        warnings=sorted({w for _, sm in runs for w in sm.warnings})
+        + constant_map_warnings({name: maps[k] for k, (name, _) in enumerate(runs)}),
+        timings=timings,
+    )
+
+
+def _compute(spec: RandomizationSpec, loaders: Loaders, *, progress: Progress):
+    if not spec.image_ids:
+        raise ValueError("the spec lists no images")
+    ids = list(spec.image_ids)
+    return run_randomization_study(
+        loaders.model(spec.member_id), loaders.images(ids), ids, spec, progress=progress
+    )
+
+
+register_check(RandomizationSpec, compute=_compute, result_type=RandomizationResult)

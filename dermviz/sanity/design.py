@@ -1,0 +1,297 @@
+"""Study designs for a suite: the specs of the paper's checks and of custom ones.
+
+Builds the typed specs (:mod:`dermviz.sanity.checks`) from a suite: its members,
+thresholds, hold-out images and the explainers' default parameters
+(:func:`dermviz.explain.precompute.default_params`; KernelSHAP's default is the
+paper's 2500 samples). Shared by ``dermviz sanity`` and the dashboard pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from dermviz.sanity.base import DEFAULT_SIMILARITIES
+from dermviz.sanity.checks import CrossModelSpec, RandomizationSpec, ReproducibilitySpec
+from dermviz.sanity.reference import PAPER_STAGES, paper_image_ids
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dermviz.models.suite import Suite
+
+__all__ = [
+    "COMPARISON_KINDS",
+    "CROSS_MODEL_MEMBERS",
+    "METHODS",
+    "comparison_spec",
+    "default_image_ids",
+    "method_params",
+    "paper_study_spec",
+    "randomization_spec",
+    "stage_names",
+]
+
+#: The saliency methods the paper checked.
+METHODS = ("gradcam", "kernelshap")
+COMPARISON_KINDS = ("reproducibility", "cross_model")
+#: The paper compared three members (seeds 5, 8, 11; protocol §10.3).
+CROSS_MODEL_MEMBERS = 3
+
+
+def stage_names(layer_set: str) -> list[str]:
+    """Stage names of a layer set, top-down, without building a model."""
+    if layer_set == "paper":
+        return [s.role for s in PAPER_STAGES]
+    if layer_set == "blocks":
+        # Keras-heavy module today; only the block list is needed here.
+        from dermviz.models.inception import INCEPTION_BLOCKS
+
+        return ["head", *INCEPTION_BLOCKS, "stem"]
+    raise ValueError(f"unknown layer set {layer_set!r}; choose 'paper' or 'blocks'")
+
+
+def method_params(
+    suite: Suite,
+    method: str,
+    *,
+    layer: str | None = None,
+    nsamples: int | None = None,
+    n_segments: int | None = None,
+) -> dict[str, Any]:
+    """The explainer's full parameters for ``suite``
+    (:func:`dermviz.explain.precompute.default_params`: the suite's GradCAM layer,
+    KernelSHAP's defaults, the paper's settings), with the given options.
+
+    Only options that apply to ``method`` are used: ``layer`` for GradCAM,
+    ``nsamples`` and ``n_segments`` for KernelSHAP.
+    """
+    # The explain layer imports Keras; specs are built without it until asked.
+    from dermviz.explain.precompute import default_params
+
+    overrides: dict[str, Any] = {}
+    if method == "gradcam" and layer:
+        overrides["layer"] = layer
+    if method == "kernelshap":
+        if nsamples is not None:
+            overrides["nsamples"] = int(nsamples)
+        if n_segments is not None:
+            overrides["n_segments"] = int(n_segments)
+    return default_params(suite, method, **overrides)
+
+
+def default_image_ids(holdout: pd.DataFrame) -> list[str]:
+    """The paper's 16 randomization images (8 mel, 8 nv), or the stand-in on a small
+    hold-out (:func:`~dermviz.sanity.reference.paper_image_ids`)."""
+    return paper_image_ids(holdout)
+
+
+def paper_study_spec(
+    holdout_table: pd.DataFrame,
+    *,
+    member_id: str = "",
+    methods: Sequence[str] = METHODS,
+    method_params: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+    threshold: float = 0.5,
+    similarities: Sequence[str] = DEFAULT_SIMILARITIES,
+) -> dict[str, RandomizationSpec]:
+    """The paper's randomization design, one spec per method.
+
+    16 hold-out images (:func:`~dermviz.sanity.reference.paper_image_ids`), the
+    six paper layers, cascading, kernels only, each stage explaining its own
+    predicted class (``target="predicted"``, as the paper did).
+
+    Parameters
+    ----------
+    holdout_table : DataFrame
+        ``Dataset.holdout`` (or a suite's hold-out predictions table).
+    member_id : str
+        The member to randomize (the paper did not record which it used).
+    methods : sequence of str
+        Registry names; default GradCAM and KernelSHAP.
+    method_params : mapping, optional
+        Per-method explainer parameters; default each explainer's own defaults
+        (the paper's: GradCAM on its default layer, KernelSHAP at 2500 samples).
+
+    Returns
+    -------
+    dict of str to RandomizationSpec
+        Keyed by method name.
+    """
+    # The explain package imports Keras (its explainers register on import).
+    from dermviz.explain.base import get_explainer
+
+    ids = tuple(paper_image_ids(holdout_table))
+    given = {k: dict(v) for k, v in (method_params or {}).items()}
+    return {
+        m: RandomizationSpec(
+            member_id=member_id,
+            image_ids=ids,
+            method=m,
+            method_params=given[m] if m in given else get_explainer(m).canonical_params(),
+            layer_set="paper",
+            order="cascading",
+            similarities=tuple(similarities),
+            seed=seed,
+            target="predicted",
+            threshold=threshold,
+        )
+        for m in methods
+    }
+
+
+def _check_member(suite: Suite, member: str | None) -> str:
+    if not suite.member_ids:
+        raise ValueError(f"suite {suite.name!r} has no trained member yet")
+    if member is None:
+        return suite.member_ids[0]
+    suite.member(member)  # KeyError naming the members
+    return member
+
+
+def _check_images(holdout: pd.DataFrame, image_ids: Sequence[str]) -> list[str]:
+    ids = [str(i) for i in image_ids]
+    if not ids:
+        raise ValueError("no image chosen")
+    if len(set(ids)) != len(ids):
+        raise ValueError("an image is listed twice")
+    known = set(holdout["image_id"].astype(str))
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise KeyError(
+            f"{len(unknown)} image id(s) not in the hold-out: {', '.join(unknown[:5])}"
+        )
+    return ids
+
+
+def _images(suite: Suite, dataset: Any | None, image_ids: Sequence[str] | None) -> list[str]:
+    holdout = (dataset if dataset is not None else suite.dataset()).holdout
+    return _check_images(holdout, image_ids) if image_ids else default_image_ids(holdout)
+
+
+def randomization_spec(
+    suite: Suite,
+    *,
+    member: str | None = None,
+    method: str = "gradcam",
+    params: Mapping[str, Any] | None = None,
+    image_ids: Sequence[str] | None = None,
+    study: str = "paper",
+    layer_set: str = "paper",
+    order: str = "cascading",
+    target: str | None = None,
+    seed: int = 0,
+    reset_bias: bool = False,
+    reset_batchnorm: bool = False,
+    stages: Sequence[str] | None = None,
+    dataset: Any | None = None,
+) -> RandomizationSpec:
+    """A randomization study's spec for a suite member.
+
+    ``study="paper"``: the paper's design (:func:`paper_study_spec`: six layers,
+    cascading, kernels only, each stage explaining its own predicted class);
+    ``layer_set``, ``order``, ``reset_*`` and ``stages`` must then keep the
+    paper's values. ``study="custom"``: every option as given; ``target``
+    defaults to ``"original"`` (the sanity check proper).
+
+    ``member`` defaults to the first member, ``params`` to :func:`method_params`,
+    ``image_ids`` to :func:`default_image_ids`; ``dataset`` to ``suite.dataset()``.
+    """
+    member = _check_member(suite, member)
+    ids = _images(suite, dataset, image_ids)
+    params = dict(params) if params is not None else method_params(suite, method)
+    if study == "paper":
+        changed = [
+            name
+            for name, value, paper in (
+                ("layer set", layer_set, "paper"),
+                ("order", order, "cascading"),
+                ("target", target or "predicted", "predicted"),
+                ("reset-bias", reset_bias, False),
+                ("reset-batchnorm", reset_batchnorm, False),
+                ("stages", stages or None, None),
+            )
+            if value != paper
+        ]
+        if changed:
+            raise ValueError(
+                f"the paper study fixes {', '.join(changed)}; use --study custom to change them"
+            )
+        target = "predicted"
+    elif study == "custom":
+        if stages:
+            known = stage_names(layer_set)
+            unknown = [s for s in stages if s not in known]
+            if unknown:
+                raise ValueError(f"unknown stage(s) {unknown} for layer set {layer_set!r}; "
+                                 f"known: {', '.join(known)}")
+    else:
+        raise ValueError(f"unknown study {study!r}; choose 'paper' or 'custom'")
+    return RandomizationSpec(
+        member_id=member, image_ids=tuple(ids), method=method, method_params=params,
+        layer_set=layer_set, order=order, target=target or "original", seed=seed,
+        reset_bias=reset_bias, reset_batchnorm=reset_batchnorm,
+        threshold=suite.threshold(member), stages=tuple(stages) if stages else None,
+    )
+
+
+def comparison_spec(
+    suite: Suite,
+    kind: str,
+    *,
+    member: str | None = None,
+    members: Sequence[str] | None = None,
+    method: str = "gradcam",
+    params: Mapping[str, Any] | None = None,
+    image_ids: Sequence[str] | None = None,
+    seed: int = 0,
+    dataset: Any | None = None,
+) -> ReproducibilitySpec | CrossModelSpec:
+    """A reproducibility or cross-model check's spec for a suite.
+
+    Parameters
+    ----------
+    kind : {"reproducibility", "cross_model"}
+    member : str, optional
+        Reproducibility: the member explained twice; cross-model: the reference.
+        Default: the first member.
+    members : sequence of str, optional
+        Cross-model: the members compared (the reference first); default the
+        reference and the next members, :data:`CROSS_MODEL_MEMBERS` in all (all
+        members if fewer).
+    params : mapping, optional
+        Explainer parameters (default :func:`method_params`). Seeded methods get
+        one seed per run or member: ``params["seed"] + r`` (r = 0, 1, ...).
+    image_ids : sequence of str, optional
+        Default :func:`default_image_ids`.
+    seed : int
+        Seeds the random baseline map.
+    """
+    if kind not in COMPARISON_KINDS:
+        raise ValueError(f"unknown comparison {kind!r}; choose from {COMPARISON_KINDS}")
+    member = _check_member(suite, member)
+    ids = tuple(_images(suite, dataset, image_ids))
+    params = dict(params) if params is not None else method_params(suite, method)
+    if kind == "reproducibility":
+        return ReproducibilitySpec(
+            member_id=member, image_ids=ids, method=method, method_params=params,
+            threshold=suite.threshold(member), seed=seed,
+        )
+    if members:
+        listed = [_check_member(suite, m) for m in members]
+        if len(set(listed)) != len(listed):
+            raise ValueError("a member is listed twice")
+        sources = [member, *(m for m in listed if m != member)]
+    else:
+        others = [m for m in suite.member_ids if m != member]
+        sources = [member, *others[: CROSS_MODEL_MEMBERS - 1]]
+    if len(sources) < 2:
+        raise ValueError(
+            f"cross-model comparison needs two members; suite {suite.name!r} has "
+            f"{suite.member_ids}"
+        )
+    return CrossModelSpec(
+        member_ids=tuple(sources), image_ids=ids, method=method, method_params=params,
+        reference=member, thresholds={m: suite.threshold(m) for m in sources}, seed=seed,
+    )
