@@ -213,3 +213,15 @@ def _ratio(num: int, den: int) -> float:
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else math.nan
+
+
+def members_wrong_distribution(table: pd.DataFrame) -> pd.DataFrame:
+    """How many images are wrong in exactly k members, for k = 0..N.
+
+    Columns ``n_wrong, n_images``; every k appears, with 0 where no image has it.
+    """
+    summary = image_summary(table)
+    n_members = int(summary["n_members"].max()) if len(summary) else 0
+    counts = summary["n_wrong"].value_counts().reindex(range(n_members + 1), fill_value=0)
+    return pd.DataFrame({"n_wrong": counts.index.astype(int),
+                         "n_images": counts.to_numpy().astype(int)})

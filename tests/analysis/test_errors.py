@@ -17,8 +17,11 @@ from dermviz.analysis.errors import (
     error_counts,
     image_summary,
     member_summary,
+    members_wrong_distribution,
 )
-from dermviz.analysis.predictions import check_predictions, wrong_matrix
+from dermviz.analysis.predictions import check_predictions, predictions_table, wrong_matrix
+from dermviz.analysis.statistics import suite_statistics
+from tests.helpers import write_prediction_suite
 
 
 def table_from(p: dict[str, list[float]], y: list[int], thresholds: dict[str, float]):
@@ -136,3 +139,23 @@ def test_wrong_matrix_and_checks(small):
         check_predictions(small.assign(threshold=np.linspace(0.1, 0.9, len(small))))
     with pytest.raises(ValueError, match="empty"):
         check_predictions(small.iloc[:0])
+
+
+def test_members_wrong_distribution_and_suite_statistics(tmp_path):
+    suite = write_prediction_suite(tmp_path / "s", y=[1, 1, 0, 0], members={
+        "m00": (0.5, [0.9, 0.2, 0.1, 0.6]),
+        "m01": (0.5, [0.8, 0.3, 0.2, 0.7]),
+        "m02": (0.5, [0.4, 0.1, 0.3, 0.4]),
+    })
+    dist = members_wrong_distribution(predictions_table(suite))
+    # wrong counts per image: t0 1, t1 3, t2 0, t3 2
+    assert dist["n_wrong"].tolist() == [0, 1, 2, 3]
+    assert dist["n_images"].tolist() == [1, 1, 1, 1]
+    tables = suite_statistics(suite)
+    assert set(tables) == {"members", "images", "counts", "error_summary", "kappa", "jaccard",
+                           "calibration", "reliability"}
+    assert tables["calibration"]["model"].tolist()[-1] == "ensemble"
+    assert tables["kappa"].shape == (3, 3)
+    empty = write_prediction_suite(tmp_path / "e", y=[1], members={})
+    with pytest.raises(ValueError, match="no trained member"):
+        suite_statistics(empty)
