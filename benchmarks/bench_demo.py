@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.results import machine_line, write_section  # noqa: E402
+from benchmarks.results import provenance, write_section  # noqa: E402
 
 
 def main() -> None:
@@ -59,8 +59,7 @@ def main() -> None:
 
     cfg = PROFILES[args.profile]
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine_line()}; "
-        f"`python benchmarks/bench_demo.py --profile {args.profile}`.",
+        provenance(),
         "",
         f"- Profile `{args.profile}`: {cfg.train.n_members} members, "
         f"{cfg.train.image_size} px, {cfg.data.n_train} training / {cfg.data.n_test} hold-out "

@@ -4,7 +4,7 @@ Three variants, each in its own child process (so peak RSS is its own):
 
 (a) ``floor``: ``nsamples`` x the best batched forward time per image of a
     ``tf.function`` at ``--batch-size``: no explainer can beat it.
-(b) ``paper``: the original code's way (protocol §9, §14.12):
+(b) ``paper``: the original code's way (docs/protocol.md §9, §14.12):
     ``KernelExplainer`` on an ``f(z)`` that builds *all* coalition images at
     once in float64, one superpixel at a time, and predicts them with
     ``model.predict`` (Keras' default batch of 32). The paper also divided the
@@ -33,7 +33,6 @@ Writes a markdown table to stdout and updates this profile's subsection under
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
@@ -47,7 +46,11 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
+if str(HERE.parent) not in sys.path:  # `python benchmarks/bench_kernelshap.py` from the repo root
+    sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.results import RESULTS, provenance  # noqa: E402
+
 SECTION = "## KernelSHAP per-image time and memory"
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -301,34 +304,16 @@ def _spawn(variant: str, profile: str, batch_size: int) -> dict[str, Any]:
     return out
 
 
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        date = subprocess.run(["date"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+def _versions() -> str:
+    """Versions of the packages whose speed is measured."""
     try:
         import importlib.metadata as md
 
-        versions = ", ".join(
+        return "Versions: " + ", ".join(
             f"{p} {md.version(p)}" for p in ("tensorflow-cpu", "keras", "shap", "scikit-image")
-        )
+        ) + f"; {platform.system()} {platform.release()}."
     except Exception:
-        versions = "versions unknown"
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} vCPU ({cpu}), CPU only, {mem_gb:.0f} GB RAM, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"{versions}; run on {date}"
-    )
+        return "Versions unknown."
 
 
 def _table(profile: str, cfg: dict[str, Any], batch_size: int, rows: dict[str, dict]) -> str:
@@ -463,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
             f"+{rows[v]['peak_increase_mb']:.0f} MB (process {rows[v]['process_wall_s']:.0f} s)",
             file=sys.stderr, flush=True,
         )
-    body = f"Machine: {_machine()}.\n\n" + _table(args.profile, cfg, args.batch_size, rows)
+    body = f"{provenance()} {_versions()}\n\n" + _table(args.profile, cfg, args.batch_size, rows)
     print(f"{SECTION}\n\n### {args.profile} profile\n\n{body}")
     if not args.no_write:
         _update_results(args.results, args.profile, body)

@@ -24,7 +24,6 @@ Writes the ``## Map store: cached map load time`` section of
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 import tempfile
@@ -40,7 +39,7 @@ if str(HERE.parent) not in sys.path:  # `python benchmarks/bench_store.py` from 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.results import machine_line, write_section  # noqa: E402
+from benchmarks.results import provenance, write_section  # noqa: E402
 
 TITLE = "Map store: cached map load time"
 SIZES = {128: "mixed7", 224: "mixed10"}
@@ -140,15 +139,10 @@ def run(loads: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
 
 
 def report(rows: list[dict[str, Any]], sizes_kb: dict[str, float], loads: int) -> str:
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    try:
-        load = "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = "load average unknown"
     lines = [
-        f"Machine: {machine_line()}; run on {date} ({load} at the end).",
+        provenance(),
         "",
-        "Written by `benchmarks/bench_store.py`. Real maps (one image, untrained InceptionV3)"
+        "Real maps (one image, untrained InceptionV3)"
         f" loaded {loads} times each after 3 warm-up loads (files in the OS page cache).",
         "",
         "| size | method | load path | median (ms) | p95 (ms) | max (ms) |",

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.results import machine_line, write_section  # noqa: E402
+from benchmarks.results import provenance, write_section  # noqa: E402
 
 
 def memory_part(args: argparse.Namespace, out: Path) -> tuple[str, dict]:
@@ -230,11 +230,9 @@ def main() -> None:
     import optuna
 
     header = (
-        "Written by `benchmarks/bench_training.py`.\n\n"
-        f"Machine: {machine_line()}, keras {keras.__version__}, optuna {optuna.__version__}; "
-        f"run on {time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())}. The machine is "
-        "shared (2 cores): absolute times vary with its load; the ratios are what the "
-        "benchmark checks."
+        f"{provenance()} keras {keras.__version__}, optuna {optuna.__version__}. Absolute "
+        "times vary with the machine's load and CPU kind; the ratios are what the benchmark "
+        "checks."
     )
     if not args.no_write and parts:
         write_section("Search: memory and throughput", header + "\n\n" + "\n\n".join(parts))

@@ -1,32 +1,90 @@
-"""Writing benchmark results into benchmarks/RESULTS.md, one section per benchmark."""
+"""Writing benchmark results into benchmarks/RESULTS.md, one section per benchmark.
+
+Every section starts with :func:`provenance`: the command that wrote it, when, and on which
+machine (CPU model and widest vector extension: float32 results and speed differ between an
+AVX-512 and an AVX2-only CPU, see docs/stack.md §5).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import platform
 import re
+import shlex
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+REPO = RESULTS.parents[1]
+
+#: Vector extensions reported, widest first (names as in /proc/cpuinfo's flags).
+VECTOR_FLAGS = ("avx512f", "avx2")
+
+
+def cpu_line(cpuinfo: str | None = None) -> str:
+    """CPU model and widest vector extension, e.g. ``"AMD EPYC, avx2 (no avx512f)"``.
+
+    Parameters
+    ----------
+    cpuinfo : str, optional
+        Text in the format of ``/proc/cpuinfo``; read from there by default.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    model, flags = "", set()
+    for line in cpuinfo.splitlines():  # the first processor's entry is enough
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not model:
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    model = model or platform.processor() or platform.machine() or "unknown CPU"
+    if not cpuinfo:
+        return f"{model}, vector extensions unknown"
+    have = [f for f in VECTOR_FLAGS if f in flags]
+    if not have:
+        return f"{model}, neither {' nor '.join(VECTOR_FLAGS)}"
+    missing = VECTOR_FLAGS[: VECTOR_FLAGS.index(have[0])]
+    return f"{model}, {have[0]}" + (f" (no {', '.join(missing)})" if missing else "")
 
 
 def machine_line() -> str:
-    """A one-line description of this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """A one-line description of this machine: cores, CPU and vector extensions, RAM, Python."""
     mem = ""
     try:
         kb = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{os.cpu_count()} vCPU ({cpu}){mem}, no GPU, Python {platform.python_version()}"
+    return (
+        f"{os.cpu_count()} vCPU ({cpu_line()}){mem}, no GPU, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that is running, as typed from the repository root."""
+    argv = list(sys.argv if argv is None else argv)
+    script = Path(argv[0]).resolve()
+    try:
+        argv[0] = str(script.relative_to(REPO))
+    except ValueError:
+        argv[0] = script.name
+    return "python " + " ".join(shlex.quote(a) for a in argv)
+
+
+def provenance(argv: list[str] | None = None) -> str:
+    """``Written by `<command>` on <UTC date and time> on <machine>.``"""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        load = ", load average at the end " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = ""
+    return f"Written by `{command_line(argv)}` on {now} on {machine_line()}{load}."
 
 
 def write_section(title: str, body: str, *, path: Path = RESULTS) -> None:
@@ -35,7 +93,7 @@ def write_section(title: str, body: str, *, path: Path = RESULTS) -> None:
     section = f"## {title}\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
-        text = pattern.sub(section + "\n", text)
+        text = pattern.sub(lambda _: section + "\n", text)
     else:
         text = text.rstrip() + "\n\n" + section
     path.write_text(text.rstrip() + "\n")

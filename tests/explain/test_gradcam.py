@@ -54,7 +54,8 @@ def test_batches_do_not_change_maps(member):
     model, images = member
     whole = GradCAM(model, layer="mixed2", batch_size=32).explain(images, target_class=1)
     pieces = GradCAM(model, layer="mixed2", batch_size=4).explain(images, target_class=1)
-    np.testing.assert_allclose(whole.maps, pieces.maps, atol=1e-5)
+    # maps in [0, 1]; float32 differs in the low bits with the batch size on some CPUs
+    np.testing.assert_allclose(whole.maps, pieces.maps, atol=1e-4)
 
 
 def test_coarse_grid_is_warned(member):

@@ -118,13 +118,15 @@ def test_outputs_shapes_and_consistency(member, member_maps):
         np.testing.assert_array_equal(seg[k], slic_segments(images[k], n_segments=20))
         assert np.isfinite(values[k, :m]).all() and np.isnan(values[k, m:]).all()
         np.testing.assert_array_equal(res.maps[k], values[k, :m][seg[k]])
-    # default target = predicted class; f_x is that class's probability
+    # default target = predicted class; f_x is that class's probability. f_x comes from a
+    # batch of one and p_melanoma from a batch of two: float32 outputs differ in the low bits
+    # with the batch size and CPU kind (1.3e-5 seen on an AVX2-only CPU), hence 1e-4.
     np.testing.assert_array_equal(res.target_class, [1, 0])
     f_expected = np.where(res.target_class == 1, res.p_melanoma, 1 - res.p_melanoma)
-    np.testing.assert_allclose(res.extras["f_x"], f_expected, atol=1e-5)
+    np.testing.assert_allclose(res.extras["f_x"], f_expected, atol=1e-4)
     white = predict_proba(member[0], np.full((1, h, w, 3), 255, np.uint8))[0]
     base_expected = np.where(res.target_class == 1, white, 1 - white)
-    np.testing.assert_allclose(res.extras["base_value"], base_expected, atol=1e-5)
+    np.testing.assert_allclose(res.extras["base_value"], base_expected, atol=1e-4)
 
 
 def test_additivity_on_trained_member(member_maps):
@@ -154,9 +156,10 @@ def test_deterministic_and_seed_dependent(member, member_maps):
     np.testing.assert_array_equal(alone.maps[0], member_maps.maps[1])
     other = KernelSHAP(model, **SMALL, seed=1).explain(images[1:])
     assert not np.array_equal(other.maps[0], member_maps.maps[1])
-    # chunking does not change the values (batch_size is not in the key)
+    # chunking does not change the values (batch_size is not in the key), up to float32
+    # differences between batch sizes
     chunked = KernelSHAP(model, **SMALL, batch_size=37).explain(images[1:])
-    np.testing.assert_allclose(chunked.maps[0], member_maps.maps[1], atol=1e-5)
+    np.testing.assert_allclose(chunked.maps[0], member_maps.maps[1], atol=1e-4)
 
 
 def test_target_class_flips_the_sign(member, member_maps):

@@ -63,14 +63,16 @@ def test_process_pool_fills_store_like_a_serial_run(smoke_suite, ids, pooled, mo
         smoke_suite.dataset().load_images(ids, size=smoke_suite.image_size),
         threshold=smoke_suite.threshold(MEMBER),
     )
+    # The workers predict one image per batch on one TensorFlow thread, the serial run three
+    # images on all cores: float32 differs in the low bits, so values agree to 1e-4, not exactly.
     for k, image_id in enumerate(ids):
         got = stored[image_id]
         assert got.params == params
-        np.testing.assert_allclose(got.maps[0], serial.maps[k], atol=1e-6, rtol=0)
-        np.testing.assert_allclose(got.p_melanoma, serial.p_melanoma[k : k + 1], atol=1e-6)
+        np.testing.assert_allclose(got.maps[0], serial.maps[k], atol=1e-4, rtol=0)
+        np.testing.assert_allclose(got.p_melanoma, serial.p_melanoma[k : k + 1], atol=1e-4)
         np.testing.assert_array_equal(got.extras["segments"][0], serial.extras["segments"][k])
         np.testing.assert_allclose(
-            got.extras["shap_values"][0], serial.extras["shap_values"][k], atol=1e-6, rtol=0
+            got.extras["shap_values"][0], serial.extras["shap_values"][k], atol=1e-4, rtol=0
         )
         assert got.target_class[0] == serial.target_class[k]
 
@@ -86,7 +88,8 @@ def test_rerun_skips_cached_maps_and_recomputes_a_deleted_one(
     smoke_suite.maps.path(MEMBER, ids[1], "kernelshap", params).unlink()
     assert explain_suite(smoke_suite, **kwargs) == {"computed": 1, "cached": 2}
     after = smoke_suite.maps.get(MEMBER, ids[1], "kernelshap", params)
-    np.testing.assert_allclose(after.maps, before.maps, atol=1e-6, rtol=0)
+    # before: a one-thread pool worker; after: this process (float32 low bits may differ)
+    np.testing.assert_allclose(after.maps, before.maps, atol=1e-4, rtol=0)
 
 
 def test_cached_maps_never_computes(smoke_suite, ids, pooled):

@@ -33,7 +33,8 @@ def test_member_round_trip_reproduces_saved_predictions(smoke_suite):
     dataset = smoke_suite.dataset()
     images = dataset.load_images(preds["image_id"].tolist(), size=smoke_suite.image_size)
     p = predict_proba(model, images)
-    np.testing.assert_allclose(p, preds["p_melanoma"].to_numpy(), atol=1e-5)
+    # another pass (and maybe batch size) than at training time: float32 low bits may differ
+    np.testing.assert_allclose(p, preds["p_melanoma"].to_numpy(), atol=1e-4)
     assert model.get_layer("pred").activation.__name__ == "sigmoid"
 
 
