@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from dermviz.data.dataset import Dataset
+from dermviz.data.ham10000 import load_ham10000
+from dermviz.data.synthetic import SyntheticConfig, make_synthetic
 
 
 def open_dataset(description: dict[str, Any]) -> Dataset:
@@ -16,12 +18,8 @@ def open_dataset(description: dict[str, Any]) -> Dataset:
     source = description.get("source", {})
     kind = source.get("kind")
     if kind == "synthetic":
-        from dermviz.data.synthetic import SyntheticConfig, make_synthetic
-
         return make_synthetic(SyntheticConfig.from_dict(source["config"]))
     if kind == "ham10000":
-        from dermviz.data.ham10000 import load_ham10000
-
         options = {
             key: description[key]
             for key in ("n_test_per_class", "test_random_state")
