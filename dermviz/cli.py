@@ -99,10 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"saliency method: {methods}; default gradcam")
     for name, classes in method_options().items():
         explain.add_argument(
-            _flag(name), dest=_OPTION_DEST + name, type=_option_type(name, classes),
-            default=None,
-            help="; ".join(f"{c.display_name}: {c.user_options[name]}" for c in classes)
-            + f" ({', '.join(c.name for c in classes)} only)",
+            _flag(name), dest=_OPTION_DEST + name, metavar=name.upper(),
+            type=_option_type(name, classes), default=None,
+            help=f"{' or '.join(c.name for c in classes)} only: "
+            + "; ".join(c.user_options[name] for c in classes),
         )
     explain.add_argument("--members", default=None, help="comma-separated member ids")
     explain.add_argument("--images", default=None,

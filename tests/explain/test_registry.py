@@ -88,7 +88,7 @@ def test_cli_method_options_come_from_the_registry(blur, tmp_path, capsys):
     args = parser.parse_args(["explain", "--suite", "s", "--method", "blur", "--radius", "2.5"])
     assert args.method_option_radius == 2.5  # typed like the default
     explain_help = parser._subparsers._group_actions[0].choices["explain"].format_help()
-    assert "--radius" in explain_help and "blur (Blur)" in explain_help
+    assert "blur only: blur radius in pixels" in explain_help and "blur (Blur)" in explain_help
     assert "--nsamples" in explain_help and "--layer" in explain_help
     code = main(["--models-dir", str(tmp_path), "explain", "--suite", "s", "--method",
                  "gradcam", "--radius", "2"])
