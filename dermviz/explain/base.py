@@ -110,7 +110,21 @@ _REGISTRY: dict[str, type[Explainer]] = {}
 
 
 def register(cls: type[Explainer]) -> type[Explainer]:
-    """Class decorator adding a method to the registry under ``cls.name``."""
+    """Class decorator adding a method to the registry under ``cls.name``.
+
+    Raises
+    ------
+    TypeError
+        The class lacks a ``display_name``, or offers a user option that is
+        not one of its parameters.
+    ValueError
+        Another class is registered under the same name.
+    """
+    if not getattr(cls, "display_name", None):
+        raise TypeError(f"explainer {cls.__name__} needs a display_name")
+    unknown = sorted(set(cls.user_options) - set(cls.canonical_params()))
+    if unknown:
+        raise TypeError(f"{cls.name}: user options {unknown} are not parameters")
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise ValueError(f"explainer {cls.name!r} is already registered")
     _REGISTRY[cls.name] = cls

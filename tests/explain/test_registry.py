@@ -94,3 +94,23 @@ def test_cli_method_options_come_from_the_registry(blur, tmp_path, capsys):
                  "gradcam", "--radius", "2"])
     assert code == 2
     assert "--radius applies to --method blur only, not gradcam" in capsys.readouterr().err
+
+
+def test_register_checks_what_pages_and_the_cli_rely_on(monkeypatch):
+    monkeypatch.setattr(explain_base, "_REGISTRY", dict(explain_base._REGISTRY))
+
+    class Nameless(Blur):
+        name = "nameless"
+        display_name = ""
+
+    class BadOption(Blur):
+        name = "bad_option"
+        user_options = {"sigma": "not a parameter of Blur"}
+
+    with pytest.raises(TypeError, match="display_name"):
+        explain_base.register(Nameless)
+    with pytest.raises(TypeError, match=r"user options \['sigma'\]"):
+        explain_base.register(BadOption)
+    with pytest.raises(ValueError, match="already registered"):
+        explain_base.register(type("GradCAM2", (Blur,), {"name": "gradcam"}))
+    assert explain_base.register(Blur) is Blur and get_explainer("blur") is Blur
