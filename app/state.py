@@ -15,6 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from dermviz import sanity
+from dermviz.analysis.verdicts import verdicts
+from dermviz.explain.jobs import Job, MapJobs
+from dermviz.explain.maps import SaliencyMaps
+from dermviz.explain.precompute import cached_maps, default_params, load_or_compute
 from dermviz.models.suite import Suite, list_suites
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -90,61 +94,55 @@ def image(suite_path: str, image_id: str) -> np.ndarray:
 
 @st.cache_data(show_spinner=False)
 def verdict_table(suite_path: str) -> pd.DataFrame:
-    from dermviz.analysis.verdicts import verdicts
-
     return verdicts(Suite(suite_path))
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
-def saliency(suite_path: str, member: str, image_id: str, method: str, layer: str | None):
-    """One map (from the store, or computed and stored on a miss)."""
-    from dermviz.explain.precompute import load_or_compute
+# ----------------------------------------------------------------------------- saliency maps
 
-    suite = Suite(suite_path)
-    params = {"layer": layer} if layer else None
+
+def method_params(suite_path: str, method: str, **overrides: Any) -> dict[str, Any]:
+    """The full parameters (the store key) of ``method`` on this suite, with ``overrides``.
+
+    The method's class supplies the defaults (e.g. GradCAM's layer from the
+    suite's configuration, KernelSHAP's paper settings).
+    """
+    return default_params(Suite(suite_path), method, **overrides)
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def saliency(
+    suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
+) -> SaliencyMaps:
+    """One map (from the store, or computed and stored on a miss)."""
     return load_or_compute(
-        suite, member, image_id, method=method, params=params,
+        Suite(suite_path), member, image_id, method=method, params=params,
         # A store hit needs no model: load it (cached) only on a miss.
         model_loader=lambda: load_model(suite_path, member), dataset=load_dataset(suite_path),
     )
 
 
-# ----------------------------------------------------------------------------- KernelSHAP
-
-
-def shap_params(suite_path: str, nsamples: int) -> dict[str, Any]:
-    """The store key of the page's KernelSHAP maps: the suite's defaults with ``nsamples``."""
-    from dermviz.explain.precompute import default_params
-
-    return default_params(Suite(suite_path), "kernelshap", nsamples=int(nsamples))
-
-
 def stored_maps(
     suite_path: str, members: tuple[str, ...], image_id: str, method: str,
     params: dict[str, Any],
-) -> dict[str, Any]:
+) -> dict[str, SaliencyMaps | None]:
     """Maps already in the store for one image, by member (None: not computed).
 
     Not cached by Streamlit: a store read is milliseconds (see
     ``benchmarks/bench_store.py``), and a map computed in the background shows
     up on the next run without any cache to clear.
     """
-    from dermviz.explain.precompute import cached_maps
-
     return cached_maps(Suite(suite_path), list(members), image_id, method=method, params=params)
 
 
 @st.cache_resource(show_spinner=False)
-def map_jobs() -> Any:
+def map_jobs() -> MapJobs:
     """The process-wide background computer of single maps (:class:`MapJobs`)."""
-    from dermviz.explain.parallel import MapJobs
-
     return MapJobs()
 
 
 def submit_map(
     suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
-) -> Any:
+) -> Job:
     """Queue one map in the background, sharing the page's cached model and data set."""
     return map_jobs().submit(
         Suite(suite_path), member, image_id, method=method, params=params,
@@ -154,12 +152,12 @@ def submit_map(
 
 def map_job(
     suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
-) -> Any:
+) -> Job | None:
     """The background job of one map, or None if none was submitted."""
     return map_jobs().job(suite_path, member, image_id, method, params)
 
 
-def forget_job(job: Any) -> None:
+def forget_job(job: Job) -> None:
     """Drop a finished background job (so its map can be asked for again)."""
     map_jobs().forget([job])
 

@@ -34,6 +34,7 @@ def main() -> None:
     from dermviz.analysis.localization import centre_prior, mask_share, mass_in_mask
     from dermviz.analysis.verdicts import verdicts
     from dermviz.demo import PROFILES, run_demo
+    from dermviz.explain.cache import MapCache
     from dermviz.explain.precompute import default_params
 
     out = args.out or Path(tempfile.mkdtemp(prefix="dermviz-bench-"))
@@ -49,8 +50,9 @@ def main() -> None:
     masks = dataset.load_masks(ids, size=suite.image_size)
     params = default_params(suite, "gradcam")
     rows = []
+    cache = MapCache.of(suite)
     for member in suite.member_ids:
-        maps = np.stack([suite.maps.get(member, i, "gradcam", params).maps[0] for i in ids])
+        maps = np.stack([cache.get(member, i, "gradcam", params).maps[0] for i in ids])
         rows.append(np.nanmean(mass_in_mask(maps, masks)))
     chance = float(mask_share(masks).mean())
     prior = centre_prior((suite.image_size, suite.image_size))

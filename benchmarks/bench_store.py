@@ -7,7 +7,7 @@ not change what is stored) and written into a throw-away suite folder for four
 members. Then, over ``--loads`` loads after 3 warm-up loads (so the files are in
 the OS page cache, as on a dashboard that has shown them once):
 
-* ``MapStore.get``: one ``.npz`` file to a :class:`SaliencyMaps`;
+* ``MapCache.get``: one ``.npz`` file to a :class:`SaliencyMaps`;
 * ``load_or_compute`` hit, with a fresh ``Suite`` each time: the dashboard's
   GradCAM path (``app.state.saliency``) without Streamlit's cache in front;
 * ``cached_maps`` for 4 members: the dashboard's KernelSHAP path
@@ -59,7 +59,7 @@ def _image(size: int) -> np.ndarray:
 
 def _make_suite(root: Path, size: int) -> tuple[Any, dict[str, dict[str, Any]]]:
     """A minimal suite folder whose store holds real GradCAM and KernelSHAP maps."""
-    from dermviz.explain import GradCAM, KernelSHAP
+    from dermviz.explain import GradCAM, KernelSHAP, MapCache
     from dermviz.explain.precompute import default_params
     from dermviz.models.inception import build_inception
     from dermviz.models.suite import Suite, write_manifest
@@ -83,9 +83,10 @@ def _make_suite(root: Path, size: int) -> tuple[Any, dict[str, dict[str, Any]]]:
         "gradcam": GradCAM(model, layer=SIZES[size]).explain(image),
         "kernelshap": KernelSHAP(model, **params["kernelshap"]).explain(image),
     }
+    cache = MapCache.of(suite)
     for member in MEMBERS:
         for m in maps.values():
-            suite.maps.put(member, ["img0"], m)
+            cache.put(member, ["img0"], m)
     return suite, params
 
 
@@ -103,6 +104,7 @@ def _times_ms(fn: Any, loads: int) -> np.ndarray:
 
 
 def run(loads: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    from dermviz.explain.cache import MapCache
     from dermviz.explain.precompute import cached_maps, load_or_compute
     from dermviz.models.suite import Suite
 
@@ -114,11 +116,12 @@ def run(loads: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
             suite, params = _make_suite(Path(tmp), size)
             for method in ("gradcam", "kernelshap"):
                 p = params[method]
-                f = suite.maps.path("m00", "img0", method, p)
+                cache = MapCache.of(suite)
+                f = cache.path("m00", "img0", method, p)
                 sizes_kb[f"{method} {size} px"] = f.stat().st_size / 1024
                 cases = {
-                    "`MapStore.get` (one file)":
-                        lambda s=suite, m=method, p=p: s.maps.get("m00", "img0", m, p),
+                    "`MapCache.get` (one file)":
+                        lambda c=cache, m=method, p=p: c.get("m00", "img0", m, p),
                     "`load_or_compute` hit, fresh `Suite` (page path, no st cache)":
                         lambda s=str(suite.path), m=method, p=p: load_or_compute(
                             Suite(s), "m00", "img0", method=m, params=p),

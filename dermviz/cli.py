@@ -1,7 +1,9 @@
 """Command line: ``dermviz demo | train | explain | info``.
 
 Errors a user can fix are printed as one line (``dermviz: error: ...``) with
-exit status 2; ``--debug`` shows the traceback instead.
+exit status 2; ``--debug`` shows the traceback instead. ``dermviz --help`` and
+``dermviz info`` import no TensorFlow: the commands that train import their
+engine when they run.
 """
 
 from __future__ import annotations
@@ -11,6 +13,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from dermviz.data.dataset import Dataset
+from dermviz.data.ham10000 import load_ham10000
+from dermviz.data.synthetic import make_synthetic
+from dermviz.demo import run_demo
+from dermviz.explain import precompute
+from dermviz.explain.base import Explainer, available_methods, get_explainer
+from dermviz.models.config import TrainConfig
+from dermviz.models.inception import resolve_weights
+from dermviz.models.search_command import add_search_arguments, run_search
+from dermviz.models.suite import Suite, list_suites, models_root
+from dermviz.sanity.command import add_sanity_arguments, run_sanity
 
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -80,12 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = _command(sub, "explain", _explain, "precompute saliency maps for a suite")
     explain.add_argument("--suite", required=True)
-    explain.add_argument("--method", default="gradcam", help="gradcam (default) or kernelshap")
-    explain.add_argument("--layer", default=None, help="GradCAM target layer (gradcam only)")
-    explain.add_argument("--nsamples", type=int, default=None,
-                         help="KernelSHAP coalitions per image (kernelshap only; default 2500)")
-    explain.add_argument("--n-segments", type=int, default=None,
-                         help="KernelSHAP SLIC superpixels (kernelshap only; default 100)")
+    methods = ", ".join(f"{m} ({get_explainer(m).display_name})" for m in available_methods())
+    explain.add_argument("--method", default="gradcam",
+                         help=f"saliency method: {methods}; default gradcam")
+    for name, classes in method_options().items():
+        explain.add_argument(
+            _flag(name), dest=_OPTION_DEST + name, metavar=name.upper(),
+            type=_option_type(name, classes), default=None,
+            help=f"{' or '.join(c.name for c in classes)} only: "
+            + "; ".join(c.user_options[name] for c in classes),
+        )
     explain.add_argument("--members", default=None, help="comma-separated member ids")
     explain.add_argument("--images", default=None,
                          help="comma-separated image ids (default: the whole hold-out)")
@@ -100,9 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "info", _info, "list suites and their hold-out metrics").add_argument(
         "--suite", default=None, help="show one suite's members"
     )
-
-    from dermviz.models.search_command import add_search_arguments, run_search
-    from dermviz.sanity.command import add_sanity_arguments, run_sanity
 
     add_search_arguments(
         _command(sub, "search", run_search, "train a suite by hyperparameter search (Optuna)")
@@ -123,13 +138,10 @@ def _command(
 
 
 def _models_dir(args: argparse.Namespace) -> Path:
-    from dermviz.models.suite import models_root
-
     return args.models_dir if args.models_dir is not None else models_root()
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from dermviz.demo import run_demo
 
     name = args.name or ("demo" if args.profile == "default" else f"demo-{args.profile}")
     suite = run_demo(
@@ -140,7 +152,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from dermviz.models.config import TrainConfig
+    # The training engine imports scikit-learn and TensorFlow: only `train` pays for them.
     from dermviz.models.training import train_suite
 
     config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
@@ -153,8 +165,6 @@ def _train(args: argparse.Namespace) -> None:
     }
     config = config.replace(**{k: v for k, v in flags.items() if v is not None})
     if config.weights != "none":
-        from dermviz.models.inception import resolve_weights
-
         resolve_weights(config.weights)  # fail before loading any data
     dataset = _load_data(args)
     suite = train_suite(
@@ -163,46 +173,56 @@ def _train(args: argparse.Namespace) -> None:
     _print_suite(suite)
 
 
-def _load_data(args: argparse.Namespace):  # noqa: ANN202 - returns a Dataset
+def _load_data(args: argparse.Namespace) -> Dataset:
     if args.data == "synthetic":
-        from dermviz.data.synthetic import make_synthetic
-
         sizes = {"n_train": args.synthetic_train, "n_test": args.synthetic_test}
         return make_synthetic(**{k: v for k, v in sizes.items() if v is not None})
-    from dermviz.data.ham10000 import load_ham10000
-
     return load_ham10000(args.data, skip_missing=args.skip_missing)
 
 
-#: Options of ``dermviz explain`` that are parameters of one method only.
-_METHOD_OPTIONS = {
-    "layer": ("--layer", "gradcam"),
-    "nsamples": ("--nsamples", "kernelshap"),
-    "n_segments": ("--n-segments", "kernelshap"),
-}
+#: Namespace prefix of method options, so they never clash with other flags' names.
+_OPTION_DEST = "method_option_"
+
+
+def method_options() -> dict[str, list[type[Explainer]]]:
+    """Every registered method's user options: parameter name -> the methods that take it."""
+    options: dict[str, list[type[Explainer]]] = {}
+    for method in available_methods():
+        cls = get_explainer(method)
+        for name in cls.user_options:
+            options.setdefault(name, []).append(cls)
+    return options
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _option_type(name: str, classes: list[type[Explainer]]) -> type:
+    """The type of a method option's value: that of its default (str when None)."""
+    default = classes[0].canonical_params()[name]
+    return str if default is None else type(default)
 
 
 def _explain(args: argparse.Namespace) -> None:
-    from dermviz.explain.base import available_methods
-    from dermviz.explain.precompute import explain_suite
-    from dermviz.models.suite import Suite
-
     if args.method not in available_methods():
         raise ValueError(f"unknown method {args.method!r}; choose from {available_methods()}")
     params = {}
-    for name, (flag, method) in _METHOD_OPTIONS.items():
-        value = getattr(args, name)
+    for name, classes in method_options().items():
+        value = getattr(args, _OPTION_DEST + name)
         if value is None:
             continue
-        if args.method != method:
-            raise ValueError(f"{flag} applies to --method {method} only, not {args.method}")
+        takers = [c.name for c in classes]
+        if args.method not in takers:
+            raise ValueError(f"{_flag(name)} applies to --method {' or '.join(takers)} only, "
+                             f"not {args.method}")
         params[name] = value
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.ray_address and args.backend != "ray":
         raise ValueError("--ray-address needs --backend ray")
     suite = Suite.open(args.suite, root=_models_dir(args))
-    counts = explain_suite(
+    counts = precompute.explain_suite(
         suite, method=args.method, params=params or None,
         members=args.members.split(",") if args.members else None,
         image_ids=args.images.split(",") if args.images else None,
@@ -213,8 +233,6 @@ def _explain(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
-    from dermviz.models.suite import Suite, list_suites
-
     root = _models_dir(args)
     if args.suite:
         _print_suite(Suite.open(args.suite, root=root))
@@ -231,7 +249,7 @@ def _info(args: argparse.Namespace) -> None:
               f"[{suite.manifest.get('status')}]")
 
 
-def _print_suite(suite) -> None:  # noqa: ANN001
+def _print_suite(suite: Suite) -> None:
     table = suite.metrics_table()
     print(f"suite {suite.name} ({suite.path}): {suite.dataset_info['name']}, "
           f"{suite.image_size} px, status {suite.manifest.get('status')}")

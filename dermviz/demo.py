@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dermviz.data.synthetic import SyntheticConfig, make_synthetic
+from dermviz.explain.precompute import explain_suite
 from dermviz.models.config import TrainConfig
 from dermviz.models.suite import Suite
 
@@ -56,7 +57,8 @@ def run_demo(
     progress: bool = True,
 ) -> Suite:
     """Build (or resume) the demo suite and precompute its GradCAM maps."""
-    from dermviz.explain.precompute import explain_suite
+    # The training engine imports scikit-learn and TensorFlow: importing dermviz.demo
+    # (as the CLI does for its help) must not.
     from dermviz.models.training import train_suite
 
     if profile not in PROFILES:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import state
+from dermviz.explain import GradCAM, KernelSHAP
 from dermviz.explain.overlay import (
     CAM_COLORMAPS,
     cam_overlay,
@@ -10,7 +11,7 @@ from dermviz.explain.overlay import (
     per_image_vmax,
     shared_vmax,
 )
-from dermviz.models.inception import INCEPTION_BLOCKS
+from dermviz.models.blocks import INCEPTION_BLOCKS
 
 SHAP_SCHEMES = {
     "paper": "paper: green raises, red lowers",
@@ -42,20 +43,25 @@ with st.sidebar:
     image_id = st.selectbox("Hold-out image", list(labels), format_func=labels.get)
     members = st.multiselect("Members", suite.member_ids, default=suite.member_ids[:4])
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05)
-    st.subheader("GradCAM")
-    default_layer = suite.config.get("gradcam_layer", "mixed10")
-    layer = st.selectbox("GradCAM layer", INCEPTION_BLOCKS,
-                         index=INCEPTION_BLOCKS.index(default_layer))
+    st.subheader(GradCAM.display_name)
+    default_layer = state.method_params(path, GradCAM.name)["layer"]
+    layers = list(INCEPTION_BLOCKS)
+    if default_layer not in layers:  # a suite configured with a non-block layer
+        layers.insert(0, default_layer)
+    layer = st.selectbox(f"{GradCAM.display_name} layer", layers,
+                         index=layers.index(default_layer))
     cmap = st.selectbox("Colormap", CAM_COLORMAPS, index=CAM_COLORMAPS.index("inferno"),
                         help="inferno and viridis are perceptually uniform; jet is the paper's")
-    st.subheader("KernelSHAP")
+    st.subheader(KernelSHAP.display_name)
+    paper = KernelSHAP.PAPER_NSAMPLES
     nsamples = st.number_input(
-        "Samples per image", min_value=50, max_value=100_000, value=2500, step=100,
+        "Samples per image", min_value=50, max_value=100_000,
+        value=state.method_params(path, KernelSHAP.name)["nsamples"], step=100,
         key="shap_nsamples",
-        help="Coalitions evaluated per image (the paper's 2500). Part of the cache key: "
+        help=f"Coalitions evaluated per image (the paper's {paper}). Part of the cache key: "
         "maps computed with another value are not shown. On a CPU, a 75-128 px image "
-        "takes seconds to a minute at 2500; precompute a whole suite with "
-        "`dermviz explain --method kernelshap --workers N`.",
+        f"takes seconds to a minute at {paper}; precompute a whole suite with "
+        f"`dermviz explain --method {KernelSHAP.name} --workers N`.",
     )
     scheme = st.radio("SHAP colours", list(SHAP_SCHEMES), format_func=SHAP_SCHEMES.get)
     scale = st.radio("SHAP scale", list(SHAP_SCALES), format_func=SHAP_SCALES.get,
@@ -72,8 +78,10 @@ if not members:
     st.info("Choose one or more members in the sidebar.")
     st.stop()
 
-shap_params = state.shap_params(path, nsamples)
-shap = state.stored_maps(path, tuple(members), image_id, "kernelshap", shap_params)
+SHAP = KernelSHAP.name
+shap_params = state.method_params(path, SHAP, nsamples=int(nsamples))
+cam_params = state.method_params(path, GradCAM.name, layer=layer)
+shap = state.stored_maps(path, tuple(members), image_id, SHAP, shap_params)
 missing = [m for m in members if shap[m] is None]
 present = [shap[m].maps[0] for m in members if shap[m] is not None]
 common_vmax = shared_vmax(present) if present and scale == "shared" else None
@@ -83,7 +91,7 @@ def _klass(target: int) -> str:
     return "melanoma" if target else "naevus"
 
 
-jobs = {m: state.map_job(path, m, image_id, "kernelshap", shap_params) for m in missing}
+jobs = {m: state.map_job(path, m, image_id, SHAP, shap_params) for m in missing}
 polling = any(j is not None and j.state in ("queued", "running") for j in jobs.values())
 
 
@@ -94,18 +102,19 @@ def shap_pending(member: str) -> None:
     The map is computed in a background thread; only this fragment polls it,
     the rest of the page stays usable. When it is done the page redraws once.
     """
-    job = state.map_job(path, member, image_id, "kernelshap", shap_params)
+    job = state.map_job(path, member, image_id, SHAP, shap_params)
     if job is not None and job.state == "done":
-        if state.stored_maps(path, (member,), image_id, "kernelshap", shap_params)[member]:
+        if state.stored_maps(path, (member,), image_id, SHAP, shap_params)[member]:
             st.rerun()  # the map is in the store now: redraw the page once
         state.forget_job(job)  # done, but the map has left the store since: offer it again
         job = None
     if job is None or job.state == "failed":
         if job is not None:
-            st.error(f"KernelSHAP failed: {job.error}")
+            st.error(f"{KernelSHAP.display_name} failed: {job.error}")
         st.caption(f"Not computed yet ({nsamples} samples).")
-        if st.button("Compute KernelSHAP", key=f"shap-{member}-{image_id}-{nsamples}"):
-            state.submit_map(path, member, image_id, "kernelshap", shap_params)
+        label = f"Compute {KernelSHAP.display_name}"
+        if st.button(label, key=f"shap-{member}-{image_id}-{nsamples}"):
+            state.submit_map(path, member, image_id, SHAP, shap_params)
             st.rerun()  # start polling
         return
     expected = state.map_jobs().expected_seconds(job)
@@ -125,13 +134,13 @@ idle = [m for m in missing if jobs[m] is None or jobs[m].state == "failed"]
 if len(idle) > 1 and st.button(f"Compute KernelSHAP for the {len(idle)} members without a map",
                                key="shap-all"):
     for member in idle:
-        state.submit_map(path, member, image_id, "kernelshap", shap_params)
+        state.submit_map(path, member, image_id, SHAP, shap_params)
     st.rerun()
 
 head = st.columns([1, 2, 2])
 head[0].markdown("**Member**")
-head[1].markdown(f"**GradCAM** on `{layer}`")
-head[2].markdown(f"**KernelSHAP**, {nsamples} samples")
+head[1].markdown(f"**{GradCAM.display_name}** on `{layer}`")
+head[2].markdown(f"**{KernelSHAP.display_name}**, {nsamples} samples")
 mine = verdicts[verdicts["image_id"] == image_id].set_index("member")
 cam = None
 for member in members:
@@ -140,8 +149,8 @@ for member in members:
     mark = "✅" if v["correct"] else "❌"
     verdict_col.markdown(f"**{member}**  \n{mark} **{v['verdict']}**  \n"
                          f"p(melanoma) = {v['p_melanoma']:.2f} (threshold {v['threshold']:.2f})")
-    with st.spinner(f"GradCAM for {member}..."):
-        cam = state.saliency(path, member, image_id, "gradcam", layer)
+    with st.spinner(f"{GradCAM.display_name} for {member}..."):
+        cam = state.saliency(path, member, image_id, GradCAM.name, cam_params)
     cam_col.image(cam_overlay(img, cam.maps[0], alpha=opacity, cmap=cmap), width="stretch",
                   caption=f"explains {_klass(cam.target_class[0])}")
     for warning in cam.warnings:

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image, UnidentifiedImageError
 
 from dermviz.data.dataset import LABELS, Dataset
 from dermviz.data.images import read_mask, read_rgb
@@ -423,8 +424,6 @@ def _by_dx(frame: pd.DataFrame) -> dict[str, int]:
 
 def _readable_header(path: str) -> bool:
     """Whether the file opens as an image: a header check, no full decode (~0.1 ms)."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             img.size  # noqa: B018 - parsing the header is the check

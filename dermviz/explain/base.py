@@ -1,109 +1,66 @@
 """The tiny base every saliency method implements, and the method registry.
 
-A method is one class in one module: subclass :class:`Explainer`, set ``name``,
-implement :meth:`Explainer.explain`, decorate with :func:`register`. Explainers are
-batch-first: ``explain`` takes ``(n, H, W, 3)`` images with values in [0, 255].
+A method is one class in one module: subclass :class:`Explainer`, set ``name`` and
+``display_name``, implement :meth:`Explainer.explain`, decorate with :func:`register`.
+The class also owns what callers need to know without running it: its defaults
+that depend on a suite (:meth:`Explainer.suite_defaults`), the options users may
+set (:attr:`Explainer.user_options`) and how to split precomputation
+(:attr:`Explainer.images_per_task`). Explainers are batch-first: ``explain`` takes
+``(n, H, W, 3)`` images with values in [0, 255].
+
+Method modules import TensorFlow and friends inside the functions that compute
+maps, so listing the registry and reading method metadata stay light.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from dermviz.explain.maps import SaliencyMaps
+
 MELANOMA, NAEVUS = 1, 0
-
-
-@dataclass
-class SaliencyMaps:
-    """A batch of saliency maps and how they were made.
-
-    Attributes
-    ----------
-    method : str
-        Registry name of the method (``"gradcam"``).
-    maps : ndarray, float32, (n, H, W)
-        One map per image at input size. Non-negative methods (CAMs) are
-        normalised to [0, 1]; signed methods (SHAP) keep their sign and units.
-    target_class : ndarray, int, (n,)
-        The class each map explains: 1 melanoma, 0 naevus.
-    p_melanoma : ndarray, float32, (n,)
-        The model's p(melanoma) on each image.
-    grid : tuple of int or None
-        Resolution of the map before upsampling (rows, cols), e.g. (5, 5) for
-        ``mixed10`` at 224 px; None where the notion does not apply.
-    params : dict
-        JSON-serialisable parameters; part of the cache key.
-    extras : dict of str to ndarray
-        Method-specific arrays with a leading batch axis (raw grids,
-        superpixel values, segmentations).
-    warnings : list of str
-        Things the user should see next to the maps (e.g. a too-coarse grid).
-    """
-
-    method: str
-    maps: np.ndarray
-    target_class: np.ndarray
-    p_melanoma: np.ndarray
-    grid: tuple[int, int] | None
-    params: dict[str, Any]
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return int(self.maps.shape[0])
-
-    def item(self, k: int) -> SaliencyMaps:
-        """The k-th map as a batch of one."""
-        return SaliencyMaps(
-            method=self.method,
-            maps=self.maps[k : k + 1],
-            target_class=self.target_class[k : k + 1],
-            p_melanoma=self.p_melanoma[k : k + 1],
-            grid=self.grid,
-            params=self.params,
-            extras={name: arr[k : k + 1] for name, arr in self.extras.items()},
-            warnings=list(self.warnings),
-        )
-
-    @staticmethod
-    def concat(parts: list[SaliencyMaps]) -> SaliencyMaps:
-        """Join batches of the same method and parameters."""
-        if not parts:
-            raise ValueError("nothing to concatenate")
-        first = parts[0]
-        return SaliencyMaps(
-            method=first.method,
-            maps=np.concatenate([p.maps for p in parts]),
-            target_class=np.concatenate([p.target_class for p in parts]),
-            p_melanoma=np.concatenate([p.p_melanoma for p in parts]),
-            grid=first.grid,
-            params=first.params,
-            extras={k: np.concatenate([p.extras[k] for p in parts]) for k in first.extras},
-            warnings=sorted({w for p in parts for w in p.warnings}),
-        )
 
 
 class Explainer(ABC):
     """Base class of saliency methods.
 
-    Subclasses set :attr:`name` and :attr:`signed` and implement
-    :meth:`explain`. Constructor keyword arguments are the method's parameters
-    and must be JSON-serialisable; :meth:`params` returns them for cache keys.
+    Subclasses set :attr:`name`, :attr:`display_name` and :attr:`signed` and
+    implement :meth:`explain`. Constructor keyword arguments are the method's
+    parameters and must be JSON-serialisable; :meth:`params` returns them for
+    cache keys.
     """
 
+    #: Registry name, also the cache folder: ``"gradcam"``.
     name: ClassVar[str]
+    #: Name shown to people: ``"GradCAM"``.
+    display_name: ClassVar[str]
     #: True when maps carry signed attributions (SHAP), False for [0, 1] CAMs.
     signed: ClassVar[bool] = False
     #: Constructor options that do not change the maps (left out of cache keys).
     uncached_params: ClassVar[tuple[str, ...]] = ("batch_size",)
+    #: Parameters users may set (command-line flags, page widgets): name -> help text.
+    user_options: ClassVar[dict[str, str]] = {}
+    #: Images per precomputation work item; None: the caller's batch size.
+    images_per_task: ClassVar[int | None] = None
 
     def __init__(self, model: Any, **params: Any) -> None:
         self.model = model
         self._params = type(self).canonical_params(**params)
+
+    @classmethod
+    def suite_defaults(cls, suite: Any) -> dict[str, Any]:
+        """Parameters whose default comes from a suite's configuration (none by default).
+
+        Parameters
+        ----------
+        suite : dermviz.models.suite.Suite
+        """
+        return {}
 
     @classmethod
     def canonical_params(cls, **given: Any) -> dict[str, Any]:
@@ -111,8 +68,6 @@ class Explainer(ABC):
 
         Lets callers look maps up in the store without building the explainer.
         """
-        import inspect
-
         sig = inspect.signature(cls.__init__)
         params = {
             name: p.default
@@ -155,7 +110,21 @@ _REGISTRY: dict[str, type[Explainer]] = {}
 
 
 def register(cls: type[Explainer]) -> type[Explainer]:
-    """Class decorator adding a method to the registry under ``cls.name``."""
+    """Class decorator adding a method to the registry under ``cls.name``.
+
+    Raises
+    ------
+    TypeError
+        The class lacks a ``display_name``, or offers a user option that is
+        not one of its parameters.
+    ValueError
+        Another class is registered under the same name.
+    """
+    if not getattr(cls, "display_name", None):
+        raise TypeError(f"explainer {cls.__name__} needs a display_name")
+    unknown = sorted(set(cls.user_options) - set(cls.canonical_params()))
+    if unknown:
+        raise TypeError(f"{cls.name}: user options {unknown} are not parameters")
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise ValueError(f"explainer {cls.name!r} is already registered")
     _REGISTRY[cls.name] = cls
@@ -173,6 +142,11 @@ def get_explainer(name: str) -> type[Explainer]:
 def available_methods() -> list[str]:
     """Names of the registered methods."""
     return sorted(_REGISTRY)
+
+
+def make_explainer(model: Any, method: str, params: dict[str, Any]) -> Explainer:
+    """Instantiate the registered method ``method`` on ``model`` with ``params``."""
+    return get_explainer(method)(model, **params)
 
 
 def check_images(images: np.ndarray) -> np.ndarray:

@@ -29,7 +29,8 @@ from dermviz.explain.base import (
     register,
     resolve_targets,
 )
-from dermviz.models.inception import DEFAULT_TARGET_LAYER, layer_grid
+from dermviz.models.blocks import DEFAULT_TARGET_LAYER
+from dermviz.models.inception import layer_grid
 from dermviz.models.predict import predict_proba
 
 #: Grids coarser than this (in either direction) get a visible warning.
@@ -56,16 +57,27 @@ class GradCAM(Explainer):
     model : keras.Model
         A flat functional dermviz model (one sigmoid output named ``pred``).
     layer : str
-        Target layer, default ``"mixed10"`` (the paper's).
+        Target layer, default ``"mixed10"`` (the paper's); in a suite, the suite's
+        configured layer (:meth:`suite_defaults`).
     batch_size : int
         Images per gradient computation (not part of the cache key).
     """
 
     name = "gradcam"
+    display_name = "GradCAM"
     signed = False
+    user_options = {
+        "layer": "target layer, an Inception block (default: the suite's configured layer)",
+    }
+
+    @classmethod
+    def suite_defaults(cls, suite: Any) -> dict[str, Any]:
+        """The suite's configured target layer (``gradcam_layer``), else the paper's."""
+        return {"layer": suite.config.get("gradcam_layer", DEFAULT_TARGET_LAYER)}
 
     def __init__(self, model: Any, *, layer: str = DEFAULT_TARGET_LAYER, batch_size: int = 32):
         super().__init__(model, layer=layer)
+        # Heavy: tf-keras-vis imports TensorFlow, so only building a GradCAM pays for it.
         from tf_keras_vis.gradcam import Gradcam
         from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 
@@ -107,7 +119,7 @@ class GradCAM(Explainer):
         )
 
     def _raw_cams(self, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        import tensorflow as tf
+        import tensorflow as tf  # heavy: only computing maps pays for it
 
         signs = tf.constant(np.where(targets == 1, 1.0, -1.0), dtype=tf.float32)
 

@@ -11,21 +11,25 @@ returns counts. The same function runs
   ``"spawn"`` context (TensorFlow is not fork-safe), see :func:`run_local_pool`,
 * as Ray tasks, see :func:`run_ray` (Ray is optional: ``pip install "ray[default]"``).
 
-:class:`MapJobs` is for the dashboard: it computes single maps in one
-background thread, so a page can poll their state instead of blocking on them.
+The dashboard's background computation of single maps is :mod:`dermviz.explain.jobs`.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import signal
-import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
+
+from dermviz.data.dataset import Dataset
+from dermviz.explain.base import make_explainer
+from dermviz.explain.cache import MapCache
+from dermviz.models.suite import Suite
 
 RAY_INSTALL_HINT = 'pip install "ray[default]"'
 
@@ -90,18 +94,16 @@ class WorkerCache:
 
     def __init__(self, max_models: int = 2) -> None:
         self.max_models = int(max_models)
-        self.suites: dict[str, Any] = {}
-        self.datasets: dict[str, Any] = {}
+        self.suites: dict[str, Suite] = {}
+        self.datasets: dict[str, Dataset] = {}
         self.models: OrderedDict[tuple[str, str], Any] = OrderedDict()
 
-    def suite(self, path: str) -> Any:
+    def suite(self, path: str) -> Suite:
         if path not in self.suites:
-            from dermviz.models.suite import Suite
-
             self.suites[path] = Suite(path)
         return self.suites[path]
 
-    def dataset(self, path: str) -> Any:
+    def dataset(self, path: str) -> Dataset:
         if path not in self.datasets:
             self.datasets[path] = self.suite(path).dataset()
         return self.datasets[path]
@@ -153,7 +155,7 @@ def configure_threads(intra: int | None, inter: int | None) -> None:
     os.environ["TF_NUM_INTEROP_THREADS"] = str(inter)
     os.environ["OMP_NUM_THREADS"] = str(intra)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    import tensorflow as tf  # heavy, and only after the environment above is set
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(intra)
@@ -173,8 +175,6 @@ def run_chunk(task: ChunkTask, cache: WorkerCache | None = None) -> ChunkResult:
         Default: this process's cache (what pool and Ray workers use).
     """
     configure_threads(task.intra_threads, task.inter_threads)
-    from dermviz.explain.precompute import make_explainer
-
     cache = cache if cache is not None else _PROCESS_CACHE
     t0 = time.perf_counter()
     suite = cache.suite(task.suite_path)
@@ -182,11 +182,12 @@ def run_chunk(task: ChunkTask, cache: WorkerCache | None = None) -> ChunkResult:
     explainer = make_explainer(cache.model(task.suite_path, task.member), task.method,
                                task.params)
     threshold = suite.threshold(task.member)
+    maps_cache = MapCache.of(suite)
     n = 0
     for ids, images in dataset.iter_batches(list(task.image_ids), size=suite.image_size,
                                             batch_size=task.batch_size):
         maps = explainer.explain(images, threshold=threshold)
-        suite.maps.put(task.member, ids, maps)
+        maps_cache.put(task.member, ids, maps)
         n += len(ids)
     return ChunkResult(task.member, n, time.perf_counter() - t0, os.getpid())
 
@@ -240,8 +241,6 @@ def run_local_pool(tasks: Sequence[ChunkTask], workers: int) -> Iterator[ChunkRe
     pool, a script that calls this must guard its entry point with
     ``if __name__ == "__main__":``.
     """
-    import multiprocessing as mp
-
     if not tasks:
         return
     workers = max(1, min(int(workers), len(tasks)))
@@ -271,7 +270,7 @@ def run_local_pool(tasks: Sequence[ChunkTask], workers: int) -> Iterator[ChunkRe
 def import_ray() -> Any:
     """``import ray``, or a :class:`MissingDependencyError` saying how to install it."""
     try:
-        import ray
+        import ray  # optional and heavy: only the ray backend needs it
     except ImportError:
         raise MissingDependencyError(
             f"the ray backend needs Ray, which is not installed; install it with "
@@ -319,128 +318,3 @@ def run_ray(
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
-
-
-# ----------------------------------------------------------------------------- dashboard
-
-
-@dataclass
-class Job:
-    """One map being computed in the background (see :class:`MapJobs`)."""
-
-    key: tuple
-    member: str
-    image_id: str
-    method: str
-    params: dict[str, Any]
-    state: str = "queued"  #: queued, running, done or failed
-    submitted: float = field(default_factory=time.time)
-    started: float | None = None
-    finished: float | None = None
-    error: str | None = None
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds running so far (or in all, once finished)."""
-        if self.started is None:
-            return 0.0
-        return (self.finished or time.time()) - self.started
-
-
-class MapJobs:
-    """Computes single maps in one background thread and remembers their state.
-
-    For a dashboard: submitting returns at once, the page polls :meth:`job`.
-    One thread, so jobs run one after the other (KernelSHAP's seeded sampling
-    uses numpy's global RNG, which is not thread-safe) and TensorFlow's thread
-    pool is not split between maps. Finished jobs are kept (their state is
-    small) so a page can tell "done" from "never asked".
-    """
-
-    def __init__(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dermviz-maps")
-        self._jobs: dict[tuple, Job] = {}
-        self._lock = threading.Lock()
-        self._seconds: dict[tuple, list[float]] = {}
-
-    @staticmethod
-    def key(suite_path: str, member: str, image_id: str, method: str,
-            params: dict[str, Any]) -> tuple:
-        from dermviz.store.maps import params_key
-
-        return (str(suite_path), member, image_id, method, params_key(params))
-
-    def submit(
-        self,
-        suite: Any,
-        member: str,
-        image_id: str,
-        *,
-        method: str,
-        params: dict[str, Any],
-        model: Any = None,
-        dataset: Any = None,
-    ) -> Job:
-        """Queue one map (no-op while it is queued or running).
-
-        A map already in the store costs one store read.
-        """
-        from dermviz.explain.precompute import default_params
-
-        params = default_params(suite, method, **params)
-        key = self.key(str(suite.path), member, image_id, method, params)
-        with self._lock:
-            job = self._jobs.get(key)
-            if job is not None and job.state in ("queued", "running"):
-                return job
-            job = Job(key, member, image_id, method, params)
-            self._jobs[key] = job
-        self._pool.submit(self._run, job, suite, model, dataset)
-        return job
-
-    def _run(self, job: Job, suite: Any, model: Any, dataset: Any) -> None:
-        from dermviz.explain.precompute import load_or_compute
-
-        job.started, job.state = time.time(), "running"
-        try:
-            load_or_compute(suite, job.member, job.image_id, method=job.method,
-                            params=job.params, model=model, dataset=dataset)
-        except Exception as exc:  # shown on the page
-            job.error = f"{type(exc).__name__}: {exc}"
-            job.state = "failed"
-        else:
-            job.state = "done"
-            with self._lock:
-                self._seconds.setdefault(self._cost_key(job), []).append(job.elapsed)
-        finally:
-            job.finished = time.time()
-
-    @staticmethod
-    def _cost_key(job: Job) -> tuple:
-        return job.key[0], job.method, job.key[4]
-
-    def job(self, suite_path: str, member: str, image_id: str, method: str,
-            params: dict[str, Any]) -> Job | None:
-        """The job for this map, or None if it was never submitted."""
-        return self._jobs.get(self.key(suite_path, member, image_id, method, params))
-
-    def expected_seconds(self, job: Job) -> float | None:
-        """Median time of the finished jobs with the same suite, method and parameters."""
-        with self._lock:
-            times = sorted(self._seconds.get(self._cost_key(job), []))
-        return times[len(times) // 2] if times else None
-
-    def active(self) -> list[Job]:
-        """Jobs queued or running."""
-        with self._lock:
-            return [j for j in self._jobs.values() if j.state in ("queued", "running")]
-
-    def forget(self, jobs: Iterable[Job]) -> None:
-        """Drop finished jobs (e.g. failed ones, so they can be retried)."""
-        with self._lock:
-            for j in jobs:
-                if j.state in ("done", "failed"):
-                    self._jobs.pop(j.key, None)
-

@@ -3,7 +3,8 @@
 Maps already in the store are never recomputed; each work item (a member and a
 chunk of image ids) is written as soon as it is done, so an interrupted run
 loses at most the items in flight. Work runs in this process, in a process pool
-or on Ray (:mod:`dermviz.explain.parallel`).
+or on Ray (:mod:`dermviz.explain.parallel`). Every function here takes its
+method knowledge (defaults, chunking) from the method's registered class.
 """
 
 from __future__ import annotations
@@ -13,34 +14,37 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from dermviz.explain.base import Explainer, SaliencyMaps, get_explainer
+from dermviz.explain import parallel
+from dermviz.explain.base import get_explainer, make_explainer
+from dermviz.explain.cache import MapCache
+from dermviz.explain.maps import SaliencyMaps
 from dermviz.models.suite import Suite
 
 
 def default_params(suite: Suite, method: str, **overrides: Any) -> dict[str, Any]:
     """The full parameter set of ``method`` for this suite (the store key).
 
-    GradCAM's target layer defaults to the suite's configured layer.
+    The method's class supplies its defaults (:meth:`Explainer.suite_defaults`,
+    e.g. GradCAM's layer from the suite's configuration); ``overrides`` win.
+
+    Raises
+    ------
+    KeyError
+        Unknown method.
+    TypeError, ValueError
+        Unknown or invalid parameters.
     """
-    given: dict[str, Any] = {}
-    if method == "gradcam":
-        given["layer"] = suite.config.get("gradcam_layer", "mixed10")
-    given.update(overrides)
-    return get_explainer(method).canonical_params(**given)
+    cls = get_explainer(method)
+    return cls.canonical_params(**{**cls.suite_defaults(suite), **overrides})
 
 
-def make_explainer(model: Any, method: str, params: dict[str, Any]) -> Explainer:
-    """Instantiate a registered method on a model."""
-    return get_explainer(method)(model, **params)
+def images_per_task(method: str, batch_size: int) -> int:
+    """Default image ids per work item: the method's own, else ``batch_size``."""
+    return get_explainer(method).images_per_task or batch_size
 
 
 #: Where :func:`explain_suite` can run its work items.
 BACKENDS = ("local", "ray")
-
-#: Images per work item by method (default: ``batch_size``). A KernelSHAP image
-#: takes seconds to minutes, so one image per item balances the workers and an
-#: interrupted run loses at most one image per worker.
-DEFAULT_CHUNK = {"kernelshap": 1}
 
 
 def explain_suite(
@@ -89,7 +93,7 @@ def explain_suite(
     ray_address : str, optional
         Ray cluster to connect to (``backend="ray"`` only); default: start Ray here.
     chunk_size : int, optional
-        Image ids per work item; default :data:`DEFAULT_CHUNK` or ``batch_size``.
+        Image ids per work item; default :func:`images_per_task`.
 
     Returns
     -------
@@ -105,8 +109,6 @@ def explain_suite(
     dermviz.explain.parallel.MissingDependencyError
         ``backend="ray"`` without Ray installed.
     """
-    from dermviz.explain import parallel
-
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {list(BACKENDS)}")
     if isinstance(workers, bool) or int(workers) != workers or workers < 1:
@@ -122,11 +124,12 @@ def explain_suite(
     dataset = suite.dataset()
     ids = list(image_ids) if image_ids is not None else dataset.holdout["image_id"].tolist()
     dataset.rows(ids)  # KeyError naming unknown ids
-    todo = {mid: [i for i in ids if suite.maps.get(mid, i, method, params) is None]
+    cache = MapCache.of(suite)
+    todo = {mid: [i for i in ids if cache.get(mid, i, method, params) is None]
             for mid in members}
     n_todo = sum(len(v) for v in todo.values())
     cached = len(ids) * len(members) - n_todo
-    chunk = chunk_size if chunk_size is not None else DEFAULT_CHUNK.get(method, batch_size)
+    chunk = chunk_size if chunk_size is not None else images_per_task(method, batch_size)
     threads = parallel.thread_split(workers) if (workers > 1 or backend == "ray") else None
     tasks = parallel.make_tasks(
         str(suite.path), {m: v for m, v in todo.items() if v}, method=method, params=params,
@@ -137,10 +140,10 @@ def explain_suite(
     elif workers > 1:
         results = parallel.run_local_pool(tasks, workers)
     else:
-        cache = parallel.WorkerCache(max_models=1)
-        cache.suites[str(suite.path)] = suite
-        cache.datasets[str(suite.path)] = dataset
-        results = parallel.run_serial(tasks, cache)
+        worker = parallel.WorkerCache(max_models=1)
+        worker.suites[str(suite.path)] = suite
+        worker.datasets[str(suite.path)] = dataset
+        results = parallel.run_serial(tasks, worker)
     computed = 0
     with tqdm(total=n_todo, desc=method, unit="img", disable=not progress or not n_todo,
               dynamic_ncols=True) as bar:
@@ -165,7 +168,8 @@ def cached_maps(
     Never computes anything: what a page shows before the user asks for more.
     """
     params = default_params(suite, method, **(params or {}))
-    return {m: suite.maps.get(m, image_id, method, params) for m in members}
+    cache = MapCache.of(suite)
+    return {m: cache.get(m, image_id, method, params) for m in members}
 
 
 def load_or_compute(
@@ -185,7 +189,8 @@ def load_or_compute(
     models themselves) is only used on a miss; by default the member is loaded.
     """
     params = default_params(suite, method, **(params or {}))
-    hit = suite.maps.get(member, image_id, method, params)
+    cache = MapCache.of(suite)
+    hit = cache.get(member, image_id, method, params)
     if hit is not None:
         return hit
     if model is None:
@@ -193,5 +198,5 @@ def load_or_compute(
     dataset = dataset if dataset is not None else suite.dataset()
     image = dataset.load_images([image_id], size=suite.image_size)
     maps = make_explainer(model, method, params).explain(image, threshold=suite.threshold(member))
-    suite.maps.put(member, [image_id], maps)
+    cache.put(member, [image_id], maps)
     return maps

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from dermviz.models.blocks import DEFAULT_TARGET_LAYER
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -36,7 +38,7 @@ class TrainConfig:
     bn_momentum: float = 0.99  # Keras' default; lower it for short from-scratch runs
     weights: str = "none"  # "none" | "imagenet" | path to a no-top weights file
     run_eagerly: bool = False  # cheaper than graph building for tiny runs
-    gradcam_layer: str = "mixed10"  # the suite's default GradCAM target layer
+    gradcam_layer: str = DEFAULT_TARGET_LAYER  # the suite's default GradCAM target layer
 
     def __post_init__(self) -> None:
         if self.n_members < 1:

@@ -9,25 +9,33 @@ pre-sigmoid scores for free: the melanoma logit is ``z`` and the naevus logit is
 Inputs are RGB images with values in [0, 255] (``uint8`` cast to float); the
 model divides by 255 itself (a ``Rescaling`` layer), as the paper did outside the
 model (§3), so every caller feeds the same pixels. The backbone is built on the
-rescaled tensor, so the graph is flat: tf-keras-vis needs that
-(``../shared/docs/stack-notes.md`` §2).
+rescaled tensor, so the graph is flat: tf-keras-vis needs that (a nested
+backbone hides its layers from the gradient model).
+
+Keras is imported inside the functions that build or load models, so that
+opening a suite (which names this module) does not start TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import keras
+import numpy as np
 
-#: The last Inception block: the paper's GradCAM target layer.
-DEFAULT_TARGET_LAYER = "mixed10"
-#: Inception block names, top to bottom; stable across Keras versions.
-INCEPTION_BLOCKS = (
-    "mixed10", "mixed9", "mixed8", "mixed7", "mixed6", "mixed5",
-    "mixed4", "mixed3", "mixed2", "mixed1", "mixed0",
-)
-MIN_IMAGE_SIZE = 75  # keras.applications.InceptionV3 refuses smaller inputs
+from dermviz.models.blocks import DEFAULT_TARGET_LAYER, INCEPTION_BLOCKS, MIN_IMAGE_SIZE
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = [
+    "DEFAULT_TARGET_LAYER", "INCEPTION_BLOCKS", "MIN_IMAGE_SIZE", "KERAS_WEIGHTS_FILE",
+    "WeightsUnavailableError", "build_inception", "keras_cache_weights_path", "layer_grid",
+    "load_member_model", "resolve_weights", "seed_initializers",
+]
+
 KERAS_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
@@ -105,6 +113,7 @@ def build_inception(
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if dense_units < 1:
         raise ValueError(f"dense_units must be >= 1, got {dense_units}")
+    import keras  # heavy: only building a model pays for TensorFlow
     weights_arg = resolve_weights(weights)
     if seed is not None:
         seed_initializers(seed)
@@ -135,15 +144,11 @@ def seed_initializers(seed: int) -> None:
     setting it (as ``keras.utils.set_random_seed`` does) invalidates every traced
     ``tf.function``, so a reused training step would be rebuilt (~20 s).
     """
-    import random
-
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - the legacy global RNG Keras reads
 
 
-def layer_grid(model: keras.Model, layer_name: str) -> tuple[int, int]:
+def layer_grid(model: Any, layer_name: str) -> tuple[int, int]:
     """Spatial grid (rows, cols) of a layer's output, e.g. (5, 5) for mixed10 at 224."""
     shape = model.get_layer(layer_name).output.shape
     if len(shape) != 4:
@@ -153,4 +158,6 @@ def layer_grid(model: keras.Model, layer_name: str) -> tuple[int, int]:
 
 def load_member_model(path: str | Path) -> keras.Model:
     """Load a saved member in Keras safe mode (no arbitrary code)."""
+    import keras  # heavy: only loading a model pays for TensorFlow
+
     return keras.models.load_model(path, compile=False, safe_mode=True)

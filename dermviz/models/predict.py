@@ -14,7 +14,7 @@ def forward_fn(model: Any) -> Any:
     """A ``tf.function`` inference pass for ``model``, traced once per input shape."""
     fn = _FORWARD.get(model)
     if fn is None:
-        import tensorflow as tf
+        import tensorflow as tf  # heavy: only a forward pass pays for it
 
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         _FORWARD[model] = fn

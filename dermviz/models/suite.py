@@ -9,10 +9,13 @@ Layout::
         member.json              config, seed, split summary, threshold, metrics
         history.json             per-epoch training history
         holdout_predictions.csv  image_id, test_index, y, p_melanoma, predicted
-      maps/                      the saliency-map cache (:class:`dermviz.store.MapStore`)
+      maps/                      the saliency-map cache (:mod:`dermviz.explain.cache`)
 
 ``member.json`` is written last and atomically: a member without it is
 incomplete and is retrained on resume.
+
+Opening a suite, listing its members and reading its metrics import no
+TensorFlow; only :meth:`Suite.load_model` does.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from typing import Any
 
 import pandas as pd
 
-from dermviz.store import MapStore, read_json, write_json
+from dermviz.data.dataset import Dataset
+from dermviz.data.registry import open_dataset
+from dermviz.models.inception import load_member_model
+from dermviz.store import ArrayStore, read_json, write_json
 
 MANIFEST = "suite.json"
 
@@ -93,8 +99,6 @@ class Suite:
 
     def load_model(self, member_id: str) -> Any:
         """The member's Keras model (safe mode, not compiled)."""
-        from dermviz.models.inception import load_member_model
-
         self.member(member_id)
         return load_member_model(self.model_path(member_id))
 
@@ -124,13 +128,15 @@ class Suite:
         return pd.DataFrame(rows)
 
     @cached_property
-    def maps(self) -> MapStore:
-        return MapStore(self.path / "maps")
+    def map_store(self) -> ArrayStore:
+        """The array store under ``maps/`` that holds the saliency-map cache.
 
-    def dataset(self) -> Any:
+        Read maps through :class:`dermviz.explain.cache.MapCache` (``MapCache.of(suite)``).
+        """
+        return ArrayStore(self.path / "maps")
+
+    def dataset(self) -> Dataset:
         """Rebuild the dataset the suite was trained on."""
-        from dermviz.data.registry import open_dataset
-
         return open_dataset(self.dataset_info)
 
     @property

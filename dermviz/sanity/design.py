@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dermviz.models.blocks import INCEPTION_BLOCKS
 from dermviz.sanity.base import DEFAULT_SIMILARITIES
 from dermviz.sanity.checks import CrossModelSpec, RandomizationSpec, ReproducibilitySpec
 from dermviz.sanity.reference import PAPER_STAGES, paper_image_ids
@@ -44,9 +45,6 @@ def stage_names(layer_set: str) -> list[str]:
     if layer_set == "paper":
         return [s.role for s in PAPER_STAGES]
     if layer_set == "blocks":
-        # Keras-heavy module today; only the block list is needed here.
-        from dermviz.models.inception import INCEPTION_BLOCKS
-
         return ["head", *INCEPTION_BLOCKS, "stem"]
     raise ValueError(f"unknown layer set {layer_set!r}; choose 'paper' or 'blocks'")
 

@@ -44,7 +44,7 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
-from dermviz.models.inception import INCEPTION_BLOCKS
+from dermviz.models.blocks import INCEPTION_BLOCKS
 from dermviz.sanity.reference import PAPER_STAGES, PaperStage
 
 __all__ = [

@@ -1,6 +1,10 @@
-"""Persistence: atomic writes and the saliency-map cache."""
+"""Generic persistence: atomic writes and a keyed store of named arrays.
 
+Nothing here knows dermviz's domain types; the layers above give the arrays
+their meaning (e.g. :mod:`dermviz.explain.cache` for saliency maps).
+"""
+
+from dermviz.store.arrays import ArrayRecord, ArrayStore, params_key
 from dermviz.store.atomic import read_json, write_atomic, write_json
-from dermviz.store.maps import MapStore, params_key
 
-__all__ = ["MapStore", "params_key", "read_json", "write_atomic", "write_json"]
+__all__ = ["ArrayRecord", "ArrayStore", "params_key", "read_json", "write_atomic", "write_json"]

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pandas as pd
-import pytest
 
 from dermviz.analysis.errors import member_summary
 from dermviz.analysis.predictions import PREDICTION_COLUMNS, predictions_table
@@ -60,7 +59,5 @@ def test_clinician_tables_stay_light():
         "dermviz.data.upload") == []
 
 
-@pytest.mark.xfail(strict=True, reason="dermviz.store imports dermviz.explain (TensorFlow) "
-                   "until the layering refactor (issue 8) lands; then drop this mark")
 def test_cached_embeddings_and_thumbnails_stay_light():
     assert heavy_modules_after_import("dermviz.data.thumbnails", "dermviz.models.embed") == []

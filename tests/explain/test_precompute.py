@@ -15,11 +15,12 @@ import pytest
 
 from dermviz.cli import main
 from dermviz.explain import parallel
+from dermviz.explain.base import make_explainer
+from dermviz.explain.cache import MapCache
 from dermviz.explain.precompute import (
     cached_maps,
     default_params,
     explain_suite,
-    make_explainer,
 )
 
 TINY = {"nsamples": 60, "n_segments": 15}
@@ -56,7 +57,7 @@ def one_model(smoke_suite, model, monkeypatch):
 def test_process_pool_fills_store_like_a_serial_run(smoke_suite, ids, pooled, model):
     assert pooled == {"computed": 3, "cached": 0}
     params = default_params(smoke_suite, "kernelshap", **TINY)
-    stored = smoke_suite.maps.get_many(MEMBER, ids, "kernelshap", params)
+    stored = MapCache.of(smoke_suite).get_many(MEMBER, ids, "kernelshap", params)
     assert list(stored) == ids
 
     serial = make_explainer(model, "kernelshap", params).explain(
@@ -84,10 +85,11 @@ def test_rerun_skips_cached_maps_and_recomputes_a_deleted_one(
     kwargs = {"method": "kernelshap", "params": TINY, "members": [MEMBER], "image_ids": ids,
               "progress": False}
     assert explain_suite(smoke_suite, **kwargs) == {"computed": 0, "cached": 3}
-    before = smoke_suite.maps.get(MEMBER, ids[1], "kernelshap", params)
-    smoke_suite.maps.path(MEMBER, ids[1], "kernelshap", params).unlink()
+    cache = MapCache.of(smoke_suite)
+    before = cache.get(MEMBER, ids[1], "kernelshap", params)
+    cache.path(MEMBER, ids[1], "kernelshap", params).unlink()
     assert explain_suite(smoke_suite, **kwargs) == {"computed": 1, "cached": 2}
-    after = smoke_suite.maps.get(MEMBER, ids[1], "kernelshap", params)
+    after = cache.get(MEMBER, ids[1], "kernelshap", params)
     # before: a one-thread pool worker; after: this process (float32 low bits may differ)
     np.testing.assert_allclose(after.maps, before.maps, atol=1e-4, rtol=0)
 

@@ -1,0 +1,134 @@
+"""The saliency-map cache: :class:`SaliencyMaps` kept one image per file in an array store.
+
+Layout (unchanged since the first caches):
+``<root>/<member>/<method>/<params-hash>/<image_id>.npz``, ``root`` normally the
+suite folder's ``maps/`` (:attr:`dermviz.models.suite.Suite.map_store`). Each
+file holds the arrays ``map``, ``target_class``, ``p_melanoma``, one
+``extra__<name>`` per method-specific array, and a meta record with the method,
+its parameters, the grid and the warnings. Reading a map imports no saliency
+method (and no TensorFlow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dermviz.explain.maps import SaliencyMaps
+from dermviz.models.suite import Suite
+from dermviz.store import ArrayRecord, ArrayStore, params_key
+
+_EXTRA = "extra__"
+
+
+def maps_to_records(maps: SaliencyMaps) -> list[ArrayRecord]:
+    """One record per image of the batch ``maps``."""
+    meta = {"method": maps.method, "params": maps.params, "grid": maps.grid,
+            "warnings": maps.warnings}
+    records = []
+    for k in range(len(maps)):
+        arrays = {
+            "map": maps.maps[k],
+            "target_class": maps.target_class[k],
+            "p_melanoma": maps.p_melanoma[k],
+        }
+        arrays.update({f"{_EXTRA}{name}": arr[k] for name, arr in maps.extras.items()})
+        records.append(ArrayRecord(arrays=arrays, meta=meta))
+    return records
+
+
+def maps_from_record(record: ArrayRecord) -> SaliencyMaps:
+    """The image of one record as a batch of one.
+
+    Raises
+    ------
+    KeyError
+        The record lacks an array or meta field of a saliency map.
+    """
+    arrays, meta = record.arrays, record.meta
+    return SaliencyMaps(
+        method=meta["method"],
+        maps=arrays["map"][None],
+        target_class=np.atleast_1d(arrays["target_class"]),
+        p_melanoma=np.atleast_1d(arrays["p_melanoma"]),
+        grid=tuple(meta["grid"]) if meta["grid"] else None,
+        params=meta["params"],
+        extras={name.removeprefix(_EXTRA): arr[None]
+                for name, arr in arrays.items() if name.startswith(_EXTRA)},
+        warnings=meta["warnings"],
+    )
+
+
+class MapCache:
+    """Cache of :class:`SaliencyMaps` by (member, image id, method, parameters).
+
+    Parameters
+    ----------
+    store : ArrayStore or path
+        The array store (or its folder) that holds the maps.
+
+    Examples
+    --------
+    >>> cache = MapCache.of(suite)  # doctest: +SKIP
+    >>> cache.get("m00", "ISIC_0024306", "gradcam", {"layer": "mixed7"})  # doctest: +SKIP
+    """
+
+    def __init__(self, store: ArrayStore | str | Path) -> None:
+        self.store = store if isinstance(store, ArrayStore) else ArrayStore(store)
+
+    @classmethod
+    def of(cls, suite: Suite) -> MapCache:
+        """The cache of a suite (its ``maps/`` folder)."""
+        return cls(suite.map_store)
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    @staticmethod
+    def key(member: str, image_id: str, method: str, params: dict[str, Any]) -> tuple[str, ...]:
+        """The store key of one map; ``params`` enter as a short stable hash."""
+        return (member, method, params_key(params), image_id)
+
+    def path(self, member: str, image_id: str, method: str, params: dict[str, Any]) -> Path:
+        """The file of one map (whether it exists or not).
+
+        Raises
+        ------
+        ValueError
+            A member, image id or method that is not a safe file name.
+        """
+        return self.store.path(self.key(member, image_id, method, params))
+
+    def put(self, member: str, image_ids: Sequence[str], maps: SaliencyMaps) -> None:
+        """Store each image of the batch ``maps`` under its id (atomically)."""
+        if len(image_ids) != len(maps):
+            raise ValueError(f"{len(image_ids)} ids for {len(maps)} maps")
+        for image_id, record in zip(image_ids, maps_to_records(maps), strict=True):
+            self.store.put(self.key(member, image_id, maps.method, maps.params), record)
+
+    def get(
+        self, member: str, image_id: str, method: str, params: dict[str, Any]
+    ) -> SaliencyMaps | None:
+        """The cached map for one image as a batch of one, or None on a miss."""
+        record = self.store.get(self.key(member, image_id, method, params))
+        if record is None:
+            return None
+        try:
+            return maps_from_record(record)
+        except (KeyError, TypeError, IndexError):
+            return None  # not a map record: a miss, recomputed like a damaged file
+
+    def get_many(
+        self, member: str, image_ids: Sequence[str], method: str, params: dict[str, Any]
+    ) -> dict[str, SaliencyMaps]:
+        """The cached subset of ``image_ids`` (missing ones are absent)."""
+        found = {}
+        for image_id in image_ids:
+            hit = self.get(member, image_id, method, params)
+            if hit is not None:
+                found[image_id] = hit
+        return found
