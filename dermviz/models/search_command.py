@@ -67,6 +67,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     r.add_argument("--gpus", default="auto", help="'auto', 'none' or GPU ids '0,1'")
     r.add_argument("--mixed-precision", choices=["auto", "on", "off"], default="auto")
     r.add_argument("--xla", choices=["auto", "on", "off"], default="auto")
+    r.add_argument("--deterministic", action="store_true",
+                   help="TensorFlow op determinism in every trial (slower on GPUs)")
     r.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -127,7 +129,8 @@ def run_search(args: argparse.Namespace) -> None:
               f"{args.backend}; suite folder {out}", flush=True)
     suite = search_suite(
         dataset, config, out_dir=out, storage=args.storage, backend=backend,
-        device={"mixed_precision": args.mixed_precision, "xla": args.xla},
+        device={"mixed_precision": args.mixed_precision, "xla": args.xla,
+                "deterministic": args.deterministic},
         overwrite=args.overwrite, progress=progress,
     )
     table = suite.metrics_table()
