@@ -61,6 +61,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dermviz
+
 TRIAL_MODULE = "dermviz.models.search.trial"
 
 
@@ -90,8 +92,6 @@ def detect_gpus() -> list[str]:
 
 
 def _package_root() -> str:
-    import dermviz
-
     return str(Path(dermviz.__file__).resolve().parents[1])
 
 

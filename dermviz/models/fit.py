@@ -24,13 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import keras
 import numpy as np
 from tqdm.auto import tqdm
 
 from dermviz.models.config import BETA_CAP, TrainConfig
 from dermviz.models.device import configure_device
 from dermviz.models.image_cache import ImageCache
-from dermviz.models.inception import build_inception
+from dermviz.models.inception import build_inception  # Keras: this module is heavy anyway
 from dermviz.models.pipeline import make_eval_dataset, make_train_dataset, predict_rows
 
 
@@ -86,8 +87,6 @@ class SplitRows:
 
 def make_optimizer(config: TrainConfig) -> Any:
     """Adam(lr, beta_1, beta_2) or SGD(lr, momentum), as in the paper (protocol §5)."""
-    import keras  # heavy: imported only when a fit starts
-
     lr = float(config.learning_rate)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(
@@ -100,8 +99,6 @@ def make_optimizer(config: TrainConfig) -> Any:
 def build_member(config: TrainConfig, *, seed: int | None, mixed: bool) -> tuple[Any, Any]:
     """``(model, train_model)``: the InceptionV3 member and what is fitted (the same
     model, or under mixed precision the model with a float32 output cast)."""
-    import keras  # heavy: imported only when a fit starts
-
     model = build_inception(
         config.image_size, weights=config.weights, dense_units=config.dense_units,
         dropout=config.dropout, bn_momentum=config.bn_momentum, seed=seed,
@@ -115,8 +112,6 @@ def build_member(config: TrainConfig, *, seed: int | None, mixed: bool) -> tuple
 def export_float32(model: Any, config: TrainConfig) -> Any:
     """An uncompiled float32 twin with ``model``'s weights: what is saved (no
     optimizer state, no mixed-precision policies)."""
-    import keras  # heavy: imported only when a fit starts
-
     keras.mixed_precision.set_global_policy("float32")
     twin = build_inception(
         config.image_size, weights=None, dense_units=config.dense_units,
@@ -165,8 +160,6 @@ def fit_member(
     -------
     FitResult
     """
-    import keras  # heavy: imported only when a fit starts
-
     for name, cache in (("pool", pool), ("holdout", holdout)):
         if cache.shape[1:3] != (config.image_size, config.image_size):
             raise ValueError(f"the {name} cache holds {cache.shape[1]} px images; the config "
@@ -222,13 +215,7 @@ def fit_member(
     )
 
 
-def _callback_base() -> type:
-    import keras  # heavy: the callbacks below subclass Keras' base class
-
-    return keras.callbacks.Callback
-
-
-class _BestEpoch(_callback_base()):  # type: ignore[misc]
+class _BestEpoch(keras.callbacks.Callback):
     """Keep the weights of the epoch with the best validation AUC."""
 
     def __init__(self) -> None:
@@ -249,7 +236,7 @@ class _BestEpoch(_callback_base()):  # type: ignore[misc]
             model.set_weights(self.best_weights)
 
 
-class _EpochBar(_callback_base()):  # type: ignore[misc]
+class _EpochBar(keras.callbacks.Callback):
     """A tqdm bar over all training steps of a fit, with the latest metrics."""
 
     def __init__(self, epochs: int, steps_per_epoch: int, desc: str) -> None:

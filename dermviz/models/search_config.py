@@ -25,8 +25,11 @@ A searched suite is described by one file (TOML or YAML) with two tables::
     dense_units = [50, 225]
     epochs = [9, 20]
 
-The hyperparameters that the search sets (learning rate, dropout, optimizer,
-momentum, dense units, epochs) override the ``[train]`` values of the same name.
+The hyperparameters that the search sets
+(:data:`dermviz.models.config.HYPERPARAMETERS`: learning rate, dropout, optimizer,
+momentum, beta_1, beta_2, dense units, epochs) override the ``[train]`` values of
+the same name: each trial fits ``train.replace(**params)`` with the code that
+``dermviz train`` uses, so a space of one point trains what ``dermviz train`` does.
 As in the paper (protocol §6), every dimension is sampled in every trial (a static
 space, which the GP sampler needs): momentum is ignored under Adam and the betas
 under SGD.

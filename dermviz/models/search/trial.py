@@ -34,6 +34,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
@@ -46,13 +47,7 @@ from dermviz.store import write_json
 from dermviz.store.atomic import atomic_path
 
 
-def _callback_base() -> type:
-    import keras  # heavy: the monitor subclasses Keras' base class
-
-    return keras.callbacks.Callback
-
-
-class _TrialMonitor(_callback_base()):  # type: ignore[misc]
+class _TrialMonitor(keras.callbacks.Callback):
     """Per-epoch bookkeeping: training time (validation excluded), a progress file
     for the search driver, and optional reporting to Optuna for pruning."""
 
