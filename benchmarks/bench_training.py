@@ -125,20 +125,21 @@ def throughput_part(args: argparse.Namespace, out: Path) -> tuple[str, dict]:
     import keras
 
     from dermviz.data.synthetic import make_synthetic
+    from dermviz.models.config import TrainConfig
+    from dermviz.models.fit import build_member, make_optimizer
     from dermviz.models.image_cache import ImageCache, build_cache
-    from dermviz.models.trial import build_trial_model, make_optimizer, make_train_dataset
+    from dermviz.models.pipeline import make_train_dataset
 
     data = make_synthetic(n_train=args.images, n_test=16, seed=0)
     ids = data.pool["image_id"].tolist()
     cache = ImageCache(build_cache(data, ids, out / "tp", "pool", size=args.size))
     y = data.pool["y"].to_numpy().astype(np.float32)
     x_float = data.load_images(ids, size=args.size).astype(np.float32)  # the plain way
-    params = {"learning_rate": 1e-3, "dropout": 0.5, "optimizer": "adam", "momentum": 0.9,
-              "beta_1": 0.9, "beta_2": 0.999, "dense_units": 128, "epochs": 2}
-    train = {"image_size": args.size, "weights": "none", "bn_momentum": 0.9}
+    config = TrainConfig(image_size=args.size, learning_rate=1e-3, dropout=0.5,
+                         optimizer="adam", dense_units=128, epochs=2, bn_momentum=0.9)
     keras.utils.set_random_seed(0)
-    model, _ = build_trial_model(train, params, seed=0, mixed=False)
-    model.compile(optimizer=make_optimizer(params), loss="binary_crossentropy",
+    model, _ = build_member(config, seed=0, mixed=False)
+    model.compile(optimizer=make_optimizer(config), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc"),
                            keras.metrics.BinaryAccuracy(name="accuracy")])
     rows = np.arange(len(ids))

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="synthetic data: size of the training pool")
     train.add_argument("--synthetic-test", type=int, default=None,
                        help="synthetic data: size of the hold-out")
+    train.add_argument("--mixed-precision", choices=["auto", "on", "off"], default="auto",
+                       help="float16 compute (auto: on GPUs)")
+    train.add_argument("--xla", choices=["auto", "on", "off"], default="auto",
+                       help="XLA compilation (auto: Keras decides, on GPUs)")
+    train.add_argument("--deterministic", action="store_true",
+                       help="TensorFlow op determinism (slower on GPUs)")
 
     explain = _command(sub, "explain", _explain, "precompute saliency maps for a suite")
     explain.add_argument("--suite", required=True)
@@ -168,7 +174,9 @@ def _train(args: argparse.Namespace) -> None:
         resolve_weights(config.weights)  # fail before loading any data
     dataset = _load_data(args)
     suite = train_suite(
-        dataset, config, out_dir=_models_dir(args) / args.name, overwrite=args.overwrite
+        dataset, config, out_dir=_models_dir(args) / args.name, overwrite=args.overwrite,
+        device={"mixed_precision": args.mixed_precision, "xla": args.xla,
+                "deterministic": args.deterministic},
     )
     _print_suite(suite)
 

@@ -1,51 +1,19 @@
 """The built-in demo: a synthetic data set, a small suite and its GradCAM maps.
 
-Two profiles:
-
-``smoke``
-    Seconds, not minutes: tiny images and data, two members, one epoch. What the
-    tests use; its numbers mean nothing.
-``default``
-    What the README's first command builds: 128 px images, where GradCAM on
-    ``mixed7`` has a 6x6 grid (``mixed10`` would be 2x2, too coarse to mean
-    anything), three members, 600 training images, six epochs. BatchNorm
-    momentum 0.9: from scratch with ~100 steps, Keras' 0.99 leaves the inference
-    statistics unconverged. A few minutes on a 2-core CPU.
+Two profiles (:mod:`dermviz.models.profiles`): ``smoke`` (seconds; what the tests
+use) and ``default`` (what the README's first command builds; a few minutes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from dermviz.data.synthetic import SyntheticConfig, make_synthetic
+from dermviz.data.synthetic import make_synthetic
 from dermviz.explain.precompute import explain_suite
-from dermviz.models.config import TrainConfig
+from dermviz.models.profiles import PROFILES
 from dermviz.models.suite import Suite
 
-
-@dataclass(frozen=True)
-class DemoProfile:
-    data: SyntheticConfig
-    train: TrainConfig
-
-
-PROFILES: dict[str, DemoProfile] = {
-    "smoke": DemoProfile(
-        data=SyntheticConfig(n_train=48, n_test=16, seed=0),
-        train=TrainConfig(
-            image_size=75, n_members=2, epochs=1, batch_size=16, bn_momentum=0.9,
-            gradcam_layer="mixed2",
-        ),
-    ),
-    "default": DemoProfile(
-        data=SyntheticConfig(n_train=600, n_test=200, seed=0),
-        train=TrainConfig(
-            image_size=128, n_members=3, epochs=6, batch_size=32, bn_momentum=0.9,
-            gradcam_layer="mixed7",
-        ),
-    ),
-}
+__all__ = ["PROFILES", "run_demo"]
 
 
 def run_demo(

@@ -1,8 +1,8 @@
 """Where search trials run: one after another (or N at once) here, or on Ray.
 
-Every trial is a fresh process (``python -m dermviz.models.trial SPEC``), whatever
+Every trial is a fresh process (``python -m dermviz.models.search.trial SPEC``), whatever
 the backend, so nothing a trial allocates outlives it. The search driver
-(:mod:`dermviz.models.search`) asks Optuna for hyperparameters, hands the trial
+(:mod:`dermviz.models.search.driver`) asks Optuna for hyperparameters, hands the trial
 to a backend and records the result; the backends only run processes.
 
 ``local`` (default)
@@ -61,7 +61,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TRIAL_MODULE = "dermviz.models.trial"
+import dermviz
+
+TRIAL_MODULE = "dermviz.models.search.trial"
 
 
 @dataclass
@@ -90,8 +92,6 @@ def detect_gpus() -> list[str]:
 
 
 def _package_root() -> str:
-    import dermviz
-
     return str(Path(dermviz.__file__).resolve().parents[1])
 
 

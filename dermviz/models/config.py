@@ -10,6 +10,14 @@ from typing import Any
 
 from dermviz.models.blocks import DEFAULT_TARGET_LAYER
 
+#: The options a hyperparameter search sets (the rest of a config is fixed).
+HYPERPARAMETERS = ("learning_rate", "dropout", "optimizer", "momentum", "beta_1", "beta_2",
+                   "dense_units", "epochs")
+
+#: Adam with beta_1 or beta_2 exactly 1 divides by zero (protocol §14.7): the
+#: optimizer uses values capped here; configs record them as given.
+BETA_CAP = 1.0 - 1e-6
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -33,6 +41,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     optimizer: str = "adam"  # "adam" | "sgd"
     momentum: float = 0.9  # sgd only
+    beta_1: float = 0.9  # adam only (Keras' default)
+    beta_2: float = 0.999  # adam only (Keras' default)
     dense_units: int = 128
     dropout: float = 0.5
     bn_momentum: float = 0.99  # Keras' default; lower it for short from-scratch runs
@@ -53,6 +63,9 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if not 0.0 < self.bn_momentum < 1.0:
             raise ValueError(f"bn_momentum must be in (0, 1), got {self.bn_momentum}")
+        for name in ("momentum", "beta_1", "beta_2"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
@@ -84,3 +97,7 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The searched options' values: the fixed point that ``dermviz train`` fits."""
+        return {name: getattr(self, name) for name in HYPERPARAMETERS}

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from dermviz.data.splits import apply_augmentation
+from dermviz.store.atomic import atomic_path, write_json
 
 
 def cache_paths(folder: Path, name: str) -> tuple[Path, Path]:
@@ -35,10 +37,6 @@ def build_cache(
 
     An existing cache with the same ids and image size is reused.
     """
-    from tqdm.auto import tqdm
-
-    from dermviz.store.atomic import atomic_path, write_json
-
     folder = Path(folder)
     npy, ids_path = cache_paths(folder, name)
     ids = [str(i) for i in ids]

@@ -22,16 +22,30 @@ again: finished trials and members are kept, the rest is run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
+
+from dermviz.data.dataset import Dataset
+from dermviz.data.ham10000 import load_ham10000
+from dermviz.data.synthetic import SyntheticConfig, make_synthetic
+from dermviz.models.backends import make_backend
+from dermviz.models.search import search_suite, summary_frame
+from dermviz.models.search_config import (
+    OBJECTIVES,
+    PROFILES,
+    PRUNERS,
+    SAMPLERS,
+    SearchConfig,
+    SearchProfile,
+)
+from dermviz.models.suite import models_root
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from dermviz.models.search_config import OBJECTIVES, PROFILES, PRUNERS, SAMPLERS
-
     parser.add_argument("--name", help="suite name (folder under the models dir)")
     parser.add_argument("--config", type=Path,
                         help="suite config file (.toml/.yaml/.json: [train] and [search])")
@@ -67,13 +81,14 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     r.add_argument("--gpus", default="auto", help="'auto', 'none' or GPU ids '0,1'")
     r.add_argument("--mixed-precision", choices=["auto", "on", "off"], default="auto")
     r.add_argument("--xla", choices=["auto", "on", "off"], default="auto")
+    r.add_argument("--deterministic", action="store_true",
+                   help="TensorFlow op determinism in every trial (slower on GPUs)")
     r.add_argument("--no-progress", action="store_true")
     return parser
 
 
-def resolve_config(args: argparse.Namespace):  # noqa: ANN201 - (SearchConfig, profile)
-    from dermviz.models.search_config import PROFILES, SearchConfig
-
+def resolve_config(args: argparse.Namespace) -> tuple[SearchConfig, SearchProfile | None]:
+    """The suite config from ``--config``/``--profile`` and the override flags."""
     profile = PROFILES[args.profile] if args.profile else None
     if args.config is not None:
         config = SearchConfig.from_file(args.config)
@@ -96,15 +111,10 @@ def resolve_config(args: argparse.Namespace):  # noqa: ANN201 - (SearchConfig, p
 
 
 def run_search(args: argparse.Namespace) -> None:
-    from dermviz.models.backends import make_backend
-    from dermviz.models.search import search_suite, summary_frame
-
     config, profile = resolve_config(args)
     if args.write_config is not None:
         path = args.write_config
         if path.suffix == ".json":
-            import json
-
             path.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         else:
             path.write_text(config.to_yaml())
@@ -113,7 +123,7 @@ def run_search(args: argparse.Namespace) -> None:
     if not args.name:
         raise ValueError("--name is required (the suite's folder under the models dir)")
     if config.train.weights != "none":
-        from dermviz.models.inception import resolve_weights
+        from dermviz.models.inception import resolve_weights  # imports keras: only here
 
         resolve_weights(config.train.weights)
     dataset = _load_data(args, profile)
@@ -127,7 +137,8 @@ def run_search(args: argparse.Namespace) -> None:
               f"{args.backend}; suite folder {out}", flush=True)
     suite = search_suite(
         dataset, config, out_dir=out, storage=args.storage, backend=backend,
-        device={"mixed_precision": args.mixed_precision, "xla": args.xla},
+        device={"mixed_precision": args.mixed_precision, "xla": args.xla,
+                "deterministic": args.deterministic},
         overwrite=args.overwrite, progress=progress,
     )
     table = suite.metrics_table()
@@ -144,22 +155,16 @@ def run_search(args: argparse.Namespace) -> None:
 
 
 def _models_dir(args: argparse.Namespace) -> Path:
-    from dermviz.models.suite import models_root
-
     given = getattr(args, "models_dir", None)
     return Path(given) if given is not None else models_root()
 
 
-def _load_data(args: argparse.Namespace, profile):  # noqa: ANN001, ANN202 - a Dataset
+def _load_data(args: argparse.Namespace, profile: SearchProfile | None) -> Dataset:
     if args.data == "synthetic":
-        from dermviz.data.synthetic import SyntheticConfig, make_synthetic
-
         base = profile.data if profile is not None and profile.data is not None else (
             SyntheticConfig())
         sizes = {"n_train": args.synthetic_train, "n_test": args.synthetic_test}
         return make_synthetic(base, **{k: v for k, v in sizes.items() if v is not None})
-    from dermviz.data.ham10000 import load_ham10000
-
     return load_ham10000(args.data, skip_missing=args.skip_missing)
 
 

@@ -25,8 +25,11 @@ A searched suite is described by one file (TOML or YAML) with two tables::
     dense_units = [50, 225]
     epochs = [9, 20]
 
-The hyperparameters that the search sets (learning rate, dropout, optimizer,
-momentum, dense units, epochs) override the ``[train]`` values of the same name.
+The hyperparameters that the search sets
+(:data:`dermviz.models.config.HYPERPARAMETERS`: learning rate, dropout, optimizer,
+momentum, beta_1, beta_2, dense units, epochs) override the ``[train]`` values of
+the same name: each trial fits ``train.replace(**params)`` with the code that
+``dermviz train`` uses, so a space of one point trains what ``dermviz train`` does.
 As in the paper (protocol §6), every dimension is sampled in every trial (a static
 space, which the GP sampler needs): momentum is ignored under Adam and the betas
 under SGD.
@@ -43,15 +46,15 @@ from pathlib import Path
 from typing import Any
 
 from dermviz.data.synthetic import SyntheticConfig
+from dermviz.models.blocks import DEFAULT_TARGET_LAYER
 from dermviz.models.config import TrainConfig
+from dermviz.models.profiles import PROFILES as TRAIN_PROFILES
+from dermviz.models.seeds import member_seed
 
 SAMPLERS = ("gp", "tpe")
 OBJECTIVES = ("val_auc", "val_accuracy")
 PRUNERS = ("none", "median", "hyperband")
 OPTIMIZERS = ("sgd", "adam")
-#: Adam with beta_1 or beta_2 exactly 1 divides by zero (protocol §14.7); the
-#: values used are capped here, the sampled ones are recorded as drawn.
-BETA_CAP = 1.0 - 1e-6
 
 #: Reference figures shown beside a suite's own (protocol §7 and §17).
 REFERENCES = {
@@ -230,25 +233,6 @@ class SearchConfig:
         return SearchConfig.from_dict(data)
 
 
-def member_seed(suite_seed: int, index: int) -> int:
-    """Same as :func:`dermviz.models.training.member_seed` (kept here so that the
-    search driver does not import Keras)."""
-    import numpy as np
-
-    return int(np.random.SeedSequence([suite_seed, index]).generate_state(1)[0] % (2**31 - 1))
-
-
-def member_id(index: int) -> str:
-    return f"m{index:02d}"
-
-
-def derived_seed(*parts: int) -> int:
-    """A reproducible 31-bit seed from integers (member seed, trial number, ...)."""
-    import numpy as np
-
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] % (2**31 - 1))
-
-
 @dataclass(frozen=True)
 class SearchProfile:
     """A ready-made search: the data (synthetic) and the suite config."""
@@ -260,12 +244,9 @@ class SearchProfile:
 
 PROFILES: dict[str, SearchProfile] = {
     "smoke": SearchProfile(
-        data=SyntheticConfig(n_train=48, n_test=16, seed=0),
+        data=TRAIN_PROFILES["smoke"].data,
         config=SearchConfig(
-            train=TrainConfig(
-                image_size=75, n_members=2, epochs=1, batch_size=16, bn_momentum=0.9,
-                gradcam_layer="mixed2",
-            ),
+            train=TRAIN_PROFILES["smoke"].train,
             n_trials=2, n_startup_trials=1,
             space=SearchSpace(learning_rate=(1e-4, 1e-2), epochs=(1, 1)),
         ),
@@ -273,12 +254,9 @@ PROFILES: dict[str, SearchProfile] = {
                     "2 members x 2 trials; its numbers mean nothing",
     ),
     "default": SearchProfile(
-        data=SyntheticConfig(n_train=600, n_test=200, seed=0),
+        data=TRAIN_PROFILES["default"].data,
         config=SearchConfig(
-            train=TrainConfig(
-                image_size=128, n_members=3, batch_size=32, bn_momentum=0.9,
-                gradcam_layer="mixed7",
-            ),
+            train=TRAIN_PROFILES["default"].train,
             n_trials=6, n_startup_trials=3,
             space=SearchSpace(learning_rate=(1e-5, 1e-2), epochs=(3, 8)),
         ),
@@ -290,7 +268,7 @@ PROFILES: dict[str, SearchProfile] = {
         config=SearchConfig(
             train=TrainConfig(
                 image_size=224, n_members=30, batch_size=32, recipe="paper",
-                gradcam_layer="mixed10",
+                gradcam_layer=DEFAULT_TARGET_LAYER,
             ),
             n_trials=25, n_startup_trials=7,
         ),

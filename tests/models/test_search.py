@@ -31,7 +31,8 @@ from dermviz.models.search import (
     suggest_params,
     suite_summary,
 )
-from dermviz.models.search_config import PROFILES, SearchConfig, SearchSpace, member_seed
+from dermviz.models.search_config import PROFILES, SearchConfig, SearchSpace
+from dermviz.models.seeds import member_seed
 from dermviz.models.suite import Suite
 
 SMOKE = PROFILES["smoke"]
@@ -136,12 +137,11 @@ def test_defaults_are_the_papers_search():
     assert s.epochs == (9, 20) and set(s.optimizers) == {"sgd", "adam"}
 
 
-def test_member_seeds_are_distinct_and_match_training():
-    from dermviz.models.training import member_seed as training_member_seed
-
+def test_member_seeds_are_distinct_and_derived_from_the_suite_seed():
     seeds = SearchConfig().replace(train={"n_members": 30}).member_seeds()
     assert len(set(seeds)) == 30
-    assert all(member_seed(0, i) == training_member_seed(0, i) for i in range(5))
+    assert seeds[:5] == [member_seed(0, i) for i in range(5)]
+    assert SearchConfig().replace(train={"seed": 1}).member_seeds()[0] != seeds[0]
 
 
 def test_suggest_params_draws_the_whole_static_space():
@@ -156,7 +156,7 @@ def test_suggest_params_draws_the_whole_static_space():
 
 
 def test_gp_sampler_or_a_clear_fallback(monkeypatch):
-    import dermviz.models.search as search
+    import dermviz.models.search.sampling as search
 
     sampler, used = make_sampler("tpe", seed=1, n_startup_trials=3)
     assert used == "tpe" and isinstance(sampler, optuna.samplers.TPESampler)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dermviz.analysis.metrics import binary_metrics, choose_threshold
+from dermviz.models.metrics import binary_metrics, choose_threshold
 
 
 def test_metrics_melanoma_positive():

@@ -1,4 +1,6 @@
-"""Hold-out metrics with melanoma as the positive class."""
+"""Binary metrics with melanoma as the positive class, and the operating threshold.
+
+Used by training (threshold choice, member records) and read by the analysis layer."""
 
 from __future__ import annotations
 

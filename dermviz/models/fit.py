@@ -1,0 +1,257 @@
+"""Fitting one member: the single training path of ``dermviz train`` and of every
+search trial.
+
+:func:`fit_member` builds a freshly seeded InceptionV3 member from a
+:class:`~dermviz.models.config.TrainConfig` (a search trial passes the base config
+with the trial's hyperparameters set), streams the member's split from the decoded
+image cache (:mod:`dermviz.models.pipeline`), fits with class weights and seeded
+flips, keeps the epoch with the best validation AUC (or, for the paper's
+``val_accuracy`` objective, the last epoch), exports an uncompiled float32 twin
+and predicts the validation split and the hold-out with it. It writes nothing:
+the callers save a member (:mod:`dermviz.models.records`) or a trial folder
+(:mod:`dermviz.models.search.trial`).
+
+The same config, split, caches and seed give the same model in any process: every
+random choice is drawn from ``seed`` (initial weights and dropout through
+:func:`dermviz.models.inception.seed_initializers`, data order and flips through
+NumPy), and nothing is reused between fits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+from tqdm.auto import tqdm
+
+from dermviz.models.config import BETA_CAP, TrainConfig
+from dermviz.models.device import configure_device
+from dermviz.models.image_cache import ImageCache
+from dermviz.models.inception import build_inception  # Keras: this module is heavy anyway
+from dermviz.models.pipeline import make_eval_dataset, make_train_dataset, predict_rows
+
+
+@dataclass
+class FitResult:
+    """What a fit produced (nothing of it is saved yet)."""
+
+    model: Any  # the uncompiled float32 member
+    history: dict[str, list[float]]
+    best_epoch: int  # 0-based epoch kept
+    epochs_run: int
+    p_val: np.ndarray
+    p_test: np.ndarray
+    diverged: bool  # predictions not finite
+    device: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)  # build, fit, export, predict
+
+
+@dataclass(frozen=True)
+class SplitRows:
+    """A member's split as rows of the pool cache (the ``split.json`` record)."""
+
+    train_rows: np.ndarray
+    train_y: np.ndarray
+    train_aug: list | None
+    val_rows: np.ndarray
+    val_y: np.ndarray
+    val_aug: list | None
+    class_weight: dict[int, float] | None
+    random_flips: bool
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> SplitRows:
+        """Read the dict written by :func:`dermviz.models.workspace.split_record`."""
+        tr, va = record["train"], record["val"]
+        cw = record.get("class_weight")
+        return cls(
+            train_rows=np.asarray(tr["rows"], np.int64),
+            train_y=np.asarray(tr["y"], np.float32),
+            train_aug=tr["aug"] if any(tr["aug"]) else None,
+            val_rows=np.asarray(va["rows"], np.int64),
+            val_y=np.asarray(va["y"], np.float32),
+            val_aug=va["aug"] if any(va["aug"]) else None,
+            class_weight={int(k): float(v) for k, v in cw.items()} if cw else None,
+            random_flips=bool(record.get("random_flips")),
+        )
+
+    def train_weights(self) -> np.ndarray:
+        """Per-sample weights (1 without class weights)."""
+        cw = self.class_weight or {0: 1.0, 1: 1.0}
+        return np.where(self.train_y == 1, cw[1], cw[0]).astype(np.float32)
+
+
+def make_optimizer(config: TrainConfig) -> Any:
+    """Adam(lr, beta_1, beta_2) or SGD(lr, momentum), as in the paper (protocol §5)."""
+    lr = float(config.learning_rate)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(
+            learning_rate=lr, beta_1=min(float(config.beta_1), BETA_CAP),
+            beta_2=min(float(config.beta_2), BETA_CAP),
+        )
+    return keras.optimizers.SGD(learning_rate=lr, momentum=float(config.momentum))
+
+
+def build_member(config: TrainConfig, *, seed: int | None, mixed: bool) -> tuple[Any, Any]:
+    """``(model, train_model)``: the InceptionV3 member and what is fitted (the same
+    model, or under mixed precision the model with a float32 output cast)."""
+    model = build_inception(
+        config.image_size, weights=config.weights, dense_units=config.dense_units,
+        dropout=config.dropout, bn_momentum=config.bn_momentum, seed=seed,
+    )
+    if not mixed:
+        return model, model
+    out = keras.layers.Activation("linear", dtype="float32", name="pred_float32")(model.output)
+    return model, keras.Model(model.input, out, name="dermviz_inception_v3_mixed")
+
+
+def export_float32(model: Any, config: TrainConfig) -> Any:
+    """An uncompiled float32 twin with ``model``'s weights: what is saved (no
+    optimizer state, no mixed-precision policies)."""
+    keras.mixed_precision.set_global_policy("float32")
+    twin = build_inception(
+        config.image_size, weights=None, dense_units=config.dense_units,
+        dropout=config.dropout, bn_momentum=config.bn_momentum,
+    )
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def fit_member(
+    config: TrainConfig,
+    split: SplitRows,
+    pool: ImageCache,
+    holdout: ImageCache,
+    *,
+    seed: int,
+    restore_best: bool = True,
+    device: dict[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
+    progress: str | None = None,
+) -> FitResult:
+    """Fit one member and predict its validation split and the hold-out.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The member's options; ``image_size`` must match the caches.
+    split : SplitRows
+        Training and validation rows of ``pool``, labels, augmentations, class
+        weights and whether to flip at random.
+    pool, holdout : ImageCache
+        Decoded images of the training pool and of the hold-out (all rows predicted).
+    seed : int
+        Initial weights, dropout, data order and flips (:func:`dermviz.models.seeds.fit_seed`).
+    restore_best : bool
+        Keep the epoch with the best validation AUC (default); False keeps the
+        last epoch (the paper's ``val_accuracy`` objective).
+    device : dict, optional
+        :func:`dermviz.models.device.configure_device` switches.
+    callbacks : sequence of keras.callbacks.Callback
+        More callbacks (progress files, pruning).
+    progress : str, optional
+        Show a step progress bar with this label.
+
+    Returns
+    -------
+    FitResult
+    """
+    for name, cache in (("pool", pool), ("holdout", holdout)):
+        if cache.shape[1:3] != (config.image_size, config.image_size):
+            raise ValueError(f"the {name} cache holds {cache.shape[1]} px images; the config "
+                             f"asks for {config.image_size} px")
+    if len(split.train_rows) == 0 or len(split.val_rows) == 0:
+        raise ValueError("the split needs at least one training and one validation image")
+    t0 = time.perf_counter()
+    used = configure_device(device)
+    model, train_model = build_member(config, seed=seed, mixed=used["mixed_precision"])
+    train_model.compile(
+        optimizer=make_optimizer(config), loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        run_eagerly=config.run_eagerly, jit_compile=used["jit_compile"],
+    )
+    batch = config.batch_size
+    train_ds = make_train_dataset(
+        pool, split.train_rows, split.train_y, batch_size=batch, seed=seed,
+        weights=split.train_weights(), augs=split.train_aug, flips=split.random_flips,
+    )
+    val_ds = make_eval_dataset(pool, split.val_rows, split.val_y, batch_size=batch,
+                               augs=split.val_aug)
+    best = _BestEpoch()
+    extra: list[Any] = [best, keras.callbacks.TerminateOnNaN(), *callbacks]
+    bar = None
+    if progress is not None:
+        bar = _EpochBar(config.epochs, -(-len(split.train_rows) // batch), progress)
+        extra.append(bar)
+    t1 = time.perf_counter()
+    history = train_model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                              verbose=0, callbacks=extra, shuffle=False)  # the pipeline shuffles
+    t2 = time.perf_counter()
+    if bar is not None:
+        bar.close()
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    epochs_run = len(next(iter(hist.values()), []))
+    kept = epochs_run - 1
+    if restore_best:
+        best.restore(model)
+        kept = best.best_epoch
+    twin = export_float32(model, config)
+    t3 = time.perf_counter()
+    eager = config.run_eagerly
+    p_val = predict_rows(twin, pool, split.val_rows, batch_size=batch, augs=split.val_aug,
+                         eager=eager)
+    p_test = predict_rows(twin, holdout, np.arange(len(holdout)), batch_size=batch, eager=eager)
+    t4 = time.perf_counter()
+    return FitResult(
+        model=twin, history=hist, best_epoch=int(kept), epochs_run=epochs_run,
+        p_val=p_val, p_test=p_test,
+        diverged=not (np.isfinite(p_val).all() and np.isfinite(p_test).all()), device=used,
+        seconds={"build": round(t1 - t0, 2), "fit": round(t2 - t1, 3),
+                 "export": round(t3 - t2, 2), "predict": round(t4 - t3, 2)},
+    )
+
+
+class _BestEpoch(keras.callbacks.Callback):
+    """Keep the weights of the epoch with the best validation AUC."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.best_auc = -np.inf
+        self.best_epoch = -1
+        self.best_weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        auc = float((logs or {}).get("val_auc", np.nan))
+        if self.best_weights is None or (np.isfinite(auc) and auc > self.best_auc):
+            self.best_auc = auc if np.isfinite(auc) else self.best_auc
+            self.best_epoch = epoch
+            self.best_weights = self.model.get_weights()
+
+    def restore(self, model: Any) -> None:
+        if self.best_weights is not None:
+            model.set_weights(self.best_weights)
+
+
+class _EpochBar(keras.callbacks.Callback):
+    """A tqdm bar over all training steps of a fit, with the latest metrics."""
+
+    def __init__(self, epochs: int, steps_per_epoch: int, desc: str) -> None:
+        super().__init__()
+        self.bar = tqdm(total=epochs * steps_per_epoch, desc=desc, unit="step", leave=False)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.bar.update(1)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        self.bar.set_postfix(
+            epoch=epoch + 1, loss=f"{logs.get('loss', float('nan')):.3f}",
+            val_auc=f"{logs.get('val_auc', float('nan')):.3f}",
+        )
+
+    def close(self) -> None:
+        self.bar.close()

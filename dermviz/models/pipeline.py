@@ -1,0 +1,89 @@
+"""The input pipeline of every fit: ``uint8`` cache rows -> ``tf.data`` batches.
+
+Images are read from a decoded image cache (:mod:`dermviz.models.image_cache`)
+batch by batch and converted to float32 in the pipeline, so neither the ``uint8``
+nor the float split is ever held in memory. Order and flips are drawn with NumPy
+from a seed and the epoch number (:func:`dermviz.models.image_cache.iter_batches`),
+so a fit's data stream is the same in any process.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from dermviz.models.image_cache import ImageCache, iter_batches
+from dermviz.models.predict import forward_fn
+from dermviz.models.seeds import derived_seed
+
+
+def make_train_dataset(
+    cache: ImageCache, rows: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int,
+    weights: np.ndarray | None = None, augs: list | None = None, flips: bool = False,
+) -> Any:
+    """A ``tf.data`` pipeline of ``(float32 images, y, sample weight)`` batches.
+
+    Each epoch draws a new order (and flips) from ``seed`` and the epoch number.
+    """
+    import tensorflow as tf  # heavy: imported only when a fit starts
+
+    size = cache.shape[1:]
+    n_batches = -(-len(rows) // batch_size)
+    epochs = itertools.count()
+
+    def gen() -> Any:
+        epoch = next(epochs)
+        yield from iter_batches(
+            cache, rows, y, batch_size=batch_size, weights=weights, augs=augs,
+            shuffle_seed=derived_seed(seed, epoch), flips=flips,
+        )
+
+    signature = (
+        tf.TensorSpec((None, *size), tf.uint8),
+        tf.TensorSpec((None,), tf.float32),
+        tf.TensorSpec((None,), tf.float32),
+    )
+    ds = tf.data.Dataset.from_generator(gen, output_signature=signature)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
+    return ds.map(lambda x, yb, w: (tf.cast(x, tf.float32), yb, w)).prefetch(tf.data.AUTOTUNE)
+
+
+def make_eval_dataset(
+    cache: ImageCache, rows: np.ndarray, y: np.ndarray, *, batch_size: int,
+    augs: list | None = None,
+) -> Any:
+    """``(float32 images, y)`` batches in order, for Keras' validation."""
+    import tensorflow as tf  # heavy: imported only when a fit starts
+
+    size = cache.shape[1:]
+    n_batches = -(-len(rows) // batch_size)
+
+    def gen() -> Any:
+        for x, yb, _ in iter_batches(cache, rows, y, batch_size=batch_size, augs=augs):
+            yield x, yb
+
+    signature = (tf.TensorSpec((None, *size), tf.uint8), tf.TensorSpec((None,), tf.float32))
+    ds = tf.data.Dataset.from_generator(gen, output_signature=signature)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
+    return ds.map(lambda x, yb: (tf.cast(x, tf.float32), yb)).prefetch(tf.data.AUTOTUNE)
+
+
+def predict_rows(
+    model: Any, cache: ImageCache, rows: np.ndarray, *, batch_size: int,
+    augs: list | None = None, eager: bool = False,
+) -> np.ndarray:
+    """p(melanoma), float32, for cache rows, batch by batch (augmentations applied).
+
+    ``eager`` skips tracing a ``tf.function`` (seconds), for tiny runs.
+    """
+    fn = (lambda x: model(x, training=False)) if eager else forward_fn(model)
+    out = np.empty(len(rows), dtype=np.float32)
+    dummy = np.zeros(len(rows), np.float32)
+    pos = 0
+    for x, _, _ in iter_batches(cache, rows, dummy, batch_size=batch_size, augs=augs):
+        p = np.asarray(fn(x.astype(np.float32)), dtype=np.float32)[:, 0]
+        out[pos : pos + len(p)] = p
+        pos += len(p)
+    return out
