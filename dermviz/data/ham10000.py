@@ -1,6 +1,6 @@
 """HAM10000 loader reproducing the paper's one-image-per-lesion table and hold-out.
 
-The paper (protocol §3 and §15) builds its data from the Kaggle ``HAM10000_metadata.csv`` in
+The paper (docs/protocol.md §3, §15) builds its data from Kaggle's ``HAM10000_metadata.csv`` in
 the file's row order:
 
 1. ``drop_duplicates(subset="lesion_id", keep="first")`` over **all** rows (all seven classes):

@@ -1,6 +1,6 @@
 """Reading and resizing images and masks.
 
-Resize method (documented choice; the paper's is unknown, protocol §3): images are
+Resize method (documented choice; the paper's is unknown, docs/protocol.md §3): images are
 *squashed* to a square with OpenCV's area interpolation (``cv2.INTER_AREA``), the
 anti-aliasing choice for downscaling; upscaling uses bicubic. Squashing keeps the
 whole field of view, as the paper's 224x224 arrays appear to. Masks use nearest

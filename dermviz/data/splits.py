@@ -5,9 +5,9 @@ Two recipes:
 ``"full"`` (default)
     The whole pool, stratified train/validation split, balanced class weights
     and random flips on the fly. The sensible default without ImageNet weights:
-    from scratch the paper's small split collapses (stack notes, last section).
+    from scratch the paper's small split collapses (docs/stack.md §6).
 ``"paper"``
-    The paper's (protocol §4): every pool melanoma gets one augmented copy (a
+    The paper's (docs/protocol.md §4): every pool melanoma gets one augmented copy (a
     random flip plus gamma in U(0.5, 2.5)); as many naevi as melanomas-with-copies
     are drawn; each class is split 50/50. Fixed here by default: a copy stays on
     the same side of the split as its original (the paper split them

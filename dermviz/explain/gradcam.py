@@ -1,6 +1,6 @@
 """GradCAM on an Inception block, through tf-keras-vis.
 
-Follows the paper (protocol §8): the gradient of the *pre-sigmoid* score of the
+Follows the paper (docs/protocol.md §8): the gradient of the *pre-sigmoid* score of the
 explained class with respect to the output of the target layer (``mixed10`` by
 default, the concatenated block output, not the conv before it), channel
 weights = spatial mean of the gradients, ReLU of the weighted sum, bicubic

@@ -1,6 +1,6 @@
 """KernelSHAP on SLIC superpixels, as in the paper, but seeded and memory-light.
 
-Follows the paper (protocol §9, §15): the image is cut into SLIC superpixels
+Follows the paper (docs/protocol.md §9, §15): the image is cut into SLIC superpixels
 (``n_segments=100, compactness=3, sigma=13``, on the uint8 image, in Lab, labels
 from 0); a coalition ``z`` in {0, 1}^M keeps the superpixels with ``z_j = 1`` and
 paints the others white (255 in every channel); the background is the all-hidden
@@ -292,7 +292,7 @@ class KernelSHAP(Explainer):
     name = "kernelshap"
     display_name = "KernelSHAP"
     signed = True
-    #: The paper's coalitions per image (protocol §9), the default ``nsamples``.
+    #: The paper's coalitions per image (docs/protocol.md §9), the default ``nsamples``.
     PAPER_NSAMPLES: ClassVar[int] = 2500
     #: An image takes seconds to minutes, so one per work item balances the workers
     #: and an interrupted precomputation loses at most one image per worker.

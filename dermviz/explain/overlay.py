@@ -21,7 +21,7 @@ not a dependency.
 References
 ----------
 .. [1] Young et al., "Deep neural network or dermatologist?", iMIMIC 2019,
-   arXiv:1908.06612 (protocol §9: red (245, 39, 87) / green (24, 196, 93), alpha
+   arXiv:1908.06612 (docs/protocol.md §9: red (245, 39, 87) / green (24, 196, 93), alpha
    ramping with the value, symmetric limits).
 .. [2] Lundberg and Lee, "A Unified Approach to Interpreting Model Predictions",
    NeurIPS 2017.
@@ -37,7 +37,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-#: The paper's colours (protocol §9): positive = green, negative = red.
+#: The paper's colours (docs/protocol.md §9): positive = green, negative = red.
 PAPER_POSITIVE = (24, 196, 93)
 PAPER_NEGATIVE = (245, 39, 87)
 
@@ -203,7 +203,7 @@ def diverging_overlay(
     scheme : {"paper", "perceptual"}
         ``"paper"``: green (24, 196, 93) for positive, red (245, 39, 87) for
         negative values, opacity ``alpha * |value| / vmax``, so zero leaves the
-        image untouched (the paper's colours and ramp; protocol §9).
+        image untouched (the paper's colours and ramp; docs/protocol.md §9).
         ``"perceptual"``: a blue-white-red diverging colormap (ColorBrewer RdBu;
         red positive, blue negative, white zero) at constant opacity ``alpha``,
         so the colour alone encodes the value.

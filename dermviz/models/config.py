@@ -14,7 +14,7 @@ from dermviz.models.blocks import DEFAULT_TARGET_LAYER
 HYPERPARAMETERS = ("learning_rate", "dropout", "optimizer", "momentum", "beta_1", "beta_2",
                    "dense_units", "epochs")
 
-#: Adam with beta_1 or beta_2 exactly 1 divides by zero (protocol §14.7): the
+#: Adam with beta_1 or beta_2 exactly 1 divides by zero (docs/protocol.md §14.7): the
 #: optimizer uses values capped here; configs record them as given.
 BETA_CAP = 1.0 - 1e-6
 

@@ -86,7 +86,7 @@ class SplitRows:
 
 
 def make_optimizer(config: TrainConfig) -> Any:
-    """Adam(lr, beta_1, beta_2) or SGD(lr, momentum), as in the paper (protocol §5)."""
+    """Adam(lr, beta_1, beta_2) or SGD(lr, momentum), as in the paper (docs/protocol.md §5)."""
     lr = float(config.learning_rate)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(

@@ -1,7 +1,7 @@
 """InceptionV3 classifiers as flat functional Keras models.
 
 Output form (documented choice): one sigmoid unit, ``p(melanoma)``, in a layer
-named ``pred``. The paper used two independent sigmoids (protocol §5, §14.8);
+named ``pred``. The paper used two independent sigmoids (docs/protocol.md §5, §14.8);
 one unit keeps melanoma the positive class everywhere and gives both classes'
 pre-sigmoid scores for free: the melanoma logit is ``z`` and the naevus logit is
 ``-z`` (``1 - sigmoid(z) == sigmoid(-z)``).

@@ -42,7 +42,7 @@ def choose_threshold(y_true: np.ndarray, p_melanoma: np.ndarray) -> float:
     """Operating threshold maximising Youden's J (sensitivity + specificity - 1).
 
     Chosen on validation data: with balanced class weights 0.5 is the wrong
-    threshold (stack notes, last section). Falls back to 0.5 when the data hold
+    threshold (docs/stack.md §6). Falls back to 0.5 when the data hold
     a single class.
     """
     y = np.asarray(y_true).astype(int)

@@ -30,7 +30,7 @@ The hyperparameters that the search sets
 momentum, beta_1, beta_2, dense units, epochs) override the ``[train]`` values of
 the same name: each trial fits ``train.replace(**params)`` with the code that
 ``dermviz train`` uses, so a space of one point trains what ``dermviz train`` does.
-As in the paper (protocol §6), every dimension is sampled in every trial (a static
+As in the paper (docs/protocol.md §6), every dimension is sampled in every trial (a static
 space, which the GP sampler needs): momentum is ignored under Adam and the betas
 under SGD.
 
@@ -56,7 +56,7 @@ OBJECTIVES = ("val_auc", "val_accuracy")
 PRUNERS = ("none", "median", "hyperband")
 OPTIMIZERS = ("sgd", "adam")
 
-#: Reference figures shown beside a suite's own (protocol §7 and §17).
+#: Reference figures shown beside a suite's own (docs/protocol.md §7 and §17).
 REFERENCES = {
     "paper": {
         "label": "paper (2019): mean AUC 85%, variance 1.8%",
@@ -272,7 +272,7 @@ PROFILES: dict[str, SearchProfile] = {
             ),
             n_trials=25, n_startup_trials=7,
         ),
-        description="the paper's search (protocol §6): 224 px, paper split recipe, "
+        description="the paper's search (docs/protocol.md §6): 224 px, paper split recipe, "
                     "30 members x 25 trials (7 random), GP + EI, epochs 9-20; for HAM10000 "
                     "on a GPU",
     ),

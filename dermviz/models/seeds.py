@@ -1,7 +1,7 @@
 """Seeds and ids of suite members and their fits (light: NumPy only).
 
 Every random choice of a suite derives from its seed: each member gets its own
-seed (the paper reused seeds, protocol §14.5), which fixes its split; each fit of
+seed (the paper reused seeds, docs/protocol.md §14.5), which fixes its split; each fit of
 that member (a search trial, or the single fit of ``dermviz train``) gets a seed
 derived from the member seed and the trial number.
 """

@@ -1,7 +1,7 @@
 """ "No information" reference maps included in every sanity-check result.
 
 A similarity score means little on its own: two unrelated maps of the same
-image can still score high (protocol §14.13: the paper's overlay SSIM gave 0.86
+image can still score high (docs/protocol.md §14.13: the paper's overlay SSIM gave 0.86
 for a hot-spot against an all-zero map). Every study therefore also scores the
 trained model's map against
 

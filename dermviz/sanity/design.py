@@ -36,7 +36,7 @@ __all__ = [
 #: The saliency methods the paper checked.
 METHODS = ("gradcam", "kernelshap")
 COMPARISON_KINDS = ("reproducibility", "cross_model")
-#: The paper compared three members (seeds 5, 8, 11; protocol §10.3).
+#: The paper compared three members (seeds 5, 8, 11; docs/protocol.md §10.3).
 CROSS_MODEL_MEMBERS = 3
 
 

@@ -4,14 +4,14 @@ The parameter-randomization test of Adebayo et al. [1]_ re-initialises a
 trained model's weights stage by stage, top-down, and asks whether the
 explanation changes: a saliency method whose maps survive the destruction of
 what the model learnt is not explaining the model. Young et al. [2]_ ran it on
-one InceptionV3 member with six single-layer stages (protocol §10.2); this module
+one InceptionV3 member with six single-layer stages (docs/protocol.md §10.2); this module
 provides those stages, found by their place in the graph, and whole-block stages
-in the spirit of [1]_ (protocol §14.14: one 1x1 conv touches one branch only).
+in the spirit of [1]_ (docs/protocol.md §14.14: one 1x1 conv touches one branch only).
 
 Layer names
 -----------
 Keras auto names (``conv2d_N``) depend on how many layers were created before in
-the process (``../shared/docs/stack-notes.md`` §2), so the paper's names
+the process (``docs/stack.md`` §2), so the paper's names
 (``conv2d_94``...) are never used to look layers up. :func:`paper_stages` walks
 the inbound nodes of the stable ``mixedN`` concatenations to their branches and
 checks each found conv's shape (filters, kernel size, strides).
@@ -219,7 +219,7 @@ def paper_stages(model: keras.Model) -> list[StageLayers]:
     References
     ----------
     .. [1] Young et al., "Deep neural network or dermatologist?", iMIMIC 2019
-       (protocol §10.2 lists the paper's layers by their Keras 2.2.4 names).
+       (docs/protocol.md §10.2 lists the paper's layers by their Keras 2.2.4 names).
     """
     try:
         head = model.get_layer(_HEAD_DENSE)

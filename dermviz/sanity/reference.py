@@ -1,4 +1,4 @@
-"""The paper's sanity-check design and numbers (Young et al. [1]_, protocol §10).
+"""The paper's sanity-check design and numbers (Young et al. [1]_, docs/protocol.md §10).
 
 Keras-free: the six randomization stages by structural role, the 16 hold-out
 images, and the reported similarities, for display beside a study's.
@@ -28,7 +28,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PaperStage:
-    """One of the paper's six randomization stages (protocol §10.2).
+    """One of the paper's six randomization stages (docs/protocol.md §10.2).
 
     Attributes
     ----------
@@ -66,11 +66,11 @@ PAPER_STAGES: tuple[PaperStage, ...] = (
     PaperStage("stem/conv1", "conv2d_1", "stem, first 3x3/2 conv", 32),
 )
 
-#: The paper's randomization images (protocol §10.2), as hold-out ``test_index``.
+#: The paper's randomization images (docs/protocol.md §10.2), as hold-out ``test_index``.
 PAPER_MEL_TEST_INDEXES: tuple[int, ...] = (1, 6, 13, 17, 18, 21, 72, 80)
 PAPER_NV_TEST_INDEXES: tuple[int, ...] = (200, 204, 210, 212, 217, 219, 223, 226)
 
-#: The paper's numbers (protocol §10), for display beside a study's. All are SSIM
+#: The paper's numbers (docs/protocol.md §10), for display beside a study's. All are SSIM
 #: on RGBA overlays (measure ``"ssim_paper"``), not on raw maps; the method keys
 #: are registry names. ``ssim_to_original`` is indexed by stage like a study's
 #: table (stage 0, the original against itself, is 1 by definition);

@@ -3,7 +3,7 @@
 Every measure here is **higher = more similar**. Measures on raw maps
 (:func:`ssim_maps`, :func:`spearman`) are what the sanity checks should be judged
 on; :func:`ssim_paper_overlay` reproduces the paper's SSIM on rendered RGBA
-overlays (protocol §10), which the underlying photograph and the constant alpha
+overlays (docs/protocol.md §10), which the underlying photograph and the constant alpha
 channel push towards 1 (§14.13), so users can compare with its numbers.
 
 The registry :data:`SIMILARITIES` maps a measure name to a function
@@ -230,7 +230,7 @@ def render_paper_overlay(
     GradCAM: the image with ``jet(map)`` on top at alpha 0.5. SHAP: the image at
     alpha 0.8 on white, with a red (negative) / green (positive) map whose alpha
     grows with ``|value| / vmax``. The alpha channel is constant 255, as in the
-    paper's PNGs (protocol §8, §9). Rendered at the map's own size (the paper's
+    paper's PNGs (docs/protocol.md §8, §9). Rendered at the map's own size (the paper's
     matplotlib PNGs were 287x288 for 224 px inputs).
 
     Parameters
@@ -295,8 +295,8 @@ def ssim_paper_overlay(
     ``structural_similarity(a, b, win_size=9, channel_axis=-1, data_range=255,
     use_sample_covariance=True)``: the mean of the per-channel SSIMs, alpha
     included. The paper's reproducibility check used ``win_size=3,
-    use_sample_covariance=False`` (protocol §10.1). ``rgb_only=True`` drops the
-    constant alpha channel, whose SSIM is always 1 (protocol §14.13: RGB-only =
+    use_sample_covariance=False`` (docs/protocol.md §10.1). ``rgb_only=True`` drops the
+    constant alpha channel, whose SSIM is always 1 (docs/protocol.md §14.13: RGB-only =
     (4 s - 1) / 3).
 
     Parameters
@@ -461,7 +461,7 @@ def mean_abs_successive_change(scores: np.ndarray) -> np.ndarray:
     -------
     ndarray, (S - 1,)
         Step k is the mean over images of ``|s_k - s_{k+1}|`` (the "degradation
-        per randomised layer" of protocol §10.2: successive changes in similarity
+        per randomised layer" of docs/protocol.md §10.2: successive changes in similarity
         to the original, not drops from 1). NaN scores propagate.
     """
     s = np.asarray(scores, dtype=np.float64)

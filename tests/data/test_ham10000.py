@@ -21,11 +21,11 @@ from dermviz.data.ham10000 import (
 )
 
 # ---------------------------------------------------------------------------------------------
-# An independent re-derivation of the paper's test set, following protocol §3 literally.
+# An independent re-derivation of the paper's test set, following docs/protocol.md §3 literally.
 
 
 def paper_split(csv: Path, n: int = 200, seed: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Protocol §3 step by step with plain pandas: (test, training pool)."""
+    """docs/protocol.md §3 step by step with plain pandas: (test, training pool)."""
     df = pd.read_csv(csv)
     df = df.drop_duplicates(subset="lesion_id")  # keep='first' (the default)
     df = df[(df["dx"] == "mel") | (df["dx"] == "nv")]

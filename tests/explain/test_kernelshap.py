@@ -7,7 +7,7 @@ The "trained member" is a ``build_inception(75, seed=0)`` model whose output
 layer is fitted as a linear probe (logistic regression on the frozen random
 backbone's ``head_dense`` features) to separate dark from light synthetic
 lesions. Fitting the whole network with Keras costs ~20 s of graph building
-alone (stack-notes §4b); the probe gives a model whose output genuinely depends
+alone (docs/stack.md §4b); the probe gives a model whose output genuinely depends
 on the image (an untrained one sits at p = 0.5000 everywhere, which would make
 the additivity check vacuous).
 """

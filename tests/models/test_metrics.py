@@ -15,7 +15,7 @@ def test_metrics_melanoma_positive():
     assert m["specificity"] == pytest.approx(2 / 3)
     assert m["auc"] == pytest.approx(8 / 9)
     assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
-    # AUC with the classes swapped is 1 - AUC: the trap of protocol §14.9.
+    # AUC with the classes swapped is 1 - AUC: the trap of docs/protocol.md §14.9.
     assert binary_metrics(1 - y, p, threshold=0.5)["auc"] == pytest.approx(1 / 9)
 
 

@@ -108,7 +108,7 @@ def test_paper_ssim_on_overlays(image, blob):
     b = render_paper_overlay(image, blob.T, "gradcam")
     assert ssim_paper_overlay(a, a) == pytest.approx(1.0)
     s_rgba, s_rgb = ssim_paper_overlay(a, b), ssim_paper_overlay(a, b, rgb_only=True)
-    # The constant alpha channel scores 1: RGBA = (3 RGB + 1) / 4 (protocol §14.13).
+    # The constant alpha channel scores 1: RGBA = (3 RGB + 1) / 4 (docs/protocol.md §14.13).
     assert s_rgba == pytest.approx((3 * s_rgb + 1) / 4)
     # The photograph dominates: the overlay SSIM is far higher than the raw-map SSIM.
     assert s_rgba > ssim_maps(blob, blob.T)

@@ -1,7 +1,7 @@
 """Hyperparameter search for a model suite: Optuna studies, one per member.
 
 A searched suite is an ordinary suite folder (read by :class:`dermviz.models.suite.Suite`)
-whose members are each the best trial of their own search (protocol §6)::
+whose members are each the best trial of their own search (docs/protocol.md §6)::
 
     models/<suite>/
       suite.json             ... plus a "search" block (config, storage, summary)

@@ -1,7 +1,7 @@
 """The search driver: asks Optuna, hands trials to a backend, records, promotes.
 
 :func:`search_suite` builds (or resumes) a suite whose members are each the best
-model of their own search, as in the paper (protocol §6): member ``m00`` searches
+model of their own search, as in the paper (docs/protocol.md §6): member ``m00`` searches
 ``n_trials`` hyperparameter sets on its own seeded split and keeps the best by the
 objective on its validation split (never the hold-out). Layout: see
 :mod:`dermviz.models.search`.

@@ -87,7 +87,7 @@ class ComparisonResult:
 def explainer_seeds(method_params: Mapping[str, Any], n: int) -> list[int] | None:
     """One explainer seed per run or member, ``seed + r``, for seeded methods.
 
-    The paper's runs were unseeded (protocol §10.1, §10.3); different seeds
+    The paper's runs were unseeded (docs/protocol.md §10.1, §10.3); different seeds
     emulate that noise while keeping results reproducible. None when the method
     takes no seed (GradCAM).
     """

@@ -1,4 +1,4 @@
-"""The cross-model check (protocol §10.3): members of similar accuracy, same images.
+"""The cross-model check (docs/protocol.md §10.3): members of similar accuracy, same images.
 
 A reference member's maps against the others' (the paper: seed 5 against 8 and
 11). Registered as ``"cross_model"``.

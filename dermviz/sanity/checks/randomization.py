@@ -1,4 +1,4 @@
-"""The model-parameter randomization check (Adebayo et al. [1]_, protocol §10.2).
+"""The model-parameter randomization check (Adebayo et al. [1]_, docs/protocol.md §10.2).
 
 Explain the same images with a trained member and with copies whose layers are
 re-initialised stage by stage; the similarity to the trained map should fall

@@ -1,4 +1,4 @@
-"""The reproducibility check (protocol §10.1): the same member explained twice.
+"""The reproducibility check (docs/protocol.md §10.1): the same member explained twice.
 
 The method's own run-to-run noise: GradCAM should give identical maps; a
 sampling method (KernelSHAP) varies with its seed. Registered as
