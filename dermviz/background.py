@@ -66,7 +66,7 @@ def build_status(models_dir: str | Path, name: str) -> BuildStatus:
     status = read_status(status_path)
     if status is None:
         return BuildStatus(state="none", log=log_path if log_path.exists() else None)
-    fraction = float(min(max(status.get("fraction", 0.0), 0.0), 1.0))
+    fraction = overall_fraction(status)
     if status.get("done"):
         state = "failed" if status.get("error") else "done"
     elif pid_alive(int(status.get("pid", -1))):
@@ -78,6 +78,28 @@ def build_status(models_dir: str | Path, name: str) -> BuildStatus:
         fraction=fraction, eta_s=_eta(status, fraction) if state == "running" else None,
         error=status.get("error"), log=log_path,
     )
+
+
+#: The share of a demo build spent training (the rest computes its GradCAM maps).
+TRAIN_SHARE = 0.9
+
+
+def overall_fraction(status: dict[str, Any]) -> float:
+    """A build's progress in [0, 1] from the fields ``dermviz demo`` reports: the member
+    being trained and how far into it, then the share of maps computed."""
+    if status.get("done") and not status.get("error"):
+        return 1.0
+    if "fraction" in status:
+        value = float(status["fraction"])
+    elif status.get("phase") == "train":
+        n = max(int(status.get("n_members", 1)), 1)
+        done = int(status.get("member_index", 0)) + float(status.get("member_fraction", 0.0))
+        value = TRAIN_SHARE * done / n
+    elif status.get("phase") == "explain":
+        value = TRAIN_SHARE + (1 - TRAIN_SHARE) * float(status.get("explain_fraction", 0.0))
+    else:
+        value = 0.0
+    return min(max(value, 0.0), 1.0)
 
 
 def _eta(status: dict[str, Any], fraction: float) -> float | None:

@@ -25,6 +25,7 @@ from dermviz.models.inception import resolve_weights
 from dermviz.models.search_command import add_search_arguments, run_search
 from dermviz.models.suite import Suite, list_suites, models_root
 from dermviz.sanity.command import add_sanity_arguments, run_sanity
+from dermviz.store.status import StatusFile, set_status_sink
 
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--name", default=None, help="suite name (default: demo or demo-smoke)")
     demo.add_argument("--overwrite", action="store_true", help="rebuild from scratch")
     demo.add_argument("--no-explain", action="store_true", help="skip GradCAM precomputation")
+    demo.add_argument("--status-file", type=Path, default=None,
+                      help="write live progress to this JSON file (the dashboard's builds)")
 
     train = _command(sub, "train", _train, "train a suite on HAM10000 or synthetic data")
     train.add_argument("--config", type=Path, help="TOML/JSON file of training options")
@@ -150,10 +153,21 @@ def _models_dir(args: argparse.Namespace) -> Path:
 def _demo(args: argparse.Namespace) -> None:
 
     name = args.name or ("demo" if args.profile == "default" else f"demo-{args.profile}")
-    suite = run_demo(
-        profile=args.profile, out_dir=_models_dir(args) / name, overwrite=args.overwrite,
-        explain=not args.no_explain,
-    )
+    status = StatusFile(args.status_file) if args.status_file else None
+    set_status_sink(status)
+    try:
+        suite = run_demo(
+            profile=args.profile, out_dir=_models_dir(args) / name, overwrite=args.overwrite,
+            explain=not args.no_explain,
+        )
+    except BaseException as exc:
+        if status is not None:
+            status.finish(error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        set_status_sink(None)
+    if status is not None:
+        status.finish()
     _print_suite(suite)
 
 

@@ -14,10 +14,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def smoke_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder holding the smoke demo suite (trained once per session)."""
+    from dermviz.background import build_paths
     from dermviz.demo import run_demo
+    from dermviz.store.status import StatusFile, set_status_sink
 
     root = tmp_path_factory.mktemp("models")
-    run_demo(profile="smoke", out_dir=root / "demo-smoke", progress=False)
+    # Built as the dashboard's background build would be: reporting to its status file
+    # (tests/test_background.py reads it back).
+    status = StatusFile(build_paths(root, "demo-smoke")[0])
+    set_status_sink(status)
+    try:
+        run_demo(profile="smoke", out_dir=root / "demo-smoke", progress=False)
+    finally:
+        set_status_sink(None)
+    status.finish()
     return root
 
 

@@ -82,3 +82,34 @@ def test_failed_and_killed_builds(tmp_path):
     broken = start_demo_build(models, name="z",
                               command=[sys.executable, "-c", "raise SystemExit(3)"])
     assert broken.state == "failed" and "code 3" in broken.error
+
+
+def test_overall_fraction_follows_the_demo_phases():
+    from dermviz.background import TRAIN_SHARE, overall_fraction
+
+    assert overall_fraction({"phase": "train", "n_members": 3, "member_index": 0,
+                             "member_fraction": 0.0}) == 0.0
+    half = overall_fraction({"phase": "train", "n_members": 2, "member_index": 1,
+                             "member_fraction": 0.0})
+    assert half == TRAIN_SHARE / 2
+    assert overall_fraction({"phase": "explain", "explain_fraction": 1.0}) == 1.0
+    assert overall_fraction({"done": True}) == 1.0
+    assert overall_fraction({"done": True, "error": "x", "phase": "train", "n_members": 2,
+                             "member_index": 1}) == TRAIN_SHARE / 2
+
+
+def test_the_demo_reports_through_its_status_file(smoke_models_dir):
+    """The smoke demo of the test session was built reporting to a status file."""
+    status = read_status(smoke_models_dir / ".builds" / "demo-smoke.json")
+    assert status["done"] is True and status["error"] is None
+    assert status["phase"] == "explain" and status["explain_fraction"] == 1.0
+    assert status["n_members"] == 2 and status["member_index"] == 1
+    built = build_status(smoke_models_dir, "demo-smoke")
+    assert built.state == "done" and built.fraction == 1.0
+
+
+def test_demo_cli_status_file_option_parses():
+    from dermviz.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--profile", "smoke", "--status-file", "s.json"])
+    assert str(args.status_file) == "s.json"

@@ -19,6 +19,7 @@ from dermviz.explain.base import get_explainer, make_explainer
 from dermviz.explain.cache import MapCache
 from dermviz.explain.maps import SaliencyMaps
 from dermviz.models.suite import Suite
+from dermviz.store.status import report
 
 
 def default_params(suite: Suite, method: str, **overrides: Any) -> dict[str, Any]:
@@ -149,9 +150,12 @@ def explain_suite(
               dynamic_ncols=True) as bar:
         if cached:
             bar.set_postfix_str(f"{cached} cached")
+        report(force=True, phase="explain", detail=f"computing {n_todo} {method} maps",
+               explain_fraction=0.0)
         for res in results:
             computed += res.n_images
             bar.update(res.n_images)
+            report(explain_fraction=computed / max(n_todo, 1))
     return {"computed": computed, "cached": cached}
 
 

@@ -33,6 +33,7 @@ from dermviz.models.device import configure_device
 from dermviz.models.image_cache import ImageCache
 from dermviz.models.inception import build_inception  # Keras: this module is heavy anyway
 from dermviz.models.pipeline import make_eval_dataset, make_train_dataset, predict_rows
+from dermviz.store.status import report
 
 
 @dataclass
@@ -245,6 +246,7 @@ class _EpochBar(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.bar.update(1)
+        report(member_fraction=self.bar.n / max(self.bar.total, 1))  # for a background build
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}

@@ -26,6 +26,7 @@ from dermviz.models.records import finish_manifest, save_member, start_manifest
 from dermviz.models.seeds import fit_seed, member_id, member_seed
 from dermviz.models.suite import Suite, write_manifest
 from dermviz.models.workspace import build_caches, member_splits, write_split
+from dermviz.store.status import report
 
 
 def train_suite(
@@ -76,6 +77,9 @@ def train_suite(
         mid = member_id(index)
         if mid in done:
             continue
+        report(force=True, phase="train", member=mid, member_index=index,
+               n_members=config.n_members, member_fraction=0.0,
+               detail=f"training member {index + 1} of {config.n_members} ({mid})")
         split = splits[index]
         folder = out / "members" / mid
         rows = SplitRows.from_record(write_split(folder, split, caches.row_of))

@@ -53,7 +53,8 @@ class StatusFile:
 
     def finish(self, *, error: str | None = None) -> None:
         """Mark the job done (with ``error`` when it failed) and write."""
-        self.update(force=True, done=True, error=error, finished=time.time())
+        self.state["error"] = error
+        self.update(force=True, done=True, finished=time.time())
 
 
 _SINK: StatusFile | None = None
