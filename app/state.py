@@ -44,7 +44,8 @@ def choose_suite() -> Suite | None:
     if not paths:
         st.info(
             f"No model suite found in `{models_dir()}`.\n\n"
-            "Build the demo suite (synthetic data, a few minutes on a CPU):\n\n"
+            "Build the demo suite with the button on the **Home** page (it runs in the "
+            "background), or from a terminal (synthetic data, minutes on a CPU):\n\n"
             "```bash\ndermviz demo\n```\n\n"
             "or train one on HAM10000:\n\n"
             "```bash\ndermviz train --data ../shared/data/ham10000-200x150 --name ham128 "

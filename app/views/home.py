@@ -4,6 +4,9 @@ import plotly.express as px
 import streamlit as st
 
 from app import state
+from dermviz.background import build_status, log_tail, start_demo_build
+
+DEMO = "demo"
 
 st.title("dermviz")
 st.caption(
@@ -11,6 +14,47 @@ st.caption(
     "what it says, and should you trust it?"
 )
 
+
+
+def _build_panel() -> None:
+    """The demo build's state, redrawn every 2 s while it runs (reads a small JSON file)."""
+    status = build_status(state.models_dir(), DEMO)
+    if status.running:
+        eta = f", about {status.eta_s / 60:.0f} min left" if status.eta_s else ""
+        st.progress(status.fraction, text=f"Building the demo suite: {status.detail}{eta}")
+        st.caption("The build runs in its own process: closing this page does not stop it. "
+                   "Pages work as soon as the first member has landed.")
+        if status.phase == "explain" or state.suite_paths(str(state.models_dir())):
+            st.button("Show what has landed", on_click=state.suite_paths.clear)
+        return
+    if status.state == "done":
+        st.success("The demo suite is built.")
+        if st.button("Open it"):
+            state.suite_paths.clear()
+            st.rerun()
+        return
+    if status.state in ("failed", "stopped"):
+        what = "failed" if status.state == "failed" else "was interrupted"
+        st.error(f"The demo build {what}." + (f" {status.error}" if status.error else ""))
+        if status.log is not None:
+            st.code(log_tail(status.log, lines=8) or "(no output)", language=None)
+    label = "Resume the demo build" if status.state == "stopped" else "Build the demo suite"
+    st.write("Build the demo suite: synthetic dermoscopy, three members at 128 px, with their "
+             "GradCAM maps. It runs in the background, resumably, the same as `dermviz demo`.")
+    if st.button(label, type="primary"):
+        start_demo_build(state.models_dir())
+        st.rerun()
+
+
+def build_panel() -> None:
+    running = build_status(state.models_dir(), DEMO).running
+    st.fragment(_build_panel, run_every=2.0 if running else None)()
+
+
+paths = state.suite_paths(str(state.models_dir()))
+if not paths or build_status(state.models_dir(), DEMO).state in ("running", "failed",
+                                                                  "stopped"):
+    build_panel()
 suite = state.choose_suite()
 if suite is None:
     st.stop()
