@@ -176,6 +176,41 @@ def cached_maps(
     return {m: cache.get(m, image_id, method, params) for m in members}
 
 
+def load_or_compute_batch(
+    suite: Suite,
+    member: str,
+    image_ids: Sequence[str],
+    *,
+    method: str,
+    params: dict[str, Any] | None = None,
+    model: Any = None,
+    dataset: Any = None,
+    batch_size: int = 32,
+) -> SaliencyMaps:
+    """Maps of several images, in order: read from the store, the missing ones computed
+    (in batches) and stored first, so a second call computes nothing.
+
+    ``model`` is only loaded (by default) when something is missing.
+    """
+    if not image_ids:
+        raise ValueError("no image ids given")
+    params = default_params(suite, method, **(params or {}))
+    cache = MapCache.of(suite)
+    found = cache.get_many(member, list(image_ids), method, params)
+    missing = [i for i in dict.fromkeys(image_ids) if i not in found]
+    if missing:
+        model = model if model is not None else suite.load_model(member)
+        dataset = dataset if dataset is not None else suite.dataset()
+        explainer = make_explainer(model, method, params)
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            images = dataset.load_images(chunk, size=suite.image_size)
+            maps = explainer.explain(images, threshold=suite.threshold(member))
+            cache.put(member, chunk, maps)
+            found.update({i: maps.item(k) for k, i in enumerate(chunk)})
+    return SaliencyMaps.concat([found[i] for i in image_ids])
+
+
 def load_or_compute(
     suite: Suite,
     member: str,

@@ -61,8 +61,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dermviz
-
 TRIAL_MODULE = "dermviz.models.search.trial"
 
 
@@ -92,7 +90,7 @@ def detect_gpus() -> list[str]:
 
 
 def _package_root() -> str:
-    return str(Path(dermviz.__file__).resolve().parents[1])
+    return str(Path(__file__).resolve().parents[2])  # the folder holding dermviz/
 
 
 def trial_command(spec_path: Path) -> list[str]:

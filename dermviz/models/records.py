@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dermviz import __version__
+from dermviz._version import __version__
 from dermviz.models.config import TrainConfig
 from dermviz.models.metrics import binary_metrics, choose_threshold
 from dermviz.models.suite import MANIFEST, write_manifest
