@@ -250,7 +250,8 @@ class RayBackend:
         try:
             import ray
         except ImportError as exc:
-            raise RuntimeError("the ray backend needs ray: pip install 'ray[default]==2.60.0'"
+            raise RuntimeError("the ray backend needs ray, which is not installed: pip install "
+                               "'ray[default]==2.60.0' (the `ray` extra: pip install -e '.[ray]')"
                                ) from exc
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}
