@@ -53,6 +53,7 @@ class InstallResult:
     has_torch: bool
     has_ray: bool
     imports_ok: bool
+    load: tuple[float, float]  # 1-minute load average before and after the install
 
 
 def tree_size(root: Path) -> int:
@@ -80,6 +81,7 @@ def requirements_at(rev: str, path: str = "requirements.txt") -> str:
 def measure(label: str, requirements: Path, workdir: Path) -> InstallResult:
     """Create a venv in ``workdir``, install ``requirements`` into it, and measure."""
     venv = workdir / "venv"
+    load_before = os.getloadavg()[0]
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = str(venv / "bin" / "python")
     env = {**os.environ, "PIP_NO_CACHE_DIR": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
@@ -87,6 +89,7 @@ def measure(label: str, requirements: Path, workdir: Path) -> InstallResult:
     subprocess.run([py, "-m", "pip", "install", "-q", "-r", str(requirements)], check=True,
                    env=env, cwd=requirements.parent)
     seconds = time.perf_counter() - start
+    load_after = os.getloadavg()[0]
     listed = subprocess.run([py, "-m", "pip", "list", "--format=freeze"], check=True,
                             capture_output=True, text=True, env=env).stdout.lower().splitlines()
     names = {line.split("==")[0] for line in listed if "==" in line}
@@ -94,20 +97,20 @@ def measure(label: str, requirements: Path, workdir: Path) -> InstallResult:
                              env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return InstallResult(label=label, seconds=seconds, size_bytes=tree_size(venv),
                          n_dists=len(names), has_torch="torch" in names, has_ray="ray" in names,
-                         imports_ok=imports.returncode == 0)
+                         imports_ok=imports.returncode == 0, load=(load_before, load_after))
 
 
 def report(results: list[InstallResult], started: str) -> str:
     rows = [
         "| requirements | install (s) | venv on disk (MB) | distributions | torch | ray "
-        "| runtime imports |",
-        "|---|---|---|---|---|---|---|",
+        "| runtime imports | load avg before / after |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         rows.append(
             f"| {r.label} | {r.seconds:.0f} | {r.size_bytes / 2**20:,.0f} | {r.n_dists} "
             f"| {'yes' if r.has_torch else 'no'} | {'yes' if r.has_ray else 'no'} "
-            f"| {'ok' if r.imports_ok else 'FAILED'} |"
+            f"| {'ok' if r.imports_ok else 'FAILED'} | {r.load[0]:.1f} / {r.load[1]:.1f} |"
         )
     notes = [
         f"Machine: {machine_line()}; run on {started}.",
@@ -116,7 +119,9 @@ def report(results: list[InstallResult], started: str) -> str:
         "`pip install -r <list>` with pip's cache off (wheels fetched from the registry or "
         "read from the machine's local mirror again each time); the venv's size counts "
         "regular files, hard links once; 'runtime imports' is "
-        f"`python -c \"{IMPORT_CHECK}\"` in the new venv.",
+        f"`python -c \"{IMPORT_CHECK}\"` in the new venv. The load average (1 min, "
+        f"{os.cpu_count()} CPUs) shows how busy the shared machine was: install times "
+        "scale with it and with the registry's speed; the sizes do not.",
         "",
         *rows,
     ]

@@ -95,3 +95,14 @@ def test_missing_ray_error_points_at_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(RuntimeError, match=r"`ray` extra"):
         RayBackend().start()
+
+
+def test_bench_install_counts_regular_files_and_hard_links_once(tmp_path):
+    from benchmarks.bench_install import tree_size
+
+    (tmp_path / "a").write_bytes(b"x" * 100)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_bytes(b"y" * 30)
+    (tmp_path / "hard").hardlink_to(tmp_path / "a")
+    (tmp_path / "soft").symlink_to(tmp_path / "sub" / "b")
+    assert tree_size(tmp_path) == 130
