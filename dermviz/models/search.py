@@ -106,7 +106,7 @@ def display_storage(url: str, suite_dir: Path) -> str:
 
 
 def gp_available() -> bool:
-    """Optuna's GPSampler needs PyTorch (``pip install torch==2.13.0``, CPU build)."""
+    """Optuna's GPSampler needs PyTorch: the ``search`` extra (``torch==2.13.0``, CPU build)."""
     try:
         import torch  # noqa: F401
     except ImportError:
