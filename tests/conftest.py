@@ -36,3 +36,19 @@ def smoke_suite(smoke_models_dir: Path):
     from dermviz.models.suite import Suite
 
     return Suite(smoke_models_dir / "demo-smoke")
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray instance (2 CPUs) shared by every Ray test; shut down at session end.
+
+    Ray allows one ``ray.init`` per process, so tests must not start their own.
+    """
+    try:
+        import ray  # optional: the `ray` extra
+    except ImportError:
+        pytest.skip("ray is not installed (pip install -e '.[ray]' or requirements-extra.txt)")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

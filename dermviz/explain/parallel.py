@@ -274,7 +274,7 @@ def import_ray() -> Any:
     except ImportError:
         raise MissingDependencyError(
             f"the ray backend needs Ray, which is not installed; install it with "
-            f"`{RAY_INSTALL_HINT}`, or use --backend local"
+            f"`{RAY_INSTALL_HINT}` (the dermviz `ray` extra), or use --backend local"
         ) from None
     return ray
 

@@ -27,19 +27,9 @@ Install the GPU build of TensorFlow instead of ``tensorflow-cpu``::
     python -c "import tensorflow as tf; print(tf.config.list_physical_devices('GPU'))"
 
 (``tensorflow[and-cuda]`` brings CUDA and cuDNN as pip packages; only the NVIDIA
-driver is needed on the host.) A GPU container image, same idea::
-
-    FROM nvidia/cuda:12.5.1-cudnn-runtime-ubuntu22.04
-    RUN apt-get update && apt-get install -y --no-install-recommends python3.11 \\
-        python3.11-venv && rm -rf /var/lib/apt/lists/*
-    WORKDIR /app
-    COPY requirements.txt pyproject.toml README.md ./
-    COPY dermviz ./dermviz
-    RUN python3.11 -m venv /venv && /venv/bin/pip install --no-cache-dir \\
-          $(grep -v '^tensorflow-cpu' requirements.txt | grep -v '^#') \\
-          "tensorflow[and-cuda]==2.21.0" && /venv/bin/pip install --no-deps -e .
-    ENV PATH=/venv/bin:$PATH TF_CPP_MIN_LOG_LEVEL=2
-    # docker run --gpus all -v $PWD/models:/app/models IMAGE dermviz search ...
+driver is needed on the host.) The repository's ``Dockerfile`` builds a GPU image
+the same way: ``docker build --build-arg TENSORFLOW="tensorflow[and-cuda]==2.21.0"``,
+then ``docker run --gpus all ...`` (README, "Container").
 
 On a GPU each trial switches on memory growth, mixed precision (float16 compute,
 float32 output; saved models are float32) and XLA (Keras' ``jit_compile="auto"``);
@@ -248,7 +238,8 @@ class RayBackend:
         try:
             import ray
         except ImportError as exc:
-            raise RuntimeError("the ray backend needs ray: pip install 'ray[default]==2.60.0'"
+            raise RuntimeError("the ray backend needs ray, which is not installed: pip install "
+                               "'ray[default]==2.60.0' (the `ray` extra: pip install -e '.[ray]')"
                                ) from exc
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}

@@ -7,7 +7,6 @@ cores; most of that is the two spawned workers importing TensorFlow.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
@@ -106,10 +105,7 @@ def test_ray_backend_without_ray_says_how_to_install_it(smoke_suite, monkeypatch
                       progress=False)
 
 
-@pytest.mark.skipif(not os.environ.get("DERMVIZ_TEST_RAY"),
-                    reason="starts Ray (slow); set DERMVIZ_TEST_RAY=1 to run")
-def test_ray_backend_runs_the_same_tasks(smoke_suite, ids):  # pragma: no cover - opt-in
-    pytest.importorskip("ray")
+def test_ray_backend_runs_the_same_tasks(smoke_suite, ids, local_ray):
     counts = explain_suite(smoke_suite, method="kernelshap", params={**TINY, "seed": 7},
                            members=[MEMBER], image_ids=ids[:2], backend="ray", progress=False)
     assert counts == {"computed": 2, "cached": 0}

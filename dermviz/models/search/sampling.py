@@ -9,7 +9,7 @@ from dermviz.models.search_config import SearchSpace
 
 
 def gp_available() -> bool:
-    """Optuna's GPSampler needs PyTorch (``pip install torch==2.13.0``, CPU build)."""
+    """Optuna's GPSampler needs PyTorch: the ``search`` extra (``torch==2.13.0``, CPU build)."""
     try:
         import torch  # noqa: F401 - optional, heavy
     except ImportError:
@@ -31,8 +31,9 @@ def make_sampler(kind: str, *, seed: int, n_startup_trials: int) -> tuple[Any, s
                 seed=seed, n_startup_trials=n_startup_trials, warn_independent_sampling=False,
             ), "gp"
         warnings.warn(
-            "the GP sampler needs PyTorch, which is not installed (pip install "
-            "torch==2.13.0); falling back to TPE", RuntimeWarning, stacklevel=2,
+            "the GP sampler needs PyTorch, which is not installed (the `search` extra: pip "
+            "install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu); "
+            "falling back to TPE", RuntimeWarning, stacklevel=2,
         )
         kind = "tpe (gp unavailable)"
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials), kind

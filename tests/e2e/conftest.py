@@ -1,0 +1,123 @@
+"""Real-browser fixtures: the smoke demo suite, a Streamlit server on it, headless Chromium.
+
+Chromium comes from the system (``apt-get install chromium``), driven by the
+``playwright`` package through ``executable_path``; ``playwright install`` is never
+needed. Without either, every test here skips and says which one is missing.
+Screenshots go to ``test-artifacts/e2e/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.streamlit_server import free_port, running
+
+CHROMIUM = Path(os.environ.get("DERMVIZ_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "e2e"
+SUITE = "demo-smoke"
+TIMEOUT_MS = 180_000  # the first run of a page imports TensorFlow and loads a model
+
+
+@pytest.fixture(scope="session")
+def playwright_api():
+    """``playwright.sync_api``, or a skip naming what is missing."""
+    try:
+        from playwright import sync_api  # optional: the `test` extra
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install playwright==1.65.2)")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set "
+                    "DERMVIZ_CHROMIUM)")
+    return sync_api
+
+
+def _dermviz(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "dermviz", *args], cwd=REPO_ROOT, check=True,
+                   capture_output=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def e2e_models_dir(playwright_api, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke demo and a small saved GradCAM randomization study, built by the CLI.
+
+    ``DERMVIZ_E2E_MODELS`` names an already built folder instead (for reruns).
+    """
+    from dermviz.models.suite import Suite
+
+    if os.environ.get("DERMVIZ_E2E_MODELS"):
+        return Path(os.environ["DERMVIZ_E2E_MODELS"])
+    root = tmp_path_factory.mktemp("e2e-models")
+    _dermviz("--models-dir", str(root), "demo", "--profile", "smoke")
+    ids = Suite(root / SUITE).dataset().holdout["image_id"].tolist()[:2]
+    _dermviz("--models-dir", str(root), "sanity", "--suite", SUITE, "--study", "custom",
+             "--methods", "gradcam", "--images", ",".join(ids),
+             "--stages", "head_dense,stem/conv1", "--also", "none", "--no-progress")
+    return root
+
+
+@pytest.fixture(scope="session")
+def app_url(e2e_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run app/Home.py`` on a free port, serving :func:`e2e_models_dir`."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app/Home.py",
+               "--server.headless", "true", "--server.port", str(port)]
+    log = tmp_path_factory.mktemp("e2e-server") / "streamlit.log"
+    with running(command, port=port, log=log, env={"DERMVIZ_MODELS": str(e2e_models_dir)}):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_api):
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app_url: str, request: pytest.FixtureRequest):
+    """A fresh tab on the dashboard's home page; fails the test on any console error.
+
+    Tall viewport: Streamlit's main area scrolls inside the page, so a screenshot
+    shows only what fits the window. The screenshot is taken after the test.
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 2400})
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error"
+           else None)
+    tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    tab.goto(app_url)
+    wait_idle(tab)
+    yield tab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    tab.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    context.close()
+    assert not errors, errors
+
+
+def wait_idle(tab) -> None:
+    """Wait until the script run is over and every image has loaded."""
+    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    tab.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+
+def open_page(tab, link: str, heading: str | None = None) -> None:
+    """Go to a page through the sidebar navigation, as a user would; wait for its title."""
+    tab.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+    tab.get_by_role("heading", level=1, name=heading or link).wait_for()
+    wait_idle(tab)

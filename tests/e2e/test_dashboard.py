@@ -1,0 +1,70 @@
+"""The dashboard in headless Chromium: every page loads cleanly, widgets redraw what they drive."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import open_page, wait_idle
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+# (sidebar link, page title)
+PAGES = [("Home", "dermviz"), ("Saliency", "Saliency"), ("Layer randomization",) * 2,
+         ("Reproducibility & variation",) * 2, ("Search", "Search")]
+
+
+def main_area(tab):
+    return tab.get_by_test_id("stMain")
+
+
+@pytest.mark.parametrize(("link", "title"), PAGES, ids=[link for link, _ in PAGES])
+def test_page_loads_without_exception(page, link, title):
+    open_page(page, link, title)
+    assert page.get_by_test_id("stException").count() == 0
+    assert main_area(page).get_by_role("heading", level=1).inner_text() == title
+
+
+def test_saliency_shows_the_chosen_lesions_overlays(page):
+    open_page(page, "Saliency")
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Hold-out image")
+    picker.click()
+    option = page.get_by_role("option").nth(2)
+    label = option.inner_text()  # "#2 syn_000002 (nv)"
+    number, image_id = label.split()[:2]
+    option.click()
+    main_area(page).get_by_text(f"Test image {number}: {image_id}").wait_for()
+    wait_idle(page)
+    members = page.get_by_test_id("stMultiSelect").filter(has_text="Members")
+    n_members = members.locator("[data-tag]").count()
+    assert n_members >= 1
+    captions = main_area(page).get_by_test_id("stImageCaption").all_inner_texts()
+    assert captions[0] == "input"
+    assert sum(c.startswith("explains ") for c in captions) == n_members  # one GradCAM each
+    images = main_area(page).locator('[data-testid="stImage"] img')
+    assert images.count() == 1 + n_members
+    sizes = images.evaluate_all("els => els.map(i => [i.naturalWidth, i.naturalHeight])")
+    assert all(w > 0 and h > 0 for w, h in sizes), sizes
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_randomization_measure_toggle_redraws_the_chart(page):
+    open_page(page, "Layer randomization")
+    chart = page.get_by_test_id("stPlotlyChart")
+    traces = chart.locator(".scatterlayer .trace")  # one line per measure
+    notes = chart.locator(".annotation-text")  # baselines, "random (ssim)" etc.
+    traces.first.wait_for()
+    n_before, notes_before = traces.count(), notes.all_text_contents()
+    assert n_before >= 2
+    measures = page.get_by_test_id("stMultiSelect").filter(has_text="Measures")
+    dropped = measures.locator("[data-tag]").first.get_attribute("aria-label")
+    assert any(f"({dropped})" in n for n in notes_before), notes_before
+    measures.get_by_role("button", name=f"Remove {dropped}", exact=True).click()
+    page.wait_for_function(
+        "n => document.querySelectorAll("
+        "'[data-testid=\"stPlotlyChart\"] .scatterlayer .trace').length === n",
+        arg=n_before - 1,
+    )
+    wait_idle(page)
+    notes_after = notes.all_text_contents()
+    assert notes_after and not any(f"({dropped})" in n for n in notes_after), notes_after
+    assert page.get_by_test_id("stException").count() == 0
