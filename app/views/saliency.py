@@ -1,9 +1,11 @@
 """Saliency: one hold-out lesion; per chosen member its verdict, GradCAM and KernelSHAP overlays."""
 
+import numpy as np
 import streamlit as st
 
 from app import state
 from dermviz.explain import GradCAM, KernelSHAP
+from dermviz.explain.backgrounds import BACKGROUNDS, DEGENERATE_GAP, gap_warning, reference_gap
 from dermviz.explain.overlay import (
     CAM_COLORMAPS,
     cam_overlay,
@@ -16,6 +18,17 @@ from dermviz.models.blocks import INCEPTION_BLOCKS
 SHAP_SCHEMES = {
     "paper": "paper: green raises, red lowers",
     "perceptual": "perceptual: red raises, blue lowers (RdBu)",
+}
+SHAP_REFERENCES = {
+    "white": "white (the paper's)",
+    "mean": "the image's mean colour",
+    "blur": "a heavy blur of the image",
+    "inpaint": "the skin: lesion inpainted away",
+}
+#: How the model's output on each reference is labelled next to a map.
+SHAP_REFERENCE_VALUES = {
+    "white": "f(all white)", "mean": "f(mean colour)", "blur": "f(blurred image)",
+    "inpaint": "f(inpainted skin)",
 }
 SHAP_SCALES = {
     "per_image": "per image (paper's; hides magnitude)",
@@ -63,6 +76,14 @@ with st.sidebar:
         f"takes seconds to a minute at {paper}; precompute a whole suite with "
         f"`dermviz explain --method {KernelSHAP.name} --workers N`.",
     )
+    reference = st.selectbox(
+        "Hidden superpixels show", BACKGROUNDS, format_func=lambda r: SHAP_REFERENCES.get(r, r),
+        index=BACKGROUNDS.index(KernelSHAP.PAPER_REFERENCE), key="shap_reference",
+        help="The reference KernelSHAP explains against: values sum to f(image) - "
+        "f(reference). A model that scores white like the lesion leaves a white-reference "
+        f"map almost nothing to distribute (gap < {DEGENERATE_GAP}): such maps are not "
+        "coloured. Part of the cache key.",
+    )
     scheme = st.radio("SHAP colours", list(SHAP_SCHEMES), format_func=SHAP_SCHEMES.get)
     scale = st.radio("SHAP scale", list(SHAP_SCALES), format_func=SHAP_SCALES.get,
                      help="Per-image scaling makes every map look equally strong; a shared "
@@ -79,11 +100,27 @@ if not members:
     st.stop()
 
 SHAP = KernelSHAP.name
-shap_params = state.method_params(path, SHAP, nsamples=int(nsamples))
+shap_params = state.method_params(path, SHAP, nsamples=int(nsamples), reference=reference)
 cam_params = state.method_params(path, GradCAM.name, layer=layer)
 shap = state.stored_maps(path, tuple(members), image_id, SHAP, shap_params)
 missing = [m for m in members if shap[m] is None]
-present = [shap[m].maps[0] for m in members if shap[m] is not None]
+
+
+def _gap(maps) -> float | None:
+    """A KernelSHAP map's reference gap |f(image) - f(background)| (None: not recorded)."""
+    extras = maps.extras
+    if "f_x" not in extras or "base_value" not in extras:
+        return None
+    return float(reference_gap(extras["f_x"][0], extras["base_value"][0]))
+
+
+def _degenerate(maps) -> bool:
+    gap = _gap(maps)
+    return gap is not None and gap < DEGENERATE_GAP
+
+
+# Degenerate maps are not drawn in colour, so they do not set the shared scale either.
+present = [shap[m].maps[0] for m in members if shap[m] is not None and not _degenerate(shap[m])]
 common_vmax = shared_vmax(present) if present and scale == "shared" else None
 
 
@@ -129,6 +166,40 @@ def shap_pending(member: str) -> None:
                      f"{suite.image_size} px")
 
 
+def shap_map(member: str, maps) -> None:
+    """One stored KernelSHAP map with its reference gap; a degenerate one is not coloured.
+
+    Per-image scaling would paint a map that distributes almost nothing in full
+    colour, so such a map is shown as the grey image with a warning; its colours are
+    one toggle away, on its own (tiny) scale, labelled as noise.
+    """
+    gap, klass = _gap(maps), _klass(maps.target_class[0])
+    extras = maps.extras
+    text = None
+    if gap is not None:
+        base_label = SHAP_REFERENCE_VALUES.get(reference, "f(reference)")
+        st.caption(f"f(image) = {float(extras['f_x'][0]):.3f}, {base_label} = "
+                   f"{float(extras['base_value'][0]):.3f}: **gap {gap:.3f}**")
+        text = gap_warning(float(extras["f_x"][0]), float(extras["base_value"][0]))
+    own_vmax = per_image_vmax(maps.maps[0])
+    if text is None:
+        vmax = common_vmax if common_vmax is not None else own_vmax
+        st.image(diverging_overlay(img, maps.maps[0], vmax=vmax, alpha=opacity, scheme=scheme),
+                 width="stretch", caption=f"explains {klass}; scale ±{vmax:.2g}")
+    else:
+        grey = np.repeat(np.asarray(img, np.float32).mean(-1, keepdims=True), 3, -1)
+        st.image(grey.astype(np.uint8), width="stretch",
+                 caption=f"explains {klass}; not coloured: gap {gap:.4f} < {DEGENERATE_GAP}")
+        st.warning(text, icon="⚠️")
+        if st.toggle("Colour it anyway", key=f"shap-noise-{member}-{image_id}-{reference}"):
+            st.image(diverging_overlay(img, maps.maps[0], vmax=own_vmax, alpha=opacity,
+                                       scheme=scheme),
+                     width="stretch", caption=f"its own scale ±{own_vmax:.2g}: noise")
+    for warning in maps.warnings:
+        if warning != text:  # the stored copy of the gap warning, shown above
+            st.warning(warning, icon="⚠️")
+
+
 st.image(img, caption="input", width=256)
 idle = [m for m in missing if jobs[m] is None or jobs[m].state == "failed"]
 if len(idle) > 1 and st.button(f"Compute KernelSHAP for the {len(idle)} members without a map",
@@ -140,7 +211,8 @@ if len(idle) > 1 and st.button(f"Compute KernelSHAP for the {len(idle)} members 
 head = st.columns([1, 2, 2])
 head[0].markdown("**Member**")
 head[1].markdown(f"**{GradCAM.display_name}** on `{layer}`")
-head[2].markdown(f"**{KernelSHAP.display_name}**, {nsamples} samples")
+head[2].markdown(f"**{KernelSHAP.display_name}**, {nsamples} samples, "
+                 f"reference `{reference}`")
 mine = verdicts[verdicts["image_id"] == image_id].set_index("member")
 cam = None
 for member in members:
@@ -160,18 +232,7 @@ for member in members:
         if maps is None:
             shap_pending(member)
             continue
-        vmax = common_vmax if common_vmax is not None else per_image_vmax(maps.maps[0])
-        st.image(
-            diverging_overlay(img, maps.maps[0], vmax=vmax, alpha=opacity, scheme=scheme),
-            width="stretch",
-            caption=f"explains {_klass(maps.target_class[0])}; scale ±{vmax:.2g}",
-        )
-        extras = maps.extras
-        if "f_x" in extras and "base_value" in extras:
-            st.caption(f"f(image) = {float(extras['f_x'][0]):.3f}, "
-                       f"f(all white) = {float(extras['base_value'][0]):.3f}")
-        for warning in maps.warnings:
-            st.warning(warning, icon="⚠️")
+        shap_map(member, maps)
 
 notes = []
 if cam is not None and cam.grid:
@@ -179,8 +240,10 @@ if cam is not None and cam.grid:
                  f"{suite.image_size} px; brighter = more evidence for the explained class "
                  "(each member's predicted class).")
 notes.append(
-    "KernelSHAP: SLIC superpixels, hidden ones painted white; values are changes in the "
-    "explained class's probability. "
+    "KernelSHAP: SLIC superpixels, hidden ones showing "
+    f"{SHAP_REFERENCES.get(reference, reference)}; values are changes in the explained "
+    "class's probability against that reference and sum to the gap f(image) - f(reference); "
+    f"maps with a gap below {DEGENERATE_GAP} are greyed. "
     + ("Green raises it, red lowers it; opacity grows with |value|. " if scheme == "paper"
        else "Red raises it, blue lowers it, white is zero. ")
     + ("One scale for all members shown (largest |value| among them), so colours compare."

@@ -10,7 +10,8 @@ paper's ``"auto"`` meant at 2,500 samples) explains the *probability* of the
 explained class (p(melanoma), or 1 - p(melanoma) for naevus), by default the
 predicted one.
 
-Two things differ from the paper, neither changes the estimator:
+Two things differ from the paper, neither changes the estimator (a third, the
+``reference``, is an option whose default is the paper's):
 
 * **Seeded.** ``KernelExplainer`` draws its coalitions from numpy's global RNG;
   the draw is wrapped in a context that seeds it with ``seed`` for every image and
@@ -22,6 +23,12 @@ Two things differ from the paper, neither changes the estimator:
   coalition images at a time, in float32, straight from the image and the
   superpixel label map, into one reused buffer, and runs one batched
   ``tf.function`` forward pass per chunk; the whole coalition set never exists.
+* **Reference.** ``reference="white"`` is the paper's all-white background. Where a
+  model scores white like the lesion, ``f(image) - f(background)`` (what the values
+  sum to) is almost zero and the map is noise; ``"mean"``, ``"blur"`` and
+  ``"inpaint"`` paint hidden superpixels from a per-image background instead
+  (:mod:`dermviz.explain.backgrounds`). Every map carries its ``reference_gap``
+  and a warning when the gap is degenerate.
 
 References
 ----------
@@ -42,6 +49,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from dermviz.explain.backgrounds import (
+    BACKGROUNDS,
+    DEGENERATE_GAP,
+    background_image,
+    gap_warning,
+    reference_gap,
+)
 from dermviz.explain.base import (
     MELANOMA,
     Explainer,
@@ -119,7 +133,7 @@ class CoalitionPredictor:
     """``f(z)`` for KernelSHAP: the explained class's probability on masked images.
 
     Row ``z`` of the coalition matrix keeps superpixel ``j`` where ``z[j] >= 0.5``
-    and paints it with ``background`` elsewhere. Rows are processed
+    and takes the pixels of ``background`` elsewhere. Rows are processed
     ``batch_size`` at a time: each chunk's images are written, as float32, into
     one reused ``(batch_size, H, W, 3)`` buffer and go through one batched
     forward pass, so memory is about two chunks (the buffer and TensorFlow's
@@ -135,8 +149,10 @@ class CoalitionPredictor:
         Superpixel index of every pixel, 0..M-1.
     target_class : int
         1: explain p(melanoma); 0: explain 1 - p(melanoma).
-    background : float
-        Fill value of hidden superpixels (255: white, the paper's).
+    background : float or ndarray, (H, W, 3)
+        What hidden superpixels show: one value for every pixel and channel (255:
+        white, the paper's) or a background image, values in [0, 255]
+        (:func:`dermviz.explain.backgrounds.background_image`).
     batch_size : int
         Coalition images per forward pass.
 
@@ -153,7 +169,7 @@ class CoalitionPredictor:
         labels: np.ndarray,
         *,
         target_class: int,
-        background: float = 255.0,
+        background: float | np.ndarray = 255.0,
         batch_size: int = 32,
     ) -> None:
         image = np.asarray(image, dtype=np.float32)
@@ -164,12 +180,16 @@ class CoalitionPredictor:
             raise ValueError(f"labels {labels.shape} do not match the image {image.shape[:2]}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        fill = np.asarray(background, dtype=np.float32)
+        if fill.ndim and fill.shape != image.shape:
+            raise ValueError(f"background {fill.shape} does not match the image {image.shape}")
         self._fn = forward_fn(model)
         self.image = image
         self.labels = labels.astype(np.intp, copy=False)
         self.n_segments = int(self.labels.max()) + 1 if labels.size else 0
         self.target_class = int(target_class)
-        self.background = np.float32(background)
+        # One (H, W, 3) array either way: copying it into the batch costs what fill did.
+        self.background = np.ascontiguousarray(np.broadcast_to(fill, image.shape))
         self.batch_size = int(batch_size)
         self.n_forward_rows = 0
         self._buffer: np.ndarray | None = None
@@ -196,7 +216,7 @@ class CoalitionPredictor:
         if self._buffer is None or len(self._buffer) < b:
             self._buffer = np.empty((b, *self.image.shape), dtype=np.float32)
         batch = self._buffer[:b]
-        batch.fill(self.background)
+        np.copyto(batch, self.background)
         pixel_kept = keep[:, self.labels]  # (b, H, W) bool
         np.copyto(batch, self.image, where=pixel_kept[..., None])
         return batch
@@ -238,9 +258,10 @@ class KernelSHAP(Explainer):
     """KernelSHAP superpixel attributions in probability units, signed.
 
     A positive value means the superpixel raises the explained class's
-    probability relative to the all-white image. Per image, the values of all
-    superpixels sum to ``f_x - base_value`` (local accuracy), unless the L1
-    feature selection kept none (then all are zero and a warning says so).
+    probability relative to the background (by default the all-white image).
+    Per image, the values of all superpixels sum to ``f_x - base_value`` (local
+    accuracy), unless the L1 feature selection kept none (then all are zero and
+    a warning says so).
 
     Parameters
     ----------
@@ -252,8 +273,17 @@ class KernelSHAP(Explainer):
         SLIC's colour/space trade-off (the paper's 3).
     sigma : float
         Gaussian smoothing before SLIC (the paper's 13: large, blobby segments).
+    reference : {"white", "mean", "blur", "inpaint"}
+        What hidden superpixels show (:func:`~dermviz.explain.backgrounds.background_image`):
+        ``"white"`` (the paper's) paints them with ``background``; the others take
+        them from a per-image background: the image's mean colour, a heavy blur of
+        it, or the image with its lesion (Otsu's dark blob) inpainted away. Left
+        out of :meth:`params` when ``"white"``, so maps cached before references
+        existed keep their key.
     background : float
-        Value painted into hidden superpixels, all channels (255: white, the paper's).
+        The fill value of ``reference="white"``, all channels (255: white, the
+        paper's). Other references take no ``background``: it must stay 255 and
+        is left out of their :meth:`params`.
     nsamples : int
         Coalitions evaluated per image (the paper's 2500; shap caps it at
         ``2**M - 2`` when that is smaller).
@@ -276,8 +306,13 @@ class KernelSHAP(Explainer):
     superpixel value, and extras: ``segments`` (n, H, W) int32, ``shap_values``
     (n, K) float32 padded with NaN beyond each image's ``n_segments`` (K is the
     ``n_segments`` parameter, or the batch's largest M if SLIC returned more),
-    ``n_segments`` (n,) int32, ``base_value`` (n,) float32 = f(all white),
-    ``f_x`` (n,) float32 = f(image).
+    ``n_segments`` (n,) int32, ``base_value`` (n,) float32 = f(background),
+    ``f_x`` (n,) float32 = f(image), ``reference_gap`` (n,) float32 =
+    ``|f_x - base_value|``, what the map's values add up to in absolute value.
+    Maps with a gap below
+    :data:`~dermviz.explain.backgrounds.DEGENERATE_GAP` explain (almost)
+    nothing; :attr:`SaliencyMaps.warnings` then says so
+    (:func:`~dermviz.explain.backgrounds.gap_warning` for a single image).
 
     References
     ----------
@@ -301,6 +336,8 @@ class KernelSHAP(Explainer):
         "nsamples": f"coalitions per image (default {PAPER_NSAMPLES}, the paper's)",
         "n_segments": "SLIC superpixels per image (default 100, the paper's)",
     }
+    #: The paper's reference, the default (left out of the cache key).
+    PAPER_REFERENCE: ClassVar[str] = "white"
 
     def __init__(
         self,
@@ -309,6 +346,7 @@ class KernelSHAP(Explainer):
         n_segments: int = 100,
         compactness: float = 3.0,
         sigma: float = 13.0,
+        reference: str = "white",
         background: float = 255,
         nsamples: int = PAPER_NSAMPLES,
         l1_reg: str | float | bool = "aic",
@@ -317,7 +355,8 @@ class KernelSHAP(Explainer):
     ) -> None:
         super().__init__(
             model, n_segments=n_segments, compactness=compactness, sigma=sigma,
-            background=background, nsamples=nsamples, l1_reg=l1_reg, seed=seed,
+            reference=reference, background=background, nsamples=nsamples, l1_reg=l1_reg,
+            seed=seed,
         )
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -325,7 +364,8 @@ class KernelSHAP(Explainer):
         self.n_segments = p["n_segments"]
         self.compactness = p["compactness"]
         self.sigma = p["sigma"]
-        self.background = p["background"]
+        self.reference = p.get("reference", self.PAPER_REFERENCE)
+        self.background = p.get("background", 255.0)
         self.nsamples = p["nsamples"]
         self.l1_reg = p["l1_reg"]
         self.seed = p["seed"]
@@ -333,7 +373,12 @@ class KernelSHAP(Explainer):
 
     @classmethod
     def canonical_params(cls, **given: Any) -> dict[str, Any]:
-        """Defaults filled in, validated and type-normalised (so 3 and 3.0 share a key)."""
+        """Defaults filled in, validated and type-normalised (so 3 and 3.0 share a key).
+
+        ``reference`` appears only when it is not the paper's ``"white"`` (maps of
+        the default keep the key they had before references existed);
+        ``background`` only with ``"white"``, the one reference that uses it.
+        """
         params = super().canonical_params(**given)
         n_segments, nsamples = params["n_segments"], params["nsamples"]
         if isinstance(n_segments, bool) or int(n_segments) != n_segments or n_segments < 1:
@@ -346,6 +391,9 @@ class KernelSHAP(Explainer):
             raise ValueError(f"sigma must be >= 0, got {params['sigma']!r}")
         if not 0 <= float(params["background"]) <= 255:
             raise ValueError(f"background must lie in [0, 255], got {params['background']!r}")
+        reference = params.pop("reference")
+        if reference not in BACKGROUNDS:
+            raise ValueError(f"reference must be one of {BACKGROUNDS}, got {reference!r}")
         seed = params["seed"]
         if seed is not None and (isinstance(seed, bool) or int(seed) != seed or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
@@ -360,6 +408,11 @@ class KernelSHAP(Explainer):
             background=float(params["background"]),
             seed=None if seed is None else int(seed),
         )
+        if reference != cls.PAPER_REFERENCE:
+            if params.pop("background") != 255.0:
+                raise ValueError(f"background applies to reference='white' only, not to "
+                                 f"reference={reference!r}")
+            params["reference"] = reference
         return params
 
     def explain(
@@ -393,6 +446,8 @@ class KernelSHAP(Explainer):
                     "Use more samples or l1_reg=False."
                 )
 
+        gaps = reference_gap(f_x, base).astype(np.float32)
+        notes.update(self._gap_notes(f_x, base, gaps))
         width_k = max([shap_values_width(self.n_segments), *(len(v) for v in values)])
         shap_values = np.full((n, width_k), np.nan, dtype=np.float32)
         maps = np.zeros((n, height, width), dtype=np.float32)
@@ -412,9 +467,24 @@ class KernelSHAP(Explainer):
                 "n_segments": np.array([len(v) for v in values], dtype=np.int32),
                 "base_value": base,
                 "f_x": f_x,
+                "reference_gap": gaps,
             },
             warnings=sorted(notes),
         )
+
+    def _gap_notes(self, f_x: np.ndarray, base: np.ndarray, gaps: np.ndarray) -> list[str]:
+        """Warnings about degenerate reference gaps: the exact sentence for one image."""
+        small = gaps < DEGENERATE_GAP
+        if not small.any():
+            return []
+        if len(gaps) == 1:
+            return [gap_warning(float(f_x[0]), float(base[0]))]
+        # Batch warnings are shared by every image of the batch: say how many, not which.
+        return [f"KernelSHAP: {int(small.sum())} of {len(gaps)} maps have a reference gap "
+                f"|f(image) - f(background)| < {DEGENERATE_GAP} (reference "
+                f"{self.reference!r}); they distribute almost nothing, so their colours "
+                "show noise, not evidence (see the reference_gap extra). "
+                "Try another reference."]
 
     def _explain_one(
         self, image: np.ndarray, labels: np.ndarray, target: int
@@ -422,8 +492,12 @@ class KernelSHAP(Explainer):
         """SHAP values (M,), f(background) and f(image) for one image."""
         import shap  # heavy: imports numba, sklearn and more; only computing pays for it
 
+        if self.reference == self.PAPER_REFERENCE:
+            fill: float | np.ndarray = self.background
+        else:
+            fill = background_image(image, self.reference)
         f = CoalitionPredictor(
-            self.model, image, labels, target_class=target, background=self.background,
+            self.model, image, labels, target_class=target, background=fill,
             batch_size=self.batch_size,
         )
         m = f.n_segments

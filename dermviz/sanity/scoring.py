@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dermviz.sanity.base import Progress
 from dermviz.sanity.baselines import BASELINES
 from dermviz.sanity.similarity import SIMILARITIES
+
+if TYPE_CHECKING:
+    from dermviz.explain.maps import SaliencyMaps
 
 __all__ = [
     "ExplainerFactory",
@@ -23,6 +26,7 @@ __all__ = [
     "baseline_maps",
     "check_ids",
     "constant_map_warnings",
+    "degenerate_map_warnings",
     "explain",
     "explainer_factory",
     "score",
@@ -127,6 +131,32 @@ def constant_map_warnings(maps: Mapping[str, np.ndarray]) -> list[str]:
             out.append(
                 f"{source}: {n_const} of {len(m)} maps are constant (e.g. all-zero GradCAM); "
                 "two constant maps have SSIM 1 and an undefined (NaN) Spearman correlation"
+            )
+    return out
+
+
+def degenerate_map_warnings(runs: Mapping[str, SaliencyMaps]) -> list[str]:
+    """Warn about KernelSHAP maps with a degenerate reference gap, per source.
+
+    Their values sum to almost nothing (|f(image) - f(background)| <
+    :data:`~dermviz.explain.backgrounds.DEGENERATE_GAP`), so a similarity score on
+    them compares noise. Maps without ``f_x`` and ``base_value`` extras (CAMs) are
+    not concerned.
+    """
+    # The explain layer (and, through it, the models layer) is imported when used, as in
+    # explainer_factory, so that importing the checks stays light.
+    from dermviz.explain.backgrounds import DEGENERATE_GAP, degenerate
+
+    out = []
+    for source, sm in runs.items():
+        if "f_x" not in sm.extras or "base_value" not in sm.extras:
+            continue
+        n_small = int(degenerate(sm.extras["f_x"], sm.extras["base_value"]).sum())
+        if n_small:
+            out.append(
+                f"{source}: {n_small} of {len(sm)} maps have a degenerate reference gap "
+                f"(|f(image) - f(background)| < {DEGENERATE_GAP}); they distribute almost "
+                "nothing, so their similarity scores compare noise"
             )
     return out
 

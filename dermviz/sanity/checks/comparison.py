@@ -12,7 +12,12 @@ import pandas as pd
 
 from dermviz.sanity import tables
 from dermviz.sanity.base import SanitySpec, normalise_similarities
-from dermviz.sanity.scoring import baseline_maps, constant_map_warnings, score
+from dermviz.sanity.scoring import (
+    baseline_maps,
+    constant_map_warnings,
+    degenerate_map_warnings,
+    score,
+)
 
 __all__ = ["ComparisonResult", "compare", "explainer_seeds"]
 
@@ -148,5 +153,6 @@ def compare(
         predictions=predictions,
         params=params,
         warnings=sorted({w for sm in runs.values() for w in sm.warnings})
-        + constant_map_warnings(maps),
+        + constant_map_warnings(maps)
+        + degenerate_map_warnings(runs),
     )

@@ -40,6 +40,7 @@ from dermviz.sanity.scoring import (
     baseline_maps,
     check_ids,
     constant_map_warnings,
+    degenerate_map_warnings,
     explain,
     explainer_factory,
     score,
@@ -384,7 +385,8 @@ def run_randomization_study(
         method=runs[0][1].method,
         signed=signed,
         warnings=sorted({w for _, sm in runs for w in sm.warnings})
-        + constant_map_warnings({name: maps[k] for k, (name, _) in enumerate(runs)}),
+        + constant_map_warnings({name: maps[k] for k, (name, _) in enumerate(runs)})
+        + degenerate_map_warnings(dict(runs)),
         timings=timings,
     )
 
