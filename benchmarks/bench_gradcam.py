@@ -146,6 +146,9 @@ def render(results: dict[str, dict[str, Any]], *, size: int, batch: int, repeats
         f"Goal (b) / (a) <= {GOAL}: {'met' if worst <= GOAL else 'NOT met'} (worst "
         f"{worst:.2f}).",
         "Median ratios: " + "; ".join(notes) + ".",
+        "One-image calls take tens of ms, so on a shared machine (see the load average "
+        "above) their ratios are the noisiest; a ratio below 1 means the floor drew the "
+        "busier moments.",
         f"(b) and (c) give the same maps: max |difference| {diff:.1e} on [0, 1] maps "
         "(melanoma explained).",
     ]

@@ -34,6 +34,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import importlib
 from abc import abstractmethod
 from collections.abc import Callable
@@ -185,8 +186,11 @@ def two_logit_model(model: Any) -> Any:
     if getattr(head, "activation", None) is not keras.activations.sigmoid:
         raise ValueError(f"the model's last layer must be a sigmoid Dense, got {head.name!r}")
     z = keras.ops.matmul(head.input, head.kernel) + head.bias
-    logits = keras.ops.concatenate([keras.ops.zeros_like(z), z], axis=-1)
-    return keras.Model(model.inputs, logits, name=f"{model.name}_two_logits")
+    # A named layer: the op keras.ops.concatenate would be auto-named "concatenate",
+    # which a loaded InceptionV3 may already use, and functional models need unique names.
+    concat = keras.layers.Concatenate(axis=-1, name=f"{model.name}_two_logits")
+    return keras.Model(model.inputs, concat([keras.ops.zeros_like(z), z]),
+                       name=f"{model.name}_two_logits")
 
 
 @register
@@ -241,7 +245,10 @@ class ScoreCAM(TfKerasVisCAM):
     def _make_visualizer(self, model: Any) -> Any:
         from tf_keras_vis.scorecam import Scorecam  # heavy
 
-        return Scorecam(two_logit_model(model), model_modifier=None)
+        logits = two_logit_model(model)
+        # Scorecam calls `predict` once per image; Keras would draw a progress bar each time.
+        logits.predict = functools.partial(type(logits).predict, logits, verbose=0)
+        return Scorecam(logits, model_modifier=None)
 
     def _score(self, targets: np.ndarray) -> Callable[[Any], Any]:
         columns = np.asarray(targets, dtype=np.int64)  # column 1: p(melanoma)

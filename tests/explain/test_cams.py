@@ -89,7 +89,7 @@ def test_two_logit_view_has_the_class_probabilities_as_softmax(model_and_images)
     np.testing.assert_allclose(p_mel, predict_proba(model, images), rtol=1e-4)
 
 
-def test_scorecam_weights_are_the_explained_class_probabilities(model_and_images):
+def test_scorecam_weights_are_the_explained_class_probabilities(model_and_images, capfd):
     """p(melanoma) + p(naevus) = 1 per masked image, so the two classes' grids add up
     to the plain sum of the chosen channels (a constant weight would give mel = -nv)."""
     import keras
@@ -103,6 +103,7 @@ def test_scorecam_weights_are_the_explained_class_probabilities(model_and_images
     expected = np.stack([f[..., t].sum(axis=-1) for f, t in zip(features, top, strict=True)])
     np.testing.assert_allclose(mel + nv, expected, rtol=1e-4, atol=1e-4 * expected.max())
     assert np.abs(mel - nv).max() > 0
+    assert capfd.readouterr().out == ""  # no Keras progress bar per image
 
 
 def test_registry_params_and_checks(model_and_images):
@@ -121,7 +122,7 @@ def test_registry_params_and_checks(model_and_images):
         ScoreCAM(model, layer=LAYER, max_n=0)
     with pytest.raises(ValueError, match="batch_size"):
         LayerCAM(model, layer=LAYER, batch_size=0)
-    coarse = LayerCAM(model, layer="mixed10").explain(images[:1])  # 1x1 at 96 px
-    assert coarse.warnings and coarse.warnings[0].startswith("LayerCAM on 'mixed10'")
+    coarse = LayerCAM(model, layer="mixed10")
+    assert coarse.explain(images[:1]).warnings[0].startswith("LayerCAM on 'mixed10'")  # 1x1
     with pytest.raises(ValueError, match=r"\(n, H, W, 3\)"):
-        LayerCAM(model, layer=LAYER).explain(images[0])
+        coarse.explain(images[0])
