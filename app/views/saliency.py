@@ -1,10 +1,10 @@
-"""Saliency: one hold-out lesion; per chosen member its verdict, GradCAM and KernelSHAP overlays."""
+"""Saliency: one hold-out lesion; per chosen member its verdict, a CAM and KernelSHAP overlays."""
 
 import numpy as np
 import streamlit as st
 
 from app import state
-from dermviz.explain import GradCAM, KernelSHAP
+from dermviz.explain import GradCAM, KernelSHAP, available_methods, get_explainer
 from dermviz.explain.backgrounds import BACKGROUNDS, DEGENERATE_GAP, gap_warning, reference_gap
 from dermviz.explain.overlay import (
     CAM_COLORMAPS,
@@ -56,13 +56,21 @@ with st.sidebar:
     image_id = st.selectbox("Hold-out image", list(labels), format_func=labels.get)
     members = st.multiselect("Members", suite.member_ids, default=suite.member_ids[:4])
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05)
-    st.subheader(GradCAM.display_name)
-    default_layer = state.method_params(path, GradCAM.name)["layer"]
+    st.subheader("Class activation map")
+    # Every registered unsigned method is a CAM on a target layer, like GradCAM.
+    cam_methods = [m for m in available_methods() if not get_explainer(m).signed]
+    cam_method = st.selectbox(
+        "CAM method", cam_methods, index=cam_methods.index(GradCAM.name),
+        format_func=lambda m: get_explainer(m).display_name, key="cam_method",
+        help="GradCAM is the paper's. A map not in the store is computed when first shown "
+        "(ScoreCAM: one forward pass per channel it uses, per image).",
+    )
+    CAM = get_explainer(cam_method)
+    default_layer = state.method_params(path, cam_method)["layer"]
     layers = list(INCEPTION_BLOCKS)
     if default_layer not in layers:  # a suite configured with a non-block layer
         layers.insert(0, default_layer)
-    layer = st.selectbox(f"{GradCAM.display_name} layer", layers,
-                         index=layers.index(default_layer))
+    layer = st.selectbox("Target layer", layers, index=layers.index(default_layer))
     cmap = st.selectbox("Colormap", CAM_COLORMAPS, index=CAM_COLORMAPS.index("inferno"),
                         help="inferno and viridis are perceptually uniform; jet is the paper's")
     st.subheader(KernelSHAP.display_name)
@@ -101,7 +109,7 @@ if not members:
 
 SHAP = KernelSHAP.name
 shap_params = state.method_params(path, SHAP, nsamples=int(nsamples), reference=reference)
-cam_params = state.method_params(path, GradCAM.name, layer=layer)
+cam_params = state.method_params(path, cam_method, layer=layer)
 shap = state.stored_maps(path, tuple(members), image_id, SHAP, shap_params)
 missing = [m for m in members if shap[m] is None]
 
@@ -210,7 +218,7 @@ if len(idle) > 1 and st.button(f"Compute KernelSHAP for the {len(idle)} members 
 
 head = st.columns([1, 2, 2])
 head[0].markdown("**Member**")
-head[1].markdown(f"**{GradCAM.display_name}** on `{layer}`")
+head[1].markdown(f"**{CAM.display_name}** on `{layer}`")
 head[2].markdown(f"**{KernelSHAP.display_name}**, {nsamples} samples, "
                  f"reference `{reference}`")
 mine = verdicts[verdicts["image_id"] == image_id].set_index("member")
@@ -221,8 +229,8 @@ for member in members:
     mark = "✅" if v["correct"] else "❌"
     verdict_col.markdown(f"**{member}**  \n{mark} **{v['verdict']}**  \n"
                          f"p(melanoma) = {v['p_melanoma']:.2f} (threshold {v['threshold']:.2f})")
-    with st.spinner(f"{GradCAM.display_name} for {member}..."):
-        cam = state.saliency(path, member, image_id, GradCAM.name, cam_params)
+    with st.spinner(f"{CAM.display_name} for {member}..."):
+        cam = state.saliency(path, member, image_id, cam_method, cam_params)
     cam_col.image(cam_overlay(img, cam.maps[0], alpha=opacity, cmap=cmap), width="stretch",
                   caption=f"explains {_klass(cam.target_class[0])}")
     for warning in cam.warnings:
@@ -236,9 +244,9 @@ for member in members:
 
 notes = []
 if cam is not None and cam.grid:
-    notes.append(f"GradCAM on `{layer}`: a {cam.grid[0]}x{cam.grid[1]} grid upsampled to "
-                 f"{suite.image_size} px; brighter = more evidence for the explained class "
-                 "(each member's predicted class).")
+    notes.append(f"{CAM.display_name} on `{layer}`: a {cam.grid[0]}x{cam.grid[1]} grid "
+                 f"upsampled to {suite.image_size} px; brighter = more evidence for the "
+                 "explained class (each member's predicted class).")
 notes.append(
     "KernelSHAP: SLIC superpixels, hidden ones showing "
     f"{SHAP_REFERENCES.get(reference, reference)}; values are changes in the explained "

@@ -12,6 +12,7 @@ from dermviz.explain.base import (
     register,
 )
 from dermviz.explain.cache import MapCache
+from dermviz.explain.cams import GradCAMPlusPlus, LayerCAM, ScoreCAM
 from dermviz.explain.gradcam import GradCAM
 from dermviz.explain.kernelshap import KernelSHAP
 from dermviz.explain.maps import SaliencyMaps
@@ -19,9 +20,12 @@ from dermviz.explain.maps import SaliencyMaps
 __all__ = [
     "Explainer",
     "GradCAM",
+    "GradCAMPlusPlus",
     "KernelSHAP",
+    "LayerCAM",
     "MapCache",
     "SaliencyMaps",
+    "ScoreCAM",
     "available_methods",
     "get_explainer",
     "make_explainer",

@@ -1,4 +1,4 @@
-"""GradCAM on an Inception block, through tf-keras-vis.
+"""GradCAM on an Inception block: one compiled forward and backward pass per batch.
 
 Follows the paper (docs/protocol.md §8): the gradient of the *pre-sigmoid* score of the
 explained class with respect to the output of the target layer (``mixed10`` by
@@ -6,6 +6,13 @@ default, the concatenated block output, not the conv before it), channel
 weights = spatial mean of the gradients, ReLU of the weighted sum, bicubic
 upsampling to the input size, min-max normalisation to [0, 1]. With one
 sigmoid output ``z``, the melanoma score is ``z`` and the naevus score ``-z``.
+
+The maps come from :mod:`dermviz.explain.cam_graph`: one ``tf.function`` gives the
+melanoma grids and p(melanoma) from the same pass; the explained class is then
+known, and naevus grids are the negated melanoma grids. tf-keras-vis computes the
+same maps (``backend="tf-keras-vis"``, the reference; not part of the cache key)
+at several times the cost: a separate prediction pass, and a gradient model
+rebuilt per call.
 
 References
 ----------
@@ -19,37 +26,28 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 
-from dermviz.explain.base import (
-    Explainer,
-    SaliencyMaps,
-    check_images,
-    register,
-    resolve_targets,
+from dermviz.explain.base import SaliencyMaps, check_images, register, resolve_targets
+from dermviz.explain.cam_base import (
+    MIN_MEANINGFUL_GRID,
+    CAMExplainer,
+    coarse_grid_warning,
+    logit_score,
+    tf_keras_vis_grids,
 )
+from dermviz.explain.cam_graph import signed_grids
 from dermviz.models.blocks import DEFAULT_TARGET_LAYER
-from dermviz.models.inception import layer_grid
 from dermviz.models.predict import predict_proba
 
-#: Grids coarser than this (in either direction) get a visible warning.
-MIN_MEANINGFUL_GRID = 4
+__all__ = ["BACKENDS", "MIN_MEANINGFUL_GRID", "GradCAM", "coarse_grid_warning"]
 
-
-def coarse_grid_warning(layer: str, grid: tuple[int, int], image_size: int) -> str | None:
-    """The warning shown beside maps whose grid is too coarse to localise anything."""
-    if min(grid) >= MIN_MEANINGFUL_GRID:
-        return None
-    return (
-        f"GradCAM on {layer!r} has a {grid[0]}x{grid[1]} grid at {image_size} px: too coarse "
-        f"to localise anything (below {MIN_MEANINGFUL_GRID}x{MIN_MEANINGFUL_GRID}). Use a "
-        "larger input or an earlier layer (e.g. mixed7)."
-    )
+#: How GradCAM can be computed; both give the same maps.
+BACKENDS = ("compiled", "tf-keras-vis")
 
 
 @register
-class GradCAM(Explainer):
+class GradCAM(CAMExplainer):
     """GradCAM maps in [0, 1]; higher = more evidence for the explained class.
 
     Parameters
@@ -61,32 +59,39 @@ class GradCAM(Explainer):
         configured layer (:meth:`suite_defaults`).
     batch_size : int
         Images per gradient computation (not part of the cache key).
+    backend : {"compiled", "tf-keras-vis"}
+        ``"compiled"``: one compiled pass gives grids and p(melanoma).
+        ``"tf-keras-vis"``: the reference, ``tf_keras_vis.gradcam.Gradcam`` after a
+        separate prediction pass. Same maps (to float32 rounding), so not part of
+        the cache key.
+
+    Notes
+    -----
+    ``explain`` returns extras ``grid_cam`` (n, h, w) float32: the explained class's
+    signed grid, before ReLU and upsampling.
     """
 
     name = "gradcam"
     display_name = "GradCAM"
-    signed = False
-    user_options = {
-        "layer": "target layer, an Inception block (default: the suite's configured layer)",
-    }
+    uncached_params = ("batch_size", "backend")
 
-    @classmethod
-    def suite_defaults(cls, suite: Any) -> dict[str, Any]:
-        """The suite's configured target layer (``gradcam_layer``), else the paper's."""
-        return {"layer": suite.config.get("gradcam_layer", DEFAULT_TARGET_LAYER)}
+    def __init__(
+        self, model: Any, *, layer: str = DEFAULT_TARGET_LAYER, batch_size: int = 32,
+        backend: str = "compiled",
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown GradCAM backend {backend!r}; choose from {list(BACKENDS)}")
+        super().__init__(model, layer=layer, batch_size=batch_size)
+        self.backend = backend
+        self._reference = None
+        if backend == "tf-keras-vis":
+            # Heavy: tf-keras-vis imports TensorFlow, so only this backend pays for it.
+            from tf_keras_vis.gradcam import Gradcam
+            from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 
-    def __init__(self, model: Any, *, layer: str = DEFAULT_TARGET_LAYER, batch_size: int = 32):
-        super().__init__(model, layer=layer)
-        # Heavy: tf-keras-vis imports TensorFlow, so only building a GradCAM pays for it.
-        from tf_keras_vis.gradcam import Gradcam
-        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
-
-        self.layer = layer
-        self.grid = layer_grid(model, layer)
-        self.batch_size = int(batch_size)
-        # Built once: construction clones the model (~1 s); ReplaceToLinear acts on
-        # the clone, so `model` keeps its sigmoid.
-        self._gradcam = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
+            # Built once: construction clones the model (~1 s); ReplaceToLinear acts
+            # on the clone, so `model` keeps its sigmoid.
+            self._reference = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
 
     def explain(
         self,
@@ -96,53 +101,20 @@ class GradCAM(Explainer):
         threshold: float = 0.5,
     ) -> SaliencyMaps:
         images = check_images(images)
-        n, height, width = images.shape[:3]
-        p_mel = predict_proba(self.model, images, batch_size=self.batch_size)
-        targets = resolve_targets(target_class, p_mel, threshold)
-        grids = np.zeros((n, *self.grid), dtype=np.float32)
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
-            grids[start:stop] = self._raw_cams(images[start:stop], targets[start:stop])
-        maps = np.stack([_upsample_normalise(g, (height, width)) for g in grids]) if n else (
-            np.zeros((0, height, width), np.float32)
-        )
-        warning = coarse_grid_warning(self.layer, self.grid, height)
-        return SaliencyMaps(
-            method=self.name,
-            maps=maps,
-            target_class=targets,
-            p_melanoma=p_mel,
-            grid=self.grid,
-            params=self.params(),
-            extras={"grid_cam": grids},  # signed, before ReLU
-            warnings=[warning] if warning else [],
-        )
+        if self._reference is None:
+            # Melanoma grids and p(melanoma) from one pass; naevus grids are their negation.
+            grids, p_mel = signed_grids(self.model, self.layer, images,
+                                        batch_size=self.batch_size)
+            targets = resolve_targets(target_class, p_mel, threshold)
+            grids *= np.where(targets == 1, 1.0, -1.0).astype(np.float32)[:, None, None]
+        else:
+            p_mel = predict_proba(self.model, images, batch_size=self.batch_size)
+            targets = resolve_targets(target_class, p_mel, threshold)
+            grids = self._batched(self._reference_grids, images, targets)
+        return self._result(images, grids, p_mel, targets)
 
-    def _raw_cams(self, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        import tensorflow as tf  # heavy: only computing maps pays for it
-
-        signs = tf.constant(np.where(targets == 1, 1.0, -1.0), dtype=tf.float32)
-
-        def score(output: Any) -> Any:
-            return output[:, 0] * signs
-
-        cams = self._gradcam(
-            score,
-            images,
-            penultimate_layer=self.layer,
-            seek_penultimate_conv_layer=False,  # else mixed10 resolves to conv2d_93
+    def _reference_grids(self, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return tf_keras_vis_grids(
+            self._reference, logit_score(targets), images, layer=self.layer, grid=self.grid,
             activation_modifier=None,  # keep the signed grid; ReLU comes in upsampling
-            expand_cam=False,
-            normalize_cam=False,
         )
-        return np.asarray(cams, dtype=np.float32).reshape(len(images), *self.grid)
-
-
-def _upsample_normalise(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """ReLU, bicubic upsampling to ``size``, min-max to [0, 1] (all-zero stays zero)."""
-    cam = cv2.resize(np.maximum(grid, 0), (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
-    cam = np.maximum(cam, 0)  # bicubic overshoots below zero
-    lo, hi = float(cam.min()), float(cam.max())
-    if hi - lo <= 1e-12:
-        return np.zeros(size, dtype=np.float32)
-    return ((cam - lo) / (hi - lo)).astype(np.float32)

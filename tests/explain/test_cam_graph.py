@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from dermviz.explain.cam_graph import signed_grids, upsample_normalise
-from dermviz.explain.gradcam import _upsample_normalise
 from dermviz.models.inception import INCEPTION_BLOCKS, build_inception
 from dermviz.models.predict import predict_proba
 
@@ -53,6 +53,16 @@ def test_agrees_with_tf_keras_vis(model_and_images, tf_keras_vis_gradcam, layer)
     assert np.abs(ours - ref).max() <= 1e-5 * scale
     # p(melanoma) comes out of the same pass
     np.testing.assert_allclose(p, predict_proba(model, images), rtol=1e-4, atol=1e-6)
+
+
+def _upsample_normalise(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The per-image reference: ReLU, bicubic, ReLU, min-max (all-zero stays zero)."""
+    cam = cv2.resize(np.maximum(grid, 0), (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+    cam = np.maximum(cam, 0)
+    lo, hi = float(cam.min()), float(cam.max())
+    if hi - lo <= 1e-12:
+        return np.zeros(size, dtype=np.float32)
+    return ((cam - lo) / (hi - lo)).astype(np.float32)
 
 
 def test_upsampling_matches_the_per_image_path():

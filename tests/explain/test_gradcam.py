@@ -58,6 +58,23 @@ def test_batches_do_not_change_maps(member):
     np.testing.assert_allclose(whole.maps, pieces.maps, atol=1e-4)
 
 
+def test_compiled_path_gives_tf_keras_vis_maps(member):
+    model, images = member
+    compiled = GradCAM(model, layer="mixed2", batch_size=4)
+    reference = GradCAM(model, layer="mixed2", batch_size=4, backend="tf-keras-vis")
+    assert compiled.params() == reference.params() == {"layer": "mixed2"}  # one cache key
+    for target in (None, 0):
+        ours = compiled.explain(images, target_class=target)
+        ref = reference.explain(images, target_class=target)
+        np.testing.assert_array_equal(ours.target_class, ref.target_class)
+        np.testing.assert_allclose(ours.p_melanoma, ref.p_melanoma, rtol=1e-4)
+        scale = np.abs(ref.extras["grid_cam"]).max()
+        assert np.abs(ours.extras["grid_cam"] - ref.extras["grid_cam"]).max() <= 1e-4 * scale
+        np.testing.assert_allclose(ours.maps, ref.maps, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown GradCAM backend"):
+        GradCAM(model, backend="torch")
+
+
 def test_coarse_grid_is_warned(member):
     model, images = member
     maps = GradCAM(model).explain(images[:1])  # mixed10 at 75 px: 1x1
@@ -78,6 +95,8 @@ def test_registry_and_input_checks(member):
         explainer.explain(images.astype(np.float32) / 255.0)
     with pytest.raises(ValueError, match="target_class"):
         explainer.explain(images, target_class=2)
-    assert GradCAM.canonical_params(layer="mixed5", batch_size=3) == {"layer": "mixed5"}
+    assert GradCAM.canonical_params(layer="mixed5", batch_size=3, backend="tf-keras-vis") == {
+        "layer": "mixed5"
+    }
     with pytest.raises(TypeError, match="unknown parameter"):
         GradCAM.canonical_params(colour="red")
