@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
             _flag(name), dest=_OPTION_DEST + name, metavar=name.upper(),
             type=_option_type(name, classes), default=None,
             help=f"{' or '.join(c.name for c in classes)} only: "
-            + "; ".join(c.user_options[name] for c in classes),
+            + "; ".join(dict.fromkeys(c.user_options[name] for c in classes)),
         )
     explain.add_argument("--members", default=None, help="comma-separated member ids")
     explain.add_argument("--images", default=None,

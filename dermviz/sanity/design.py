@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dermviz.explain.base import get_explainer
+from dermviz.explain.precompute import default_params
 from dermviz.models.blocks import INCEPTION_BLOCKS
 from dermviz.sanity.base import DEFAULT_SIMILARITIES
 from dermviz.sanity.checks import CrossModelSpec, RandomizationSpec, ReproducibilitySpec
@@ -61,20 +63,13 @@ def method_params(
     (:func:`dermviz.explain.precompute.default_params`: the suite's GradCAM layer,
     KernelSHAP's defaults, the paper's settings), with the given options.
 
-    Only options that apply to ``method`` are used: ``layer`` for GradCAM,
-    ``nsamples`` and ``n_segments`` for KernelSHAP.
+    Only options the method has are used (``layer`` for the CAMs, ``nsamples`` and
+    ``n_segments`` for KernelSHAP): the method's registered class says which.
     """
-    # The explain layer imports Keras; specs are built without it until asked.
-    from dermviz.explain.precompute import default_params
-
-    overrides: dict[str, Any] = {}
-    if method == "gradcam" and layer:
-        overrides["layer"] = layer
-    if method == "kernelshap":
-        if nsamples is not None:
-            overrides["nsamples"] = int(nsamples)
-        if n_segments is not None:
-            overrides["n_segments"] = int(n_segments)
+    known = get_explainer(method).canonical_params()
+    given = {"layer": layer, "nsamples": None if nsamples is None else int(nsamples),
+             "n_segments": None if n_segments is None else int(n_segments)}
+    overrides = {k: v for k, v in given.items() if v is not None and k in known}
     return default_params(suite, method, **overrides)
 
 
@@ -117,9 +112,6 @@ def paper_study_spec(
     dict of str to RandomizationSpec
         Keyed by method name.
     """
-    # The explain package imports Keras (its explainers register on import).
-    from dermviz.explain.base import get_explainer
-
     ids = tuple(paper_image_ids(holdout_table))
     given = {k: dict(v) for k, v in (method_params or {}).items()}
     return {
