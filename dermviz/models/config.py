@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from dermviz.models.augment import AugmentConfig
 from dermviz.models.blocks import DEFAULT_TARGET_LAYER
 
 #: The options a hyperparameter search sets (the rest of a config is fixed).
@@ -49,8 +50,13 @@ class TrainConfig:
     weights: str = "none"  # "none" | "imagenet" | path to a no-top weights file
     run_eagerly: bool = False  # cheaper than graph building for tiny runs
     gradcam_layer: str = DEFAULT_TARGET_LAYER  # the suite's default GradCAM target layer
+    # On-line augmentation of training batches (dermviz.models.augment.AugmentConfig's
+    # options, e.g. {"rot90": true, "hue": 0.05}); None: only the split recipe's flips.
+    augment: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.augment is not None:
+            AugmentConfig.from_dict(self.augment)  # unknown or out-of-range options fail here
         if self.n_members < 1:
             raise ValueError(f"n_members must be >= 1, got {self.n_members}")
         if self.epochs < 1:

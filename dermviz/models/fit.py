@@ -28,11 +28,17 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from dermviz.models.augment import AugmentConfig, build_augmenter
 from dermviz.models.config import BETA_CAP, TrainConfig
 from dermviz.models.device import configure_device
 from dermviz.models.image_cache import ImageCache
 from dermviz.models.inception import build_inception  # Keras: this module is heavy anyway
-from dermviz.models.pipeline import make_eval_dataset, make_train_dataset, predict_rows
+from dermviz.models.pipeline import (
+    augment_dataset,
+    make_eval_dataset,
+    make_train_dataset,
+    predict_rows,
+)
 from dermviz.store.status import report
 
 
@@ -180,6 +186,9 @@ def fit_member(
         pool, split.train_rows, split.train_y, batch_size=batch, seed=seed,
         weights=split.train_weights(), augs=split.train_aug, flips=split.random_flips,
     )
+    if config.augment is not None:  # training batches only, seeded per fit
+        augmenter = build_augmenter(AugmentConfig.from_dict(config.augment), seed=seed)
+        train_ds = augment_dataset(train_ds, augmenter)
     val_ds = make_eval_dataset(pool, split.val_rows, split.val_y, batch_size=batch,
                                augs=split.val_aug)
     best = _BestEpoch()

@@ -50,6 +50,14 @@ def make_train_dataset(
     return ds.map(lambda x, yb, w: (tf.cast(x, tf.float32), yb, w)).prefetch(tf.data.AUTOTUNE)
 
 
+def augment_dataset(ds: Any, augmenter: Any) -> Any:
+    """``ds``'s image batches passed through a Keras augmenter in training mode
+    (:func:`dermviz.models.augment.build_augmenter`); None leaves ``ds`` as it is."""
+    if augmenter is None:
+        return ds
+    return ds.map(lambda x, yb, w: (augmenter(x, training=True), yb, w))
+
+
 def make_eval_dataset(
     cache: ImageCache, rows: np.ndarray, y: np.ndarray, *, batch_size: int,
     augs: list | None = None,

@@ -62,3 +62,26 @@ def test_seeded() -> None:
                            saturation=0.2, hue=0.05)
     np.testing.assert_allclose(run(config, x, seed=3), run(config, x, seed=3), atol=1e-3)
     assert np.abs(run(config, x, seed=3) - run(config, x, seed=4)).mean() > 0.5
+
+
+def test_training_batches_go_through_the_augmenter_labels_untouched() -> None:
+    import tensorflow as tf
+
+    from dermviz.models.config import TrainConfig
+    from dermviz.models.pipeline import augment_dataset
+
+    x = batch()
+    y = np.arange(len(x), dtype=np.float32)
+    ds = tf.data.Dataset.from_tensors((x, y, np.ones_like(y)))
+    assert augment_dataset(ds, None) is ds
+    aug = build_augmenter(AugmentConfig(**{**OFF, "rot90": True}), seed=5)
+    xb, yb, wb = next(iter(augment_dataset(ds, aug)))
+    assert not np.array_equal(xb.numpy(), x)
+    np.testing.assert_array_equal(yb.numpy(), y)
+    np.testing.assert_array_equal(wb.numpy(), 1.0)
+    # the suite config carries the options, checked when the config is made
+    assert TrainConfig(augment={"rot90": True, "hue": 0.05}).augment["hue"] == 0.05
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        TrainConfig(augment={"shear": 0.1})
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        TrainConfig.from_dict({"augment": {"twist": 1}})
