@@ -264,5 +264,5 @@ def upload_saliency(
     """One member's map of an uploaded image (``_image`` at the suite's size, not hashed;
     ``digest`` is the upload's key). Its ``p_melanoma`` is the member's prediction.
     Never stored: an upload is not part of the suite."""
-    maps = make_explainer(load_model(suite_path, member), method, params)
-    return maps.explain(_image[None], threshold=Suite(suite_path).threshold(member))
+    explainer = make_explainer(load_model(suite_path, member), method, params)
+    return explainer.explain(_image[None], threshold=Suite(suite_path).threshold(member))
