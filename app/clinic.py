@@ -11,6 +11,8 @@ import streamlit as st
 from app import state
 from dermviz.analysis.errors import majority_vote
 
+#: Width of an overlay on the Case and New image pages (the images are 75-299 px).
+OVERLAY_WIDTH = 300
 TSCHANDL_CAPTION = (
     "Similar cases are shown beside the members' probabilities and their disagreement, "
     "never instead of them: in Tschandl et al. (Nature Medicine 2020) class probabilities "
@@ -34,12 +36,16 @@ def show_vote(table: pd.DataFrame) -> None:
     n = len(table)
     vote = "melanoma" if majority_vote(called, n) else "naevus"
     against = n - called if vote == "melanoma" else called
-    cols = st.columns(3)
-    cols[0].metric("Suite vote", vote, f"{called} of {n} call melanoma", delta_color="off")
-    cols[1].metric("Mean p(melanoma)", f"{table['p_melanoma'].mean():.2f}",
-                   f"sd {table['p_melanoma'].std(ddof=1):.2f}" if n > 1 else None,
-                   delta_color="off")
-    cols[2].metric("Members against the vote", f"{against} of {n}")
+    colour = "red" if vote == "melanoma" else "blue"
+    st.markdown(f"#### Suite vote: :{colour}[{vote}]")
+    st.caption(f"{called} of {n} members call melanoma, each at its own threshold "
+               "(a tie calls melanoma).")
+    cols = st.columns(2)
+    cols[0].metric("Mean p(melanoma)", f"{table['p_melanoma'].mean():.2f}",
+                   help="sd over members: " + (f"{table['p_melanoma'].std(ddof=1):.2f}"
+                                               if n > 1 else "undefined for one member"))
+    cols[1].metric("Against the vote", f"{against} of {n}",
+                   help="Members whose call differs from the majority: their disagreement.")
 
 
 def probability_chart(table: pd.DataFrame) -> go.Figure:

@@ -141,11 +141,13 @@ for start in range(0, len(cards), PER_ROW):
     for col, (row, thumb) in zip(st.columns(PER_ROW), cards[start:start + PER_ROW],
                                  strict=False):
         with col.container(border=True):
-            mark = "✅" if row.majority_correct else "❌"
+            mark = (":green[:material/check_circle:]" if row.majority_correct
+                    else ":red[:material/cancel:]")
             st.image(thumb, width="stretch")
-            st.markdown(f"**{row.true_class}** · vote {mark} {row.verdict}  \n"
+            st.markdown(f"**{row.true_class}** · #{row.test_index}  \n"
+                        f"{mark} vote: {row.verdict}  \n"
                         f"{row.n_wrong}/{row.n_members} wrong · p̄ {row.mean_p:.2f}")
-            st.page_link("views/case.py", label=f"#{row.test_index} {row.image_id}",
+            st.page_link("views/case.py", label="Open case", help=row.image_id,
                          icon=":material/open_in_new:", query_params={"image": row.image_id})
 st.download_button("Matching lesions (CSV)", shown.to_csv(index=False),
                    file_name=f"{suite.name}-lesions.csv", mime="text/csv")

@@ -122,7 +122,7 @@ for member in members:
     for col, (name, overlay) in zip(cols[1:], shown.items(), strict=False):
         overlay = _outlined(overlay)
         overlays[name] = overlay
-        col.image(overlay, caption=name, width="stretch")
+        col.image(overlay, caption=name, width=clinic.OVERLAY_WIDTH)
         col.download_button("PNG", lambda o=overlay: png_bytes(o), on_click="ignore",
                             file_name=f"{image_id}-{name.replace(' ', '-')}.png",
                             mime="image/png", key=f"png-{name}")

@@ -66,9 +66,9 @@ with right:
 st.subheader(f"What the members looked at ({GradCAM.display_name} on `{cam_params['layer']}`)")
 overlays = {f"{GradCAM.display_name} {m}": cam_overlay(img, cams[m].maps[0], alpha=opacity)
             for m in members}
-for col, (name, overlay) in zip(st.columns(max(1, len(overlays))), overlays.items(),
+for col, (name, overlay) in zip(st.columns(max(3, len(overlays))), overlays.items(),
                                 strict=False):
-    col.image(overlay, caption=name, width="stretch")
+    col.image(overlay, caption=name, width=clinic.OVERLAY_WIDTH)
     col.download_button("PNG", lambda o=overlay: png_bytes(o), on_click="ignore",
                         file_name=f"upload-{name.replace(' ', '-')}.png", mime="image/png",
                         key=f"png-{name}")
