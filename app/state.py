@@ -227,12 +227,31 @@ def lesion_mask(suite_path: str, image_id: str) -> np.ndarray | None:
     return dataset.load_masks([image_id], size=Suite(suite_path).image_size)[0]
 
 
-@st.cache_data(show_spinner="Finding similar training cases...", max_entries=256)
-def similar_to_holdout(
-    suite_path: str, image_id: str, members: tuple[str, ...], k: int
-) -> pd.DataFrame:
-    """The ``k`` training lesions closest to a hold-out image, with their diagnoses."""
-    return _similar(suite_path, image(suite_path, image_id)[None], members, k)
+#: Similar cases kept per image; the pages show the first k (k <= this).
+MAX_SIMILAR = 12
+
+
+@st.cache_data(show_spinner="Finding similar training cases for every hold-out image...",
+               max_entries=8)
+def holdout_similar(suite_path: str, stamp: int, members: tuple[str, ...]) -> pd.DataFrame:
+    """The :data:`MAX_SIMILAR` training lesions closest to each hold-out image
+    (``query_id`` names it), with their diagnoses.
+
+    All hold-out images at once, in batches: the first case opened pays one pass over
+    the hold-out set, every later case opens without a forward pass.
+    """
+    ids = [str(i) for i in load_dataset(suite_path).holdout["image_id"]]
+    images = load_dataset(suite_path).load_images(ids, size=Suite(suite_path).image_size)
+    found = _similar(suite_path, images, members, MAX_SIMILAR)
+    found.insert(0, "query_id", np.asarray(ids)[found.pop("query").to_numpy()])
+    return found
+
+
+def similar_to_holdout(suite_path: str, stamp: int, image_id: str, members: tuple[str, ...],
+                       k: int) -> pd.DataFrame:
+    """The ``k`` (<= :data:`MAX_SIMILAR`) training lesions closest to a hold-out image."""
+    found = holdout_similar(suite_path, stamp, members)
+    return found[found["query_id"] == image_id].drop(columns="query_id").head(k)
 
 
 @st.cache_data(show_spinner="Finding similar training cases...", max_entries=32)
@@ -241,7 +260,7 @@ def similar_to_upload(
 ) -> pd.DataFrame:
     """As :func:`similar_to_holdout` for an uploaded image (keyed by its bytes' digest;
     ``_image`` at the suite's size is not hashed)."""
-    return _similar(suite_path, _image[None], members, k)
+    return _similar(suite_path, _image[None], members, k).drop(columns="query")
 
 
 def _similar(suite_path: str, images: np.ndarray, members: tuple[str, ...], k: int
@@ -253,7 +272,7 @@ def _similar(suite_path: str, images: np.ndarray, members: tuple[str, ...], k: i
     )
     meta = [c for c in ("dx", "y", "localization", "age", "sex") if c in dataset.table.columns]
     found = found.merge(dataset.table[meta].reset_index(), on="image_id", how="left")
-    return found.drop(columns=["query", "member"])
+    return found.drop(columns="member")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

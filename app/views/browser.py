@@ -22,8 +22,6 @@ SORT_LABELS = {
 ANY = "any"
 #: Widget keys of the filter, all prefixed so a URL change can reset them at once.
 KEY = "browser_"
-#: URL parameters of the view itself, beside the filter's.
-VIEW_PARAMS = ("page", "per_page")
 
 st.title("Lesion browser")
 suite = state.require_trained_suite()
@@ -31,6 +29,7 @@ path = str(suite.path)
 table = state.lesions(path, state.suite_stamp(suite))
 n_members = int(table["n_members"].max())
 metadata = [name for name in METADATA_FILTERS if name in table.columns]
+sort_keys = [k for k in SORT_KEYS if k in table.columns]
 
 
 def _from_url() -> None:
@@ -47,7 +46,7 @@ def _from_url() -> None:
     s[KEY + "min_disagreement"] = flt.min_disagreement
     for name in metadata:
         s[KEY + name] = [v for v in getattr(flt, name) if v in _options(name)]
-    s[KEY + "sort"] = flt.sort
+    s[KEY + "sort"] = flt.sort if flt.sort in sort_keys else sort_keys[0]
     s[KEY + "descending"] = flt.descending
     s[KEY + "per_page"] = _int_param("per_page", PAGE_SIZES[0], PAGE_SIZES)
     s[KEY + "page"] = _int_param("page", 1)
@@ -93,7 +92,6 @@ with st.sidebar:
                              0.0, 0.5, step=0.05, key=KEY + "min_disagreement")
     chosen = {name: st.multiselect(name.replace("_", " ").capitalize(), _options(name),
                                    key=KEY + name) for name in metadata}
-    sort_keys = [k for k in SORT_KEYS if k in table.columns]
     sort = st.selectbox("Sort by", sort_keys, format_func=SORT_LABELS.get, key=KEY + "sort")
     descending = st.toggle("Largest first", key=KEY + "descending")
     per_page = st.selectbox("Per page", PAGE_SIZES, key=KEY + "per_page")
@@ -129,6 +127,7 @@ if per_page != PAGE_SIZES[0]:
     query["per_page"] = str(per_page)
 if query != st.query_params.to_dict():
     st.query_params.from_dict(query)
+    st.session_state[KEY + "notes"] = []  # the user has moved on from the bad link
 st.session_state[KEY + "synced"] = query
 
 if rows.empty:

@@ -33,7 +33,7 @@ with st.sidebar:
                              default=suite.member_ids[:2], key="case_members")
     show_shap = st.toggle(f"Show {KernelSHAP.display_name}", value=True)
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="case_opacity")
-    k = st.slider("Similar cases", 1, 12, 6, key="case_k")
+    k = st.slider("Similar cases", 1, state.MAX_SIMILAR, 6, key="case_k")
 
 row = lesions.loc[image_id]
 mask = state.lesion_mask(path, image_id)
@@ -58,7 +58,8 @@ with middle:
                        file_name=f"{image_id}-members.csv", mime="text/csv")
 with right:
     st.markdown(f"**{k} most similar training lesions**")
-    similar = state.similar_to_holdout(path, image_id, tuple(suite.member_ids), k)
+    similar = state.similar_to_holdout(path, state.suite_stamp(suite), image_id,
+                                       tuple(suite.member_ids), k)
     clinic.show_similar(path, similar)
 
 st.subheader("What the members looked at")

@@ -20,7 +20,7 @@ with st.sidebar:
     members = st.multiselect("Members to explain", suite.member_ids,
                              default=suite.member_ids[:4], key="upload_members")
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="upload_opacity")
-    k = st.slider("Similar cases", 1, 12, 6, key="upload_k")
+    k = st.slider("Similar cases", 1, state.MAX_SIMILAR, 6, key="upload_k")
 
 upload = st.file_uploader(
     "A dermoscopic image", type=[ext.lstrip(".") for ext in FORMATS], key="upload",
