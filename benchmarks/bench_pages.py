@@ -10,8 +10,9 @@ members: seconds). Then:
 * **filter change**: the browser's "True class" cycles melanoma -> naevus -> any, each
   change one timed run;
 * **opening a case**: the Case page is pointed (``?image=<id>``) at a hold-out image it
-  has not shown yet; the run embeds it for the similar cases and reads its maps from the
-  store (KernelSHAP maps not in the store show a button, nothing is computed);
+  has not shown yet; its similar cases come from the batched pass over the hold-out set
+  that the warm-up made, its maps from the store (KernelSHAP maps not in the store show a
+  button, nothing is computed);
 * **reopening a case**: the same, for an image already shown (Streamlit's caches hit).
 
 Usage::
@@ -123,9 +124,12 @@ def report(times: dict[str, list[float]], *, suite: str, n_members: int, size: i
         "",
         "- Filter change: the Lesion browser's true-class filter cycles melanoma, naevus, "
         "any (grid of thumbnails from the thumbnail cache, URL rewritten).",
-        "- Opening a case: a hold-out image the session has not shown yet (its embedding "
-        "for the similar cases is computed by each member, its GradCAM maps come from the "
-        "store); reopening: the same images again.",
+        "- Opening a case: a hold-out image the session has not shown yet (its similar "
+        "cases come from the one batched pass over the hold-out set made by the warm-up, "
+        "its GradCAM maps from the store); reopening: the same images again.",
+        "- AppTest time is the whole run of the page script in its own thread plus "
+        "AppTest's parsing of every element it sent; the 2-core machine may be shared "
+        "(see the load average above).",
     ]
     return "\n".join(lines) + "\n"
 
