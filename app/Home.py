@@ -22,6 +22,12 @@ pages = {
         st.Page(APP_DIR / "views" / "home.py", title="Home", icon=":material/home:", default=True),
     ],
     "Clinicians": [
+        st.Page(APP_DIR / "views" / "browser.py", title="Lesion browser",
+                icon=":material/grid_view:"),
+        st.Page(APP_DIR / "views" / "case.py", title="Case", icon=":material/person_search:"),
+        st.Page(APP_DIR / "views" / "upload.py", title="New image", icon=":material/upload:"),
+        st.Page(APP_DIR / "views" / "statistics.py", title="Statistics",
+                icon=":material/monitoring:"),
         st.Page(APP_DIR / "views" / "saliency.py", title="Saliency", icon=":material/stethoscope:"),
     ],
     "Researchers": [

@@ -15,11 +15,14 @@ import pandas as pd
 import streamlit as st
 
 from dermviz import sanity
+from dermviz.analysis import browse, retrieval, statistics
 from dermviz.analysis.verdicts import verdicts
+from dermviz.data import thumbnails as thumbs
+from dermviz.explain.base import make_explainer
 from dermviz.explain.jobs import Job, MapJobs
 from dermviz.explain.maps import SaliencyMaps
 from dermviz.explain.precompute import cached_maps, default_params, load_or_compute
-from dermviz.models.suite import Suite, list_suites
+from dermviz.models.suite import MANIFEST, Suite, list_suites
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,3 +183,106 @@ def saved_studies(suite_path: str, kinds: tuple[str, ...]) -> list[Any]:
 def load_saved_study(folder: str, created: str) -> Any:
     """A saved study (``created`` is part of the key, so a rerun is reloaded)."""
     return sanity.load_study(folder)
+
+
+# ----------------------------------------------------------------------------- clinicians' views
+
+
+def suite_stamp(suite: Suite) -> int:
+    """Changes whenever the suite does (a member lands, a threshold moves): the manifest's
+    modification time, passed to cached functions so they recompute after a change."""
+    return (Path(suite.path) / MANIFEST).stat().st_mtime_ns
+
+
+@st.cache_data(show_spinner="Computing the suite's statistics...", max_entries=16)
+def suite_statistics(suite_path: str, stamp: int) -> dict[str, pd.DataFrame]:
+    return statistics.suite_statistics(Suite(suite_path))
+
+
+@st.cache_data(show_spinner="Reading the hold-out verdicts...", max_entries=16)
+def lesions(suite_path: str, stamp: int) -> pd.DataFrame:
+    """:func:`dermviz.analysis.browse.lesion_table` with the data set's metadata."""
+    return browse.lesion_table(Suite(suite_path), dataset=load_dataset(suite_path))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def thumbnails(suite_path: str, image_ids: tuple[str, ...]) -> list[bytes]:
+    """JPEG thumbnails, from the suite's ``thumbnails/`` cache (made once)."""
+    return thumbs.thumbnails(load_dataset(suite_path), list(image_ids),
+                             cache_dir=Path(suite_path) / "thumbnails")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def original_image(suite_path: str, image_id: str) -> np.ndarray:
+    """The image at the data set's own resolution (not resized for the models)."""
+    dataset = load_dataset(suite_path)
+    return dataset.source.read_image(dataset.rows([image_id]).iloc[0])
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def lesion_mask(suite_path: str, image_id: str) -> np.ndarray | None:
+    """The lesion mask at the suite's image size, or None where the image has none."""
+    dataset = load_dataset(suite_path)
+    if not bool(dataset.rows([image_id]).iloc[0]["has_mask"]):
+        return None
+    return dataset.load_masks([image_id], size=Suite(suite_path).image_size)[0]
+
+
+#: Similar cases kept per image; the pages show the first k (k <= this).
+MAX_SIMILAR = 12
+
+
+@st.cache_data(show_spinner="Finding similar training cases for every hold-out image...",
+               max_entries=8)
+def holdout_similar(suite_path: str, stamp: int, members: tuple[str, ...]) -> pd.DataFrame:
+    """The :data:`MAX_SIMILAR` training lesions closest to each hold-out image
+    (``query_id`` names it), with their diagnoses.
+
+    All hold-out images at once, in batches: the first case opened pays one pass over
+    the hold-out set, every later case opens without a forward pass.
+    """
+    ids = [str(i) for i in load_dataset(suite_path).holdout["image_id"]]
+    images = load_dataset(suite_path).load_images(ids, size=Suite(suite_path).image_size)
+    found = _similar(suite_path, images, members, MAX_SIMILAR)
+    found.insert(0, "query_id", np.asarray(ids)[found.pop("query").to_numpy()])
+    return found
+
+
+def similar_to_holdout(suite_path: str, stamp: int, image_id: str, members: tuple[str, ...],
+                       k: int) -> pd.DataFrame:
+    """The ``k`` (<= :data:`MAX_SIMILAR`) training lesions closest to a hold-out image."""
+    found = holdout_similar(suite_path, stamp, members)
+    return found[found["query_id"] == image_id].drop(columns="query_id").head(k)
+
+
+@st.cache_data(show_spinner="Finding similar training cases...", max_entries=32)
+def similar_to_upload(
+    suite_path: str, digest: str, members: tuple[str, ...], k: int, _image: np.ndarray
+) -> pd.DataFrame:
+    """As :func:`similar_to_holdout` for an uploaded image (keyed by its bytes' digest;
+    ``_image`` at the suite's size is not hashed)."""
+    return _similar(suite_path, _image[None], members, k).drop(columns="query")
+
+
+def _similar(suite_path: str, images: np.ndarray, members: tuple[str, ...], k: int
+             ) -> pd.DataFrame:
+    dataset = load_dataset(suite_path)
+    found = retrieval.suite_similar_cases(
+        Suite(suite_path), images, k=k, members=list(members), dataset=dataset,
+        model_loader=lambda m: load_model(suite_path, m),
+    )
+    meta = [c for c in ("dx", "y", "localization", "age", "sex") if c in dataset.table.columns]
+    found = found.merge(dataset.table[meta].reset_index(), on="image_id", how="left")
+    return found.drop(columns="member")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def upload_saliency(
+    suite_path: str, member: str, digest: str, method: str, params: dict[str, Any],
+    _image: np.ndarray,
+) -> SaliencyMaps:
+    """One member's map of an uploaded image (``_image`` at the suite's size, not hashed;
+    ``digest`` is the upload's key). Its ``p_melanoma`` is the member's prediction.
+    Never stored: an upload is not part of the suite."""
+    explainer = make_explainer(load_model(suite_path, member), method, params)
+    return explainer.explain(_image[None], threshold=Suite(suite_path).threshold(member))

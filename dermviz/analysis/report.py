@@ -34,15 +34,20 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def png_data_uri(image: np.ndarray) -> str:
-    """A ``data:image/png;base64,...`` URI of a ``uint8`` (H, W) or (H, W, 3|4) image."""
+def png_bytes(image: np.ndarray) -> bytes:
+    """The PNG file of a ``uint8`` (H, W) or (H, W, 3|4) image (e.g. an overlay to download)."""
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or (
             image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"expected a uint8 (H, W[, 3|4]) image, got {image.shape} {image.dtype}")
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A ``data:image/png;base64,...`` URI of a ``uint8`` (H, W) or (H, W, 3|4) image."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
 
 
 def _image_uri(image: bytes | np.ndarray) -> str:

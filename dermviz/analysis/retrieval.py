@@ -17,7 +17,7 @@ Similarity is the cosine between members' penultimate-layer embeddings
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -126,21 +126,25 @@ def similar_cases(
 def suite_similar_cases(
     suite: Any, images: np.ndarray, *, k: int = 5, members: Sequence[str] | None = None,
     combine: str = "mean", centre: bool = True, dataset: Any = None, batch_size: int = 32,
+    model_loader: Callable[[str], Any] | None = None,
 ) -> pd.DataFrame:
     """Similar training-pool cases of ``images`` according to a suite's members.
 
     Pool embeddings come from each member's cache in the suite folder (computed
     on first use, see :func:`dermviz.models.embed.pool_embeddings`); the query
     images (``(n, size, size, 3)`` in [0, 255], at the suite's image size) are
-    embedded by each chosen member. Other options as in :func:`similar_cases`.
+    embedded by each chosen member. ``model_loader(member)`` gives a member's
+    model (default ``suite.load_model``; a dashboard passes its cached models).
+    Other options as in :func:`similar_cases`.
     """
     from dermviz.models.embed import embed_images, pool_embeddings  # loads Keras models
 
     members = list(suite.member_ids) if members is None else list(members)
     dataset = dataset if dataset is not None else suite.dataset()
+    load = model_loader if model_loader is not None else suite.load_model
     query, pool, ids = {}, {}, None
     for m in members:
-        model = suite.load_model(m)
+        model = load(m)
         ids, pool[m] = pool_embeddings(suite, m, dataset=dataset, model=model,
                                        batch_size=batch_size)
         query[m] = embed_images(model, images, batch_size=batch_size)

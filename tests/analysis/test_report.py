@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dermviz.analysis.report import case_report_html, png_data_uri
+from dermviz.analysis.report import case_report_html, png_bytes, png_data_uri
 from dermviz.data.thumbnails import encode_jpeg
 
 EVIL = '<script>alert("x")</script>'
@@ -72,3 +72,12 @@ def test_tie_calls_melanoma_and_bad_input():
         case_report_html(image=image, image_id="x", predictions=preds.drop(columns="threshold"))
     with pytest.raises(ValueError, match="uint8"):
         png_data_uri(np.zeros((8, 8, 3), np.float32))
+
+
+def test_png_bytes_round_trip():
+    image = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    data = png_bytes(image)
+    assert data.startswith(b"\x89PNG")
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), image)
+    with pytest.raises(ValueError, match="uint8"):
+        png_bytes(image.astype(np.int16))

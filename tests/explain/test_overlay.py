@@ -141,3 +141,27 @@ def test_vmax_helpers():
         shared_vmax([np.full(3, np.nan)])
     with pytest.raises(ValueError, match="infinite"):
         shared_vmax([np.array([1.0, np.inf])])
+
+
+def test_outline_mask_draws_the_border_only():
+    from dermviz.explain.overlay import outline_mask
+
+    img = np.full((9, 9, 3), 100, np.uint8)
+    mask = np.zeros((9, 9), bool)
+    mask[2:7, 2:7] = True
+    out = outline_mask(img, mask, colour=(1, 2, 3))
+    edge = (out == (1, 2, 3)).all(axis=-1)
+    expected = mask.copy()
+    expected[3:6, 3:6] = False  # the 5x5 square's 16 border pixels
+    np.testing.assert_array_equal(edge, expected)
+    assert (out[~edge] == 100).all() and (img == 100).all()  # the input is untouched
+    thick = (outline_mask(img, mask, colour=(1, 2, 3), thickness=2) == (1, 2, 3)).all(-1)
+    assert thick.sum() == 25 - 1  # all but the centre
+    full = np.ones((9, 9), bool)  # touching the image border is not an edge
+    assert not (outline_mask(img, full, colour=(1, 2, 3)) == (1, 2, 3)).all(-1).any()
+    with pytest.raises(ValueError, match="boolean"):
+        outline_mask(img, mask.astype(int))
+    with pytest.raises(ValueError, match="shape"):
+        outline_mask(img, mask[:5])
+    with pytest.raises(ValueError, match="thickness"):
+        outline_mask(img, mask, thickness=0)

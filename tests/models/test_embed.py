@@ -92,6 +92,10 @@ def test_suite_similar_cases_end_to_end(model, lesions, tmp_path):
     assert embeddings_path(tmp_path, "m01").is_file()
     per = suite_similar_cases(suite, lesions[[4]], k=2, members=["m01"], combine="per_member")
     assert per["member"].tolist() == ["m01", "m01"] and per["image_id"].iloc[0] == "p4"
+    loaded = []
+    given = suite_similar_cases(suite, lesions[[4]], k=2, members=["m00"],
+                                model_loader=lambda m: loaded.append(m) or model)
+    assert loaded == ["m00"] and given["image_id"].iloc[0] == "p4"
 
 
 def test_dropped_model_is_not_kept_alive_by_the_embedder_cache():

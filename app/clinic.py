@@ -1,0 +1,77 @@
+"""Layout pieces shared by the Case and New image pages: the suite's vote, the members'
+probabilities, and similar cases beside them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import state
+from dermviz.analysis.errors import majority_vote
+
+#: Width of an overlay on the Case and New image pages (the images are 75-299 px).
+OVERLAY_WIDTH = 300
+TSCHANDL_CAPTION = (
+    "Similar cases are shown beside the members' probabilities and their disagreement, "
+    "never instead of them: in Tschandl et al. (Nature Medicine 2020) class probabilities "
+    "helped dermatologists most, and a faulty AI misled even experts. Similarity: cosine "
+    "between the members' penultimate-layer embeddings, averaged over all members."
+)
+
+
+def members_table(p_melanoma: pd.Series | np.ndarray, thresholds: pd.Series | np.ndarray,
+                  members: list[str]) -> pd.DataFrame:
+    """``member, p_melanoma, threshold, call`` for the vote, the chart and the report."""
+    p = np.asarray(p_melanoma, dtype=float)
+    t = np.asarray(thresholds, dtype=float)
+    return pd.DataFrame({"member": members, "p_melanoma": p, "threshold": t,
+                         "call": np.where(p >= t, "melanoma", "naevus")})
+
+
+def show_vote(table: pd.DataFrame) -> None:
+    """The suite's majority vote, the mean probability and the members' disagreement."""
+    called = int((table["call"] == "melanoma").sum())
+    n = len(table)
+    vote = "melanoma" if majority_vote(called, n) else "naevus"
+    against = n - called if vote == "melanoma" else called
+    colour = "red" if vote == "melanoma" else "blue"
+    st.markdown(f"#### Suite vote: :{colour}[{vote}]")
+    st.caption(f"{called} of {n} members call melanoma, each at its own threshold "
+               "(a tie calls melanoma).")
+    cols = st.columns(2)
+    cols[0].metric("Mean p(melanoma)", f"{table['p_melanoma'].mean():.2f}",
+                   help="sd over members: " + (f"{table['p_melanoma'].std(ddof=1):.2f}"
+                                               if n > 1 else "undefined for one member"))
+    cols[1].metric("Against the vote", f"{against} of {n}",
+                   help="Members whose call differs from the majority: their disagreement.")
+
+
+def probability_chart(table: pd.DataFrame) -> go.Figure:
+    """Each member's p(melanoma) as a bar, its own threshold as a tick across it."""
+    colours = np.where(table["call"] == "melanoma", "#d62728", "#1f77b4")
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=table["member"], y=table["p_melanoma"], marker_color=colours,
+                         name="p(melanoma)", text=[f"{p:.2f}" for p in table["p_melanoma"]],
+                         textposition="outside"))
+    fig.add_trace(go.Scatter(x=table["member"], y=table["threshold"], mode="markers",
+                             name="threshold",
+                             marker={"symbol": "line-ew", "size": 36,
+                                     "line": {"width": 3, "color": "black"}}))
+    fig.update_layout(yaxis_range=[0, 1.1], yaxis_title="p(melanoma)", height=300,
+                      margin={"t": 10, "b": 10}, legend={"orientation": "h"})
+    return fig
+
+
+def show_similar(suite_path: str, similar: pd.DataFrame, *, per_row: int = 3) -> None:
+    """Thumbnails of similar training cases with their diagnoses and similarity."""
+    thumbs = state.thumbnails(suite_path, tuple(similar["image_id"]))
+    rows = list(zip(similar.itertuples(), thumbs, strict=True))
+    for start in range(0, len(rows), per_row):
+        for col, (row, thumb) in zip(st.columns(per_row), rows[start:start + per_row],
+                                     strict=False):
+            dx = getattr(row, "dx", "?")
+            col.image(thumb, width="stretch",
+                      caption=f"{row.rank}. {dx} · {row.image_id} · sim {row.similarity:.2f}")
+    st.caption(TSCHANDL_CAPTION)

@@ -1,0 +1,162 @@
+"""Case: one hold-out lesion; the suite's vote, every member's p(melanoma), the chosen
+members' GradCAM and KernelSHAP overlays with their share on the lesion, similar cases."""
+
+import pandas as pd
+import streamlit as st
+
+from app import clinic, state
+from dermviz.analysis.localization import localization_table
+from dermviz.analysis.report import case_report_html, png_bytes
+from dermviz.explain import GradCAM, KernelSHAP
+from dermviz.explain.overlay import cam_overlay, diverging_overlay, outline_mask, per_image_vmax
+
+CAM, SHAP = GradCAM.name, KernelSHAP.name
+
+st.title("Case")
+suite = state.require_trained_suite()
+path = str(suite.path)
+lesions = state.lesions(path, state.suite_stamp(suite)).set_index("image_id")
+by_index = lesions.sort_values("test_index")
+labels = {i: f"#{r.test_index} {i} ({r.true_class})" for i, r in by_index.iterrows()}
+
+wanted = st.query_params.get("image")
+if wanted is not None and wanted not in lesions.index:
+    st.warning(f"No hold-out image {wanted!r} in suite {suite.name!r}; choose one below.")
+    wanted = None
+ids = list(labels)
+with st.sidebar:
+    image_id = st.selectbox("Hold-out image", ids, format_func=labels.get,
+                            index=ids.index(wanted) if wanted else 0)
+    if image_id != wanted:
+        st.query_params["image"] = image_id  # the page's URL names the case it shows
+    members = st.multiselect("Members to explain", suite.member_ids,
+                             default=suite.member_ids[:2], key="case_members")
+    show_shap = st.toggle(f"Show {KernelSHAP.display_name}", value=True)
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="case_opacity")
+    k = st.slider("Similar cases", 1, state.MAX_SIMILAR, 6, key="case_k")
+
+row = lesions.loc[image_id]
+mask = state.lesion_mask(path, image_id)
+verdicts = state.verdict_table(path)
+mine = verdicts[verdicts["image_id"] == image_id]
+table = clinic.members_table(mine["p_melanoma"], mine["threshold"], mine["member"].tolist())
+
+st.subheader(f"Test image #{row.test_index}: {image_id}")
+left, middle, right = st.columns([1, 1.3, 1.3])
+with left:
+    original = state.original_image(path, image_id)
+    st.image(original, caption=f"{original.shape[1]}x{original.shape[0]} px, as stored")
+    meta = {"true class": row.true_class, "n members wrong": f"{row.n_wrong} of {row.n_members}"}
+    meta |= {c: row[c] for c in ("dx", "age", "sex", "localization", "dx_type")
+             if c in row.index and pd.notna(row[c])}
+    st.table(pd.Series(meta, name="value").astype(str))
+with middle:
+    clinic.show_vote(table)
+    st.plotly_chart(clinic.probability_chart(table), width="stretch")
+    st.dataframe(table, hide_index=True)
+    st.download_button("Members (CSV)", table.to_csv(index=False), on_click="ignore",
+                       file_name=f"{image_id}-members.csv", mime="text/csv")
+with right:
+    st.markdown(f"**{k} most similar training lesions**")
+    similar = state.similar_to_holdout(path, state.suite_stamp(suite), image_id,
+                                       tuple(suite.member_ids), k)
+    clinic.show_similar(path, similar)
+
+st.subheader("What the members looked at")
+if not members:
+    st.info("Choose members to explain in the sidebar.")
+    st.stop()
+outline = st.toggle("Lesion outline", value=mask is not None, disabled=mask is None,
+                    help="The lesion mask's border" if mask is not None
+                    else "This image has no lesion mask.")
+img = state.image(path, image_id)
+cam_params = state.method_params(path, CAM)
+shap_params = state.method_params(path, SHAP)
+shap = state.stored_maps(path, tuple(members), image_id, SHAP, shap_params) if show_shap else {}
+polling = any((j := state.map_job(path, m, image_id, SHAP, shap_params)) is not None
+              and j.state in ("queued", "running") for m in members if shap.get(m) is None)
+
+
+@st.fragment(run_every=1.0 if polling else None)
+def shap_pending(member: str) -> None:
+    """No stored KernelSHAP map yet: a button that computes it in the background, then
+    its progress; the page redraws once the map is stored."""
+    job = state.map_job(path, member, image_id, SHAP, shap_params)
+    if job is not None and job.state == "done":
+        state.forget_job(job)
+        st.rerun()
+    if job is None or job.state == "failed":
+        if job is not None:
+            st.error(f"{KernelSHAP.display_name} failed: {job.error}")
+        if st.button(f"Compute {KernelSHAP.display_name}", key=f"case-shap-{member}-{image_id}",
+                     help=f"{shap_params['nsamples']} samples; runs in the background"):
+            state.submit_map(path, member, image_id, SHAP, shap_params)
+            st.rerun()
+        return
+    st.progress(0.0 if job.state == "queued" else 0.5,
+                text=f"{KernelSHAP.display_name} for {member}: {job.state}, {job.elapsed:.0f} s")
+
+
+def _outlined(overlay):  # noqa: ANN001, ANN202 - a page-local helper
+    return outline_mask(overlay, mask) if outline and mask is not None else overlay
+
+
+overlays = {}  # caption -> overlay, for the report
+scores = []
+for member in members:
+    cols = st.columns([1, 2, 2])
+    member_row = table[table["member"] == member].iloc[0]
+    cols[0].markdown(f"**{member}**  \ncalls **{member_row.call}**  \n"
+                     f"p(melanoma) {member_row.p_melanoma:.2f} "
+                     f"(threshold {member_row.threshold:.2f})")
+    cam = state.saliency(path, member, image_id, CAM, cam_params)
+    shown = {f"{GradCAM.display_name} {member}": cam_overlay(img, cam.maps[0], alpha=opacity)}
+    maps_to_score = [(GradCAM, cam)]
+    maps = shap.get(member)
+    if maps is not None:
+        shown[f"{KernelSHAP.display_name} {member}"] = diverging_overlay(
+            img, maps.maps[0], vmax=per_image_vmax(maps.maps[0]), alpha=opacity)
+        maps_to_score.append((KernelSHAP, maps))
+    elif show_shap:
+        with cols[2]:
+            shap_pending(member)
+    for col, (name, overlay) in zip(cols[1:], shown.items(), strict=False):
+        overlay = _outlined(overlay)
+        overlays[name] = overlay
+        col.image(overlay, caption=name, width=clinic.OVERLAY_WIDTH)
+        col.download_button("PNG", lambda o=overlay: png_bytes(o), on_click="ignore",
+                            file_name=f"{image_id}-{name.replace(' ', '-')}.png",
+                            mime="image/png", key=f"png-{name}")
+    if mask is not None:
+        scores += [localization_table(m.maps, mask[None], image_ids=[image_id],
+                                      signed=method.signed, scores=["mass"],
+                                      labels={"member": member, "method": method.display_name})
+                   for method, m in maps_to_score]
+
+if scores:
+    st.markdown("**Share of each map's mass on the lesion**")
+    frame = pd.concat(scores, ignore_index=True)[["member", "method", "mass", "chance",
+                                                  "mass_gaussian"]]
+    st.dataframe(frame.rename(columns={"mass": "on lesion", "chance": "chance (lesion area)",
+                                       "mass_gaussian": "centred Gaussian"}), hide_index=True)
+    st.caption("Chance is the lesion's share of the image (a uniform map); the centred "
+               "Gaussian looks at no image and already beats chance, because lesions sit near "
+               "the centre. KernelSHAP is scored on its positive part (evidence for the "
+               "explained class).")
+st.caption(f"{GradCAM.display_name} on `{cam_params['layer']}`, brighter = more evidence for "
+           f"the member's predicted class. {KernelSHAP.display_name}: green raises, red lowers "
+           "the explained class's probability, each map on its own scale.")
+
+
+def _report() -> str:
+    return case_report_html(
+        image=original, image_id=image_id, predictions=table, overlays=overlays,
+        similar=similar, metadata=meta,
+        similar_images=dict(zip(similar["image_id"],
+                                state.thumbnails(path, tuple(similar["image_id"])), strict=True)),
+        title=f"dermviz case report: {suite.name}, test image #{row.test_index}",
+    )
+
+
+st.download_button("Case report (HTML)", _report, on_click="ignore", type="primary",
+                   file_name=f"{image_id}-report.html", mime="text/html")

@@ -1,0 +1,88 @@
+"""New image: a user's dermoscopic JPEG or PNG; the suite's vote, each member's
+p(melanoma), GradCAM overlays and similar training cases. The upload stays in memory."""
+
+import hashlib
+
+import streamlit as st
+
+from app import clinic, state
+from dermviz.analysis.report import case_report_html, png_bytes
+from dermviz.data.images import resize_image
+from dermviz.data.upload import FORMATS, MAX_BYTES, UploadError, decode_upload
+from dermviz.explain import GradCAM
+from dermviz.explain.overlay import cam_overlay
+
+st.title("New image")
+suite = state.require_trained_suite()
+path = str(suite.path)
+
+with st.sidebar:
+    members = st.multiselect("Members to explain", suite.member_ids,
+                             default=suite.member_ids[:4], key="upload_members")
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="upload_opacity")
+    k = st.slider("Similar cases", 1, state.MAX_SIMILAR, 6, key="upload_k")
+
+upload = st.file_uploader(
+    "A dermoscopic image", type=[ext.lstrip(".") for ext in FORMATS], key="upload",
+    help=f"JPEG or PNG up to {MAX_BYTES // 2**20} MB. It is kept in memory for this session "
+    "only: never written to disk, never added to the suite.",
+)
+if upload is None:
+    st.info("Upload a dermoscopic JPEG or PNG to see what the suite makes of it.")
+    st.stop()
+data = upload.getvalue()
+try:
+    original = decode_upload(data, filename=upload.name)
+except UploadError as err:
+    st.error(f"{upload.name}: {err}", icon="🚫")
+    st.stop()
+
+digest = hashlib.sha256(data).hexdigest()
+img = resize_image(original, suite.image_size)
+cam_params = state.method_params(path, GradCAM.name)
+with st.spinner("Running the members..."):
+    # GradCAM's pass also gives each member's p(melanoma): every member votes.
+    cams = {m: state.upload_saliency(path, m, digest, GradCAM.name, cam_params, img)
+            for m in suite.member_ids}
+table = clinic.members_table([float(c.p_melanoma[0]) for c in cams.values()],
+                             [suite.threshold(m) for m in cams], list(cams))
+
+left, middle, right = st.columns([1, 1.3, 1.3])
+with left:
+    st.image(original, caption=f"{upload.name}, {original.shape[1]}x{original.shape[0]} px")
+    st.caption(f"The members see it squashed to {suite.image_size}x{suite.image_size} px, "
+               "as their training images were.")
+with middle:
+    clinic.show_vote(table)
+    st.plotly_chart(clinic.probability_chart(table), width="stretch")
+    st.dataframe(table, hide_index=True)
+    st.download_button("Members (CSV)", table.to_csv(index=False), on_click="ignore",
+                       file_name="upload-members.csv", mime="text/csv")
+with right:
+    st.markdown(f"**{k} most similar training lesions**")
+    similar = state.similar_to_upload(path, digest, tuple(suite.member_ids), k, img)
+    clinic.show_similar(path, similar)
+
+st.subheader(f"What the members looked at ({GradCAM.display_name} on `{cam_params['layer']}`)")
+overlays = {f"{GradCAM.display_name} {m}": cam_overlay(img, cams[m].maps[0], alpha=opacity)
+            for m in members}
+for col, (name, overlay) in zip(st.columns(max(3, len(overlays))), overlays.items(),
+                                strict=False):
+    col.image(overlay, caption=name, width=clinic.OVERLAY_WIDTH)
+    col.download_button("PNG", lambda o=overlay: png_bytes(o), on_click="ignore",
+                        file_name=f"upload-{name.replace(' ', '-')}.png", mime="image/png",
+                        key=f"png-{name}")
+st.caption("Brighter = more evidence for the member's predicted class. KernelSHAP is offered "
+           "for hold-out images only (the Case page): on a CPU it takes a minute per map.")
+
+st.download_button(
+    "Case report (HTML)", on_click="ignore", type="primary", file_name="upload-report.html",
+    mime="text/html",
+    data=lambda: case_report_html(
+        image=original, image_id=upload.name, predictions=table, overlays=overlays,
+        similar=similar, metadata={"file": upload.name, "suite": suite.name},
+        similar_images=dict(zip(similar["image_id"],
+                                state.thumbnails(path, tuple(similar["image_id"])), strict=True)),
+        title=f"dermviz case report: an uploaded image, suite {suite.name}",
+    ),
+)
