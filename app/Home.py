@@ -15,6 +15,9 @@ APP_DIR = Path(__file__).resolve().parent
 if str(APP_DIR.parent) not in sys.path:  # `streamlit run app/Home.py` from anywhere
     sys.path.insert(0, str(APP_DIR.parent))
 
+from app.runtime import keep_keras_session  # noqa: E402 - needs the path above
+
+keep_keras_session()
 st.set_page_config(page_title="dermviz", page_icon="🔬", layout="wide")
 
 pages = {

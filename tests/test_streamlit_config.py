@@ -17,6 +17,7 @@ EXPECTED = {
     "server.headless": True,
     "server.address": "localhost",
     "browser.gatherUsageStats": False,
+    "runner.postScriptGC": False,
     "client.toolbarMode": "viewer",
 }
 
