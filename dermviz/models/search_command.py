@@ -31,7 +31,6 @@ from dermviz.data.dataset import Dataset
 from dermviz.data.ham10000 import load_ham10000
 from dermviz.data.synthetic import SyntheticConfig, make_synthetic
 from dermviz.models.backends import make_backend
-from dermviz.models.search import search_suite, summary_frame
 from dermviz.models.search_config import (
     OBJECTIVES,
     PROFILES,
@@ -126,6 +125,10 @@ def run_search(args: argparse.Namespace) -> None:
         from dermviz.models.inception import resolve_weights  # imports keras: only here
 
         resolve_weights(config.train.weights)
+    # The search driver imports Optuna and scikit-learn (~1.5 s): `dermviz --help` and
+    # `dermviz info`, which build this parser, must not pay for them.
+    from dermviz.models.search import search_suite, summary_frame
+
     dataset = _load_data(args, profile)
     backend = make_backend(args.backend, workers=args.workers, address=args.address,
                            gpus=args.gpus)
