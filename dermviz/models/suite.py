@@ -193,9 +193,14 @@ class Suite:
         """
         return ArrayStore(self.path / "maps")
 
-    def dataset(self) -> Dataset:
-        """Rebuild the dataset the suite was trained on."""
-        return open_dataset(self.dataset_info)
+    def dataset(self, *, ham10000_root: str | Path | None = None) -> Dataset:
+        """Rebuild the dataset the suite was trained on.
+
+        ``ham10000_root`` points at a HAM10000 copy that moved since training
+        (else ``$DERMVIZ_HAM10000`` is tried when the saved folder is gone;
+        :func:`dermviz.data.registry.open_dataset`).
+        """
+        return open_dataset(self.dataset_info, ham10000_root=ham10000_root)
 
     @property
     def complete(self) -> bool:
