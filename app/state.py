@@ -27,7 +27,7 @@ from dermviz.explain.maps import SaliencyMaps
 from dermviz.explain.precompute import cached_maps, default_params, load_or_compute
 from dermviz.models.suite import MemberModelError, Suite, SuiteNotFoundError, list_suites
 from dermviz.sanity import StudyDamagedError
-from dermviz.store import DamagedFileWarning
+from dermviz.store import DamagedFileWarning, resolve_within
 
 T = TypeVar("T")
 
@@ -97,8 +97,8 @@ def choose_suite() -> Suite | None:
     name = st.sidebar.selectbox("Suite", names, index=index, key="suite_picker")
     st.session_state["suite_name"] = name
     try:
-        # Names come from the listing; open by name so it cannot leave the models folder.
-        return Suite.open(name, root=models_dir())
+        # By name only (never a path), so no choice can leave the models folder.
+        return Suite(resolve_within(models_dir(), name))
     except (SuiteNotFoundError, ValueError) as exc:  # deleted since the listing was cached
         suite_paths.clear()
         stop_with_error(f"{exc}. Reload the page to choose another suite.")

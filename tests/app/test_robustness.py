@@ -54,7 +54,7 @@ def test_a_suite_deleted_after_listing_is_an_error_not_a_traceback(home, tmp_pat
     shutil.rmtree(tmp_path / "a")  # the listing is cached for 30 s
     home.run()
     assert not home.exception, home.exception
-    assert "no suite 'a'" in messages(home)
+    assert f"no suite at {tmp_path / 'a'}" in messages(home)
 
 
 def _call_state(function: str, *args: str) -> AppTest:
