@@ -2,13 +2,19 @@
 
 ``st.cache_resource`` holds models (one per suite member); ``st.cache_data`` is
 keyed by ids and paths, never by arrays.
+
+Failures a user can cause (a suite gone, a broken member file, a moved data
+folder, a damaged store entry or study) end in ``st.error``/``st.warning`` with
+what to do, never in a traceback.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,7 +28,17 @@ from dermviz.explain.base import make_explainer
 from dermviz.explain.jobs import Job, MapJobs
 from dermviz.explain.maps import SaliencyMaps
 from dermviz.explain.precompute import cached_maps, default_params, load_or_compute
-from dermviz.models.suite import MANIFEST, Suite, list_suites
+from dermviz.models.suite import (
+    MANIFEST,
+    MemberModelError,
+    Suite,
+    SuiteNotFoundError,
+    list_suites,
+)
+from dermviz.sanity import StudyDamagedError
+from dermviz.store import DamagedFileWarning, resolve_within
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +57,31 @@ def open_suite(path: str) -> Suite:
     return Suite(path)
 
 
+def stop_with_error(message: str) -> NoReturn:
+    """Show ``message`` as the page's error and end this run of the page."""
+    st.error(message, icon=":material/error:")
+    st.stop()
+    raise AssertionError("unreachable: st.stop() ends the run")  # for type checkers
+
+
+def reporting_damage(compute: Callable[[], T]) -> T:
+    """``compute()``, showing a notice for each damaged store file it met (and recomputed).
+
+    The store reports a damaged entry with a :class:`DamagedFileWarning` that
+    names the file (:meth:`dermviz.store.ArrayStore.get`).
+    """
+    # catch_warnings is process-wide: another session's warning met meanwhile shows here.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DamagedFileWarning)
+        result = compute()
+    for w in caught:
+        if issubclass(w.category, DamagedFileWarning):
+            st.warning(f"{w.message}", icon=":material/build:")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result
+
+
 def choose_suite() -> Suite | None:
     """Sidebar suite picker shared by all pages; None (with help shown) if there is none."""
     paths = suite_paths(str(models_dir()))
@@ -55,12 +96,21 @@ def choose_suite() -> Suite | None:
             "--image-size 128\n```"
         )
         return None
-    names = {Path(p).name: p for p in paths}
+    names = [Path(p).name for p in paths]
     default = st.session_state.get("suite_name")
-    index = list(names).index(default) if default in names else 0
-    name = st.sidebar.selectbox("Suite", list(names), index=index, key="suite_picker")
+    if default is not None and default not in names:
+        st.sidebar.warning(f"Suite {default!r} is no longer in `{models_dir()}`; "
+                           "showing another one.")
+        st.session_state.pop("suite_picker", None)  # a stale widget value is refused too
+    index = names.index(default) if default in names else 0
+    name = st.sidebar.selectbox("Suite", names, index=index, key="suite_picker")
     st.session_state["suite_name"] = name
-    return open_suite(names[name])
+    try:
+        # By name only (never a path), so no choice can leave the models folder.
+        return Suite(resolve_within(models_dir(), name))
+    except (SuiteNotFoundError, ValueError) as exc:  # deleted since the listing was cached
+        suite_paths.clear()
+        stop_with_error(f"{exc}. Reload the page to choose another suite.")
 
 
 def require_trained_suite() -> Suite:
@@ -76,13 +126,31 @@ def require_trained_suite() -> Suite:
 
 
 @st.cache_resource(show_spinner="Loading model...")
-def load_model(suite_path: str, member: str) -> Any:
+def _load_model(suite_path: str, member: str) -> Any:
     return Suite(suite_path).load_model(member)
 
 
+def load_model(suite_path: str, member: str) -> Any:
+    """The member's model (cached); a missing or broken model file stops the page
+    with the message of :class:`~dermviz.models.suite.MemberModelError`."""
+    try:
+        return _load_model(suite_path, member)
+    except MemberModelError as exc:
+        stop_with_error(str(exc))
+
+
 @st.cache_resource(show_spinner="Loading data set...")
-def load_dataset(suite_path: str) -> Any:
+def _load_dataset(suite_path: str) -> Any:
     return Suite(suite_path).dataset()
+
+
+def load_dataset(suite_path: str) -> Any:
+    """The suite's data set (cached); a moved data folder or a damaged metadata
+    file stops the page with a message that says how to fix it."""
+    try:
+        return _load_dataset(suite_path)
+    except (FileNotFoundError, ValueError) as exc:
+        stop_with_error(f"Cannot load the data set of this suite: {exc}")
 
 
 @st.cache_data(show_spinner=False)
@@ -113,11 +181,18 @@ def method_params(suite_path: str, method: str, **overrides: Any) -> dict[str, A
     return default_params(Suite(suite_path), method, **overrides)
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
 def saliency(
     suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
 ) -> SaliencyMaps:
-    """One map (from the store, or computed and stored on a miss)."""
+    """One map (from the store, or computed and stored on a miss); a damaged
+    stored map shows a notice and is recomputed."""
+    return reporting_damage(lambda: _saliency(suite_path, member, image_id, method, params))
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def _saliency(
+    suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
+) -> SaliencyMaps:
     return load_or_compute(
         Suite(suite_path), member, image_id, method=method, params=params,
         # A store hit needs no model: load it (cached) only on a miss.
@@ -135,7 +210,8 @@ def stored_maps(
     ``benchmarks/bench_store.py``), and a map computed in the background shows
     up on the next run without any cache to clear.
     """
-    return cached_maps(Suite(suite_path), list(members), image_id, method=method, params=params)
+    return reporting_damage(lambda: cached_maps(
+        Suite(suite_path), list(members), image_id, method=method, params=params))
 
 
 @st.cache_resource(show_spinner=False)
@@ -174,14 +250,27 @@ def saved_studies(suite_path: str, kinds: tuple[str, ...]) -> list[Any]:
     (:class:`dermviz.sanity.StudyInfo`).
 
     Not cached by Streamlit: listing reads one small JSON file per study, and a
-    study saved from the command line shows up on the next run.
+    study saved from the command line shows up on the next run. Damaged studies
+    are left out, each with a notice that says why and what to do.
     """
-    return sanity.list_studies(suite_path, kinds)
+    studies = sanity.list_studies(suite_path, kinds, include_damaged=True)
+    for study in studies:
+        if study.damaged:
+            st.warning(study.damaged, icon=":material/build:")
+    return [study for study in studies if not study.damaged]
+
+
+def load_saved_study(folder: str, created: str) -> Any:
+    """A saved study (``created`` is part of the key, so a rerun is reloaded); a
+    damaged one stops the page with a message naming the file."""
+    try:
+        return _load_saved_study(folder, created)
+    except StudyDamagedError as exc:
+        stop_with_error(str(exc))
 
 
 @st.cache_data(show_spinner="Loading the study...", max_entries=32)
-def load_saved_study(folder: str, created: str) -> Any:
-    """A saved study (``created`` is part of the key, so a rerun is reloaded)."""
+def _load_saved_study(folder: str, created: str) -> Any:
     return sanity.load_study(folder)
 
 

@@ -26,7 +26,7 @@ def test_info_without_suites_says_what_to_do(tmp_path, capsys):
 def test_errors_are_one_line(tmp_path, capsys):
     assert main(["--models-dir", str(tmp_path), "explain", "--suite", "absent"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("dermviz: error: no suite at")
+    assert len(err) == 1 and err[0].startswith("dermviz: error: no suite 'absent' under")
     assert main(["train", "--name", "x", "--data", str(tmp_path / "nowhere")]) == 2
     assert "HAM10000_metadata.csv" in capsys.readouterr().err
 
@@ -75,3 +75,12 @@ def test_train_on_shared_ham10000(tmp_path, capsys):
     assert preds["y"].sum() == 200 and (preds["test_index"] == range(400)).all()
     assert "auc" in suite.member("m00")["holdout"]
     assert "ham-tiny" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["info", "explain", "sanity"])
+def test_a_missing_or_escaping_suite_is_one_line(tmp_path, capsys, command):
+    for name, words in [("nope", "no suite 'nope' under"), ("../elsewhere", "'..'")]:
+        argv = ["--models-dir", str(tmp_path), command, "--suite", name]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("dermviz: error:") and words in err[0]

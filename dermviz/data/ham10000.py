@@ -67,6 +67,10 @@ ENV_VAR = "DERMVIZ_HAM10000"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SHARED_COPY = _REPO_ROOT.parent / "shared" / "data" / "ham10000-200x150"
 
+_METADATA_HELP = (
+    f"restore the original {METADATA_FILE}: a comma-separated file with a header row "
+    "naming lesion_id, image_id and dx"
+)
 _LAYOUT_HELP = (
     f"expected {METADATA_FILE} in the dataset root, with images in "
     "HAM10000_images_part_1/ and HAM10000_images_part_2/ (Kaggle layout) or in one flat "
@@ -221,7 +225,7 @@ def load_ham10000(
     if not csv_path.is_file():
         raise FileNotFoundError(f"HAM10000 metadata not found: {csv_path} ({_LAYOUT_HELP})")
     mask_root = _resolve_masks_dir(root, masks_dir)
-    meta = pd.read_csv(csv_path)
+    meta = _read_metadata(csv_path)
     absent_cols = [c for c in METADATA_COLUMNS if c not in meta.columns]
     if absent_cols:
         raise ValueError(
@@ -327,6 +331,20 @@ def load_ham10000(
         and test_random_state == 200,
     }
     return Dataset(name="ham10000", table=table, source=HamSource(root), info=info)
+
+
+def _read_metadata(csv_path: Path) -> pd.DataFrame:
+    """The metadata table; a clear ValueError naming the file when it is not a CSV."""
+    problem = f"{csv_path} is not a readable HAM10000 metadata CSV"
+    try:
+        meta = pd.read_csv(csv_path)
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"{problem}: the file is empty ({_METADATA_HELP})") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{problem}: {exc} ({_METADATA_HELP})") from exc
+    if meta.empty:
+        raise ValueError(f"{problem}: it has a header but no rows ({_METADATA_HELP})")
+    return meta
 
 
 def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ method (and no TensorFlow).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 from dermviz.explain.maps import SaliencyMaps
 from dermviz.models.suite import Suite
-from dermviz.store import ArrayRecord, ArrayStore, params_key
+from dermviz.store import ArrayRecord, ArrayStore, DamagedFileWarning, params_key
 
 _EXTRA = "extra__"
 
@@ -113,14 +114,22 @@ class MapCache:
     def get(
         self, member: str, image_id: str, method: str, params: dict[str, Any]
     ) -> SaliencyMaps | None:
-        """The cached map for one image as a batch of one, or None on a miss."""
-        record = self.store.get(self.key(member, image_id, method, params))
+        """The cached map for one image as a batch of one, or None on a miss.
+
+        A damaged file, or one that holds no map, warns
+        (:class:`~dermviz.store.DamagedFileWarning`, naming it) and is a miss.
+        """
+        key = self.key(member, image_id, method, params)
+        record = self.store.get(key)
         if record is None:
             return None
         try:
             return maps_from_record(record)
-        except (KeyError, TypeError, IndexError):
-            return None  # not a map record: a miss, recomputed like a damaged file
+        except (KeyError, TypeError, IndexError) as exc:
+            warnings.warn(f"store entry {self.store.path(key)} holds no saliency map "
+                          f"(missing {exc}); treated as missing and recomputed",
+                          DamagedFileWarning, stacklevel=2)
+            return None
 
     def get_many(
         self, member: str, image_ids: Sequence[str], method: str, params: dict[str, Any]

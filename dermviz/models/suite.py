@@ -21,6 +21,7 @@ TensorFlow; only :meth:`Suite.load_model` does.
 from __future__ import annotations
 
 import os
+import zipfile
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import pandas as pd
 from dermviz.data.dataset import Dataset
 from dermviz.data.registry import open_dataset
 from dermviz.models.inception import load_member_model
-from dermviz.store import ArrayStore, read_json, write_json
+from dermviz.store import ArrayStore, read_json, resolve_within, write_json
 
 MANIFEST = "suite.json"
 
@@ -41,7 +42,15 @@ def models_root() -> Path:
 
 
 class SuiteNotFoundError(FileNotFoundError):
-    pass
+    """No suite (no ``suite.json``) at the given folder or name."""
+
+
+class MemberModelError(RuntimeError):
+    """A member's ``model.keras`` is missing, damaged or refused by Keras' safe mode.
+
+    The message names the suite, the member and the file, and says how to
+    retrain the member.
+    """
 
 
 class Suite:
@@ -58,11 +67,31 @@ class Suite:
 
     @classmethod
     def open(cls, name_or_path: str | Path, *, root: str | Path | None = None) -> Suite:
-        """Open by folder path, or by name under ``root`` (default :func:`models_root`)."""
+        """Open by folder path, or by name under ``root`` (default :func:`models_root`).
+
+        A name must stay under ``root`` (:func:`dermviz.store.resolve_within`):
+        ``..``, absolute paths and symlinks out of it are refused.
+
+        Raises
+        ------
+        SuiteNotFoundError
+            Neither a suite folder nor the name of a suite under ``root``.
+        ValueError
+            A name that would leave ``root``.
+        """
         candidate = Path(name_or_path)
         if (candidate / MANIFEST).is_file():
             return cls(candidate)
-        return cls((Path(root) if root is not None else models_root()) / str(name_or_path))
+        root = Path(root) if root is not None else models_root()
+        path = resolve_within(root, name_or_path)
+        if not (path / MANIFEST).is_file():
+            names = [s.path.name for s in list_suites(root)]
+            raise SuiteNotFoundError(
+                f"no suite {str(name_or_path)!r} under {root} (suites there: "
+                f"{', '.join(names) if names else 'none'}); build one with 'dermviz demo' "
+                "or 'dermviz train', or pass --models-dir / set DERMVIZ_MODELS"
+            )
+        return cls(path)
 
     @property
     def name(self) -> str:
@@ -98,9 +127,38 @@ class Suite:
         return self.member_dir(member_id) / "model.keras"
 
     def load_model(self, member_id: str) -> Any:
-        """The member's Keras model (safe mode, not compiled)."""
+        """The member's Keras model (safe mode, not compiled).
+
+        Raises
+        ------
+        KeyError
+            The suite has no such (completed) member.
+        MemberModelError
+            Its ``model.keras`` is missing, damaged, or holds code that safe
+            mode refuses (e.g. a ``Lambda`` layer); the message says how to
+            retrain the member.
+        """
         self.member(member_id)
-        return load_member_model(self.model_path(member_id))
+        path = self.model_path(member_id)
+        if not path.is_file():
+            raise MemberModelError(self._broken_member(member_id, f"{path} is missing"))
+        if not zipfile.is_zipfile(path):  # Keras would say "File not found"
+            reason = (f"{path} is damaged (not a complete .keras archive; "
+                      f"{path.stat().st_size} bytes)")
+            raise MemberModelError(self._broken_member(member_id, reason))
+        try:
+            return load_member_model(path)
+        except Exception as exc:  # Keras raises many types (ValueError, OSError, ...)
+            reason = f"{path} cannot be loaded ({type(exc).__name__}: {exc})"
+            raise MemberModelError(self._broken_member(member_id, reason)) from exc
+
+    def _broken_member(self, member_id: str, reason: str) -> str:
+        # A member is retrained on resume when its folder is gone (member.json absent).
+        return (
+            f"member {member_id!r} of suite {self.name!r}: {reason}. To retrain it, delete "
+            f"the folder {self.member_dir(member_id)} and rerun the command that built the "
+            "suite with the same options (it retrains only members whose folder is gone)"
+        )
 
     def threshold(self, member_id: str) -> float:
         return float(self.member(member_id)["threshold"])
@@ -135,9 +193,14 @@ class Suite:
         """
         return ArrayStore(self.path / "maps")
 
-    def dataset(self) -> Dataset:
-        """Rebuild the dataset the suite was trained on."""
-        return open_dataset(self.dataset_info)
+    def dataset(self, *, ham10000_root: str | Path | None = None) -> Dataset:
+        """Rebuild the dataset the suite was trained on.
+
+        ``ham10000_root`` points at a HAM10000 copy that moved since training
+        (else ``$DERMVIZ_HAM10000`` is tried when the saved folder is gone;
+        :func:`dermviz.data.registry.open_dataset`).
+        """
+        return open_dataset(self.dataset_info, ham10000_root=ham10000_root)
 
     @property
     def complete(self) -> bool:
@@ -145,11 +208,24 @@ class Suite:
 
 
 def list_suites(root: str | Path | None = None) -> list[Suite]:
-    """The suites under ``root`` (default :func:`models_root`), sorted by name."""
+    """The suites under ``root`` (default :func:`models_root`), sorted by name.
+
+    Symlinks that lead out of ``root`` are not listed.
+    """
     root = Path(root) if root is not None else models_root()
     if not root.is_dir():
         return []
-    return [Suite(p) for p in sorted(root.iterdir()) if (p / MANIFEST).is_file()]
+    return [Suite(p) for p in sorted(root.iterdir()) if _inside(root, p.name)
+            and (p / MANIFEST).is_file()]
+
+
+def _inside(root: Path, name: str) -> bool:
+    """Whether ``root/name`` stays in ``root`` (a symlink out of it is not listed)."""
+    try:
+        resolve_within(root, name)
+    except ValueError:
+        return False
+    return True
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:

@@ -95,6 +95,7 @@ if TYPE_CHECKING:
         ssim_to_original_curve,
     )
     from dermviz.sanity.storage import (
+        StudyDamagedError,
         export_csv,
         load_study,
         save_study,
@@ -164,6 +165,7 @@ _LAZY = {
     "ssim_maps": "similarity",
     "ssim_paper_overlay": "similarity",
     "ssim_to_original_curve": "similarity",
+    "StudyDamagedError": "storage",
     "export_csv": "storage",
     "load_study": "storage",
     "save_study": "storage",
@@ -203,6 +205,7 @@ __all__ = [
     "ReproducibilitySpec",
     "SIMILARITIES",
     "SanitySpec",
+    "StudyDamagedError",
     "StudyInfo",
     "as_stages",
     "baseline_table",

@@ -9,12 +9,21 @@ need no Keras.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dermviz.sanity.base import Loaders, Progress, SanitySpec, get_check
-from dermviz.sanity.storage import META, load_study, read_meta, save_study
+from dermviz.sanity.storage import (
+    META,
+    StudyDamagedError,
+    find_damage,
+    load_study,
+    read_meta,
+    save_study,
+)
+from dermviz.store import DamagedFileWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Sequence
@@ -39,11 +48,19 @@ def study_folder(suite: Suite | str | Path, spec: SanitySpec) -> Path:
 
 
 def cached_study(suite: Suite | str | Path, spec: SanitySpec) -> Any | None:
-    """The saved result of ``spec``, or None when it was not computed yet."""
+    """The saved result of ``spec``, or None when it was not computed yet.
+
+    A damaged saved study warns (:class:`~dermviz.store.DamagedFileWarning`,
+    naming the file) and counts as not computed, so :func:`run` redoes it.
+    """
     folder = study_folder(suite, spec)
     if not (folder / META).is_file():
         return None
-    result = load_study(folder)
+    try:
+        result = load_study(folder)
+    except StudyDamagedError as exc:
+        warnings.warn(f"{exc}; recomputing it", DamagedFileWarning, stacklevel=2)
+        return None
     return result if result.spec is not None and result.spec.key() == spec.key() else None
 
 
@@ -115,6 +132,9 @@ class StudyInfo:
         None for a result saved without one.
     legacy : bool
         Saved in the format before typed specs (read, but never a cache hit).
+    damaged : str or None
+        Why the study cannot be read (listed only with ``include_damaged``);
+        None when it looks whole.
     """
 
     folder: Path
@@ -125,6 +145,7 @@ class StudyInfo:
     created: str
     spec: SanitySpec | None
     legacy: bool = False
+    damaged: str | None = None
 
     @property
     def member(self) -> str:
@@ -140,7 +161,8 @@ class StudyInfo:
 
 
 def list_studies(
-    suite: Suite | str | Path, kinds: Sequence[str] | None = None
+    suite: Suite | str | Path, kinds: Sequence[str] | None = None, *,
+    include_damaged: bool = False,
 ) -> list[StudyInfo]:
     """The complete studies saved under ``<suite>/sanity``, newest first.
 
@@ -150,21 +172,35 @@ def list_studies(
         The suite or its folder.
     kinds : sequence of str, optional
         Only these checks; default all.
+    include_damaged : bool
+        Also list studies whose files are damaged (:func:`dermviz.sanity.storage.find_damage`),
+        with the reason in :attr:`StudyInfo.damaged` (kind ``"?"`` when even
+        ``study.json`` is unreadable; such studies are listed whatever ``kinds``).
+        By default they are left out.
 
-    Folders that are incomplete (no ``study.json``) or unreadable are skipped.
+    Folders that are incomplete (no ``study.json``) or of an unknown format are skipped.
     """
     root = _suite_path(suite) / SANITY_DIR
     out = []
     for meta_path in sorted(root.glob(f"*/{META}")) if root.is_dir() else []:
+        folder = meta_path.parent
         try:
-            meta = read_meta(meta_path.parent)
+            meta = read_meta(folder)
+        except StudyDamagedError as exc:  # study.json itself: kind unknown
+            if include_damaged:
+                out.append(StudyInfo(folder=folder, kind="?", method="?", members=(),
+                                     n_images=0, created="", spec=None, damaged=str(exc)))
+            continue
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if kinds is not None and meta["kind"] not in kinds:
             continue
+        reason = find_damage(folder)
+        if reason is not None and not include_damaged:
+            continue
         spec = meta["spec"]
         out.append(StudyInfo(
-            folder=meta_path.parent,
+            folder=folder,
             kind=meta["kind"],
             method=meta.get("method", "?"),
             members=tuple(spec.members) if spec is not None else (),
@@ -172,5 +208,6 @@ def list_studies(
             created=meta.get("created", ""),
             spec=spec,
             legacy=meta.get("format") == 1,
+            damaged=reason,
         ))
     return sorted(out, key=lambda s: s.created, reverse=True)

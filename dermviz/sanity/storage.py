@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ from dermviz.sanity.base import SanitySpec, get_check, spec_from_dict
 from dermviz.sanity.checks import CrossModelSpec, RandomizationSpec, ReproducibilitySpec
 from dermviz.store.atomic import read_json, write_atomic, write_json
 
-__all__ = ["META", "export_csv", "load_study", "read_meta", "save_study"]
+__all__ = [
+    "META", "StudyDamagedError", "export_csv", "find_damage", "load_study", "read_meta",
+    "save_study",
+]
 
 #: The file that marks a complete study folder.
 META = "study.json"
@@ -38,6 +42,18 @@ _PREDICTIONS = "predictions.csv"
 _ARRAYS = "arrays.npz"
 _FORMAT = 2
 _READABLE = (1, 2)
+
+
+class StudyDamagedError(ValueError):
+    """A saved study's files are truncated or corrupt; the message names the file."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"saved study {path.parent.name} is damaged: {path} ({reason}); delete the folder "
+            f"{path.parent} and run the study again"
+        )
+        self.path = path
+        self.reason = reason
 
 
 def _write_csv(path: Path, df: pd.DataFrame) -> None:
@@ -113,15 +129,43 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     if not (folder / META).is_file():
         raise FileNotFoundError(f"no saved study in {folder} (missing {META})")
-    meta = read_json(folder / META)
+    try:
+        meta = read_json(folder / META)
+    except (ValueError, UnicodeDecodeError) as exc:  # truncated or garbled JSON
+        raise StudyDamagedError(folder / META, f"not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise StudyDamagedError(folder / META, "not a JSON object")
     fmt = meta.get("format")
     if fmt not in _READABLE:
         raise ValueError(f"unsupported study format {fmt!r} in {folder}")
-    if fmt == 1:
-        meta["spec"] = _legacy_spec(meta)
-    elif meta.get("spec") is not None:
-        meta["spec"] = spec_from_dict(meta["spec"])
+    try:
+        if fmt == 1:
+            meta["spec"] = _legacy_spec(meta)
+        elif meta.get("spec") is not None:
+            meta["spec"] = spec_from_dict(meta["spec"])
+    except (KeyError, TypeError) as exc:
+        raise StudyDamagedError(folder / META, f"its spec is incomplete: {exc}") from exc
     return meta
+
+
+def find_damage(folder: str | Path) -> str | None:
+    """Why the complete study in ``folder`` cannot be read, or None when it looks whole.
+
+    Cheap (for listings): reads ``study.json`` and checks that the other files
+    exist and that ``arrays.npz`` is a whole zip archive; a damaged CSV is only
+    found by :func:`load_study`.
+    """
+    folder = Path(folder)
+    try:
+        read_meta(folder)
+    except StudyDamagedError as exc:
+        return str(exc)
+    for name in (_TABLE, _PREDICTIONS, _ARRAYS):
+        if not (folder / name).is_file():
+            return str(StudyDamagedError(folder / name, "missing"))
+    if not zipfile.is_zipfile(folder / _ARRAYS):
+        return str(StudyDamagedError(folder / _ARRAYS, "not a complete .npz archive"))
+    return None
 
 
 def _legacy_spec(meta: Mapping[str, Any]) -> SanitySpec | None:
@@ -158,14 +202,16 @@ def load_study(folder: str | Path) -> Any:
     ------
     FileNotFoundError
         If ``folder`` holds no complete study (no ``study.json``).
+    StudyDamagedError
+        A file of the study is missing, truncated or corrupt (named in the message).
     """
     folder = Path(folder)
     meta = read_meta(folder)
     str_cols = {"image_id": str, "stage_name": str, "a": str, "b": str, "source": str}
-    table = pd.read_csv(folder / _TABLE, dtype=str_cols, keep_default_na=False, na_values=[""])
-    predictions = pd.read_csv(folder / _PREDICTIONS, dtype=str_cols)
-    with np.load(folder / _ARRAYS) as z:
-        arrays = {k: z[k] for k in z.files}
+    table = _read(folder / _TABLE, lambda p: pd.read_csv(
+        p, dtype=str_cols, keep_default_na=False, na_values=[""]))
+    predictions = _read(folder / _PREDICTIONS, lambda p: pd.read_csv(p, dtype=str_cols))
+    arrays = _read(folder / _ARRAYS, _read_npz)
     return get_check(meta["kind"]).result_type.from_saved(
         meta["spec"],
         meta,
@@ -178,3 +224,19 @@ def load_study(folder: str | Path) -> Any:
         predictions=predictions,
         warnings=list(meta["warnings"]),
     )
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _read(path: Path, read: Callable[[Path], Any]) -> Any:
+    """``read(path)``, with any failure to parse it raised as :class:`StudyDamagedError`."""
+    if not path.is_file():
+        raise StudyDamagedError(path, "missing")
+    try:
+        return read(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pd.errors.ParserError,
+            pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise StudyDamagedError(path, f"{type(exc).__name__}: {exc}") from exc

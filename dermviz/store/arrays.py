@@ -4,8 +4,9 @@ A key is a sequence of safe path parts; the last part names the file:
 ``("m00", "gradcam", "3f2a...", "ISIC_0024306")`` is stored at
 ``<root>/m00/gradcam/3f2a.../ISIC_0024306.npz``. The file holds the record's
 arrays under their names and its meta dict, as a JSON string, under ``"meta"``.
-Writes are atomic; a file that fails to load counts as a miss. The store knows
-nothing of what the arrays mean.
+Writes are atomic; a file that fails to load counts as a miss, reported with a
+:class:`DamagedFileWarning` naming it. The store knows nothing of what the
+arrays mean.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,10 @@ from dermviz.store.atomic import write_atomic
 _SAFE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 #: The array name that holds a record's meta dict (so no array may use it).
 META = "meta"
+
+
+class DamagedFileWarning(UserWarning):
+    """A stored file could not be read (truncated or corrupt); it is treated as absent."""
 
 
 def params_key(params: Mapping[str, Any]) -> str:
@@ -78,7 +84,12 @@ class ArrayStore:
         write_atomic(self.path(key), lambda fh: np.savez(fh, **arrays))
 
     def get(self, key: Sequence[str]) -> ArrayRecord | None:
-        """The record under ``key``, or None when absent or unreadable."""
+        """The record under ``key``, or None when absent or unreadable.
+
+        An unreadable file (truncated, corrupt) is reported with a
+        :class:`DamagedFileWarning` that names it, then treated as absent so
+        that the caller recomputes and overwrites it.
+        """
         path = self.path(key)
         if not path.is_file():
             return None
@@ -86,6 +97,8 @@ class ArrayStore:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data[META]))
                 arrays = {name: data[name] for name in data.files if name != META}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            return None  # a damaged entry is a miss; the caller recomputes it
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            warnings.warn(f"damaged store entry {path} ({type(exc).__name__}: {exc}); "
+                          "treated as missing and recomputed", DamagedFileWarning, stacklevel=2)
+            return None
         return ArrayRecord(arrays=arrays, meta=meta)

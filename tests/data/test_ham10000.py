@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -19,6 +20,7 @@ from dermviz.data.ham10000 import (
     find_ham10000,
     load_ham10000,
 )
+from dermviz.data.registry import open_dataset
 
 # ---------------------------------------------------------------------------------------------
 # An independent re-derivation of the paper's test set, following docs/protocol.md §3 literally.
@@ -309,6 +311,49 @@ def test_fake_missing_metadata_and_columns(tmp_path: Path) -> None:
     ).to_csv(tmp_path / METADATA_FILE, index=False)
     with pytest.raises(ValueError, match=r"1 row\(s\) with an empty.*\[3\]"):
         load_ham10000(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "the file is empty"),
+        (b"lesion_id,image_id,dx\n", "header but no rows"),
+        (bytes(range(256)) * 40, "not a readable HAM10000 metadata CSV"),
+        (b'lesion_id,image_id,dx\nHAM_1,"ISIC_1,nv\n', "not a readable HAM10000 metadata CSV"),
+        (b"\x00\x01\x02,\x03\n\x04,\x05\n", "lacks required column"),
+    ],
+    ids=["empty", "header-only", "binary", "unclosed-quote", "no-columns"],
+)
+def test_fake_empty_or_malformed_metadata_is_named(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    root = make_fake(tmp_path / "ham")
+    (root / METADATA_FILE).write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(words)) as info:
+        load_ham10000(root, n_test_per_class=1)
+    assert str(root / METADATA_FILE) in str(info.value)
+    assert "No columns to parse" not in str(info.value)
+
+
+def test_a_moved_folder_names_the_old_path_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_fake(tmp_path / "ham")
+    ds = load_ham10000(root, n_test_per_class=1)
+    description = ds.describe()
+    moved = root.rename(tmp_path / "moved")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with pytest.raises(FileNotFoundError) as info:
+        open_dataset(description)
+    assert str(root) in str(info.value) and ENV_VAR in str(info.value)
+    again = open_dataset(description, ham10000_root=moved)
+    assert again.holdout["image_id"].tolist() == ds.holdout["image_id"].tolist()
+    monkeypatch.setenv(ENV_VAR, str(moved))
+    again = open_dataset(description)
+    assert again.holdout["image_id"].tolist() == ds.holdout["image_id"].tolist()
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="nowhere has no"):
+        open_dataset(description)
 
 
 def test_fake_no_images_at_all(tmp_path: Path) -> None:

@@ -9,8 +9,10 @@ from tests.e2e.conftest import open_page, wait_idle
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 # (sidebar link, page title)
-PAGES = [("Home", "dermviz"), ("Saliency", "Saliency"), ("Layer randomization",) * 2,
-         ("Reproducibility & variation",) * 2, ("Search", "Search")]
+PAGES = [("Home", "dermviz"), ("Lesion browser",) * 2, ("Case",) * 2, ("New image",) * 2,
+         ("Statistics", "Where the suite goes wrong"), ("Saliency", "Saliency"),
+         ("Layer randomization",) * 2, ("Reproducibility & variation",) * 2,
+         ("Search", "Search")]
 
 
 def main_area(tab):
@@ -67,4 +69,46 @@ def test_randomization_measure_toggle_redraws_the_chart(page):
     wait_idle(page)
     notes_after = notes.all_text_contents()
     assert notes_after and not any(f"({dropped})" in n for n in notes_after), notes_after
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def _matches(tab) -> str:
+    return main_area(tab).get_by_text("hold-out lesions match").inner_text()
+
+
+def test_browser_filter_changes_the_grid_and_survives_a_reload(page):
+    open_page(page, "Lesion browser")
+    before = _matches(page)
+    cards_before = main_area(page).locator('[data-testid="stImage"] img').count()
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="True class")
+    picker.click()
+    page.get_by_role("option", name="melanoma", exact=True).click()
+    page.wait_for_function("() => location.search.includes('true_class=melanoma')")
+    wait_idle(page)
+    after = _matches(page)
+    assert after != before, (before, after)
+    assert main_area(page).locator('[data-testid="stImage"] img').count() < cards_before
+    page.reload()
+    main_area(page).get_by_text("hold-out lesions match").wait_for()
+    wait_idle(page)
+    assert _matches(page) == after  # the filter came back from the URL
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_upload_shows_the_suites_verdict(page, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    image = np.full((160, 200, 3), (200, 160, 140), np.uint8)
+    image[50:110, 70:130] = rng.integers(40, 90, (60, 60, 3), dtype=np.uint8)
+    path = tmp_path / "lesion.png"
+    Image.fromarray(image).save(path)
+    open_page(page, "New image")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    verdict = main_area(page).get_by_text("Suite vote:")
+    verdict.wait_for(timeout=300_000)
+    wait_idle(page)
+    assert verdict.inner_text().split(":")[1].strip() in ("melanoma", "naevus")
+    assert main_area(page).get_by_text("lesion.png, 200x160 px").count() == 1
     assert page.get_by_test_id("stException").count() == 0

@@ -9,7 +9,7 @@ import pytest
 
 from dermviz.explain.cache import MapCache, maps_from_record, maps_to_records
 from dermviz.explain.maps import SaliencyMaps
-from dermviz.store import ArrayRecord, params_key
+from dermviz.store import ArrayRecord, DamagedFileWarning, params_key
 
 PARAMS = {"layer": "mixed7"}
 
@@ -80,15 +80,18 @@ def test_unsafe_names_and_length_mismatch_are_refused(tmp_path):
         MapCache(tmp_path).put("m00", ["a", "b"], batch())
 
 
-def test_damaged_or_foreign_entries_are_misses(tmp_path):
+def test_damaged_or_foreign_entries_are_reported_misses(tmp_path):
     cache = MapCache(tmp_path)
     cache.put("m00", ["a", "b", "c"], batch())
-    cache.path("m00", "a", "gradcam", PARAMS).write_bytes(b"not an npz")
-    assert cache.get("m00", "a", "gradcam", PARAMS) is None
+    path = cache.path("m00", "a", "gradcam", PARAMS)
+    path.write_bytes(path.read_bytes()[:100])  # truncated, as by a full disk
+    with pytest.warns(DamagedFileWarning, match="a.npz"):
+        assert cache.get("m00", "a", "gradcam", PARAMS) is None
     # A readable record that is not a map (e.g. written by something else) is a miss too.
     cache.store.put(cache.key("m00", "b", "gradcam", PARAMS),
                     ArrayRecord(arrays={"x": np.zeros(2)}, meta={}))
-    assert cache.get("m00", "b", "gradcam", PARAMS) is None
+    with pytest.warns(DamagedFileWarning, match="b.npz"):
+        assert cache.get("m00", "b", "gradcam", PARAMS) is None
 
 
 def test_precomputed_maps_are_hits(smoke_suite):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dermviz.models.predict import predict_proba
-from dermviz.models.suite import Suite, SuiteNotFoundError, list_suites
+from dermviz.models.suite import (
+    MemberModelError,
+    Suite,
+    SuiteNotFoundError,
+    list_suites,
+    write_manifest,
+)
 
 
 def test_suite_layout_and_manifest(smoke_suite):
@@ -67,3 +74,59 @@ def test_list_and_open(smoke_models_dir, smoke_suite, tmp_path):
         Suite.open("nope", root=tmp_path)
     with pytest.raises(KeyError, match="no member"):
         smoke_suite.member("m99")
+
+
+def fake_suite(root: Path, name: str = "s") -> Suite:
+    """A suite folder with one member record and no model file (no training)."""
+    write_manifest(root / name, {"name": name, "members": [{"id": "m00", "seed": 1}],
+                                 "config": {}, "dataset": {}})
+    return Suite(root / name)
+
+
+def test_open_refuses_names_outside_the_models_root(tmp_path):
+    fake_suite(tmp_path / "outside", "s")
+    root = tmp_path / "models"
+    fake_suite(root, "ok")
+    assert Suite.open("ok", root=root).path == root / "ok"
+    (root / "link").symlink_to(tmp_path / "outside" / "s")
+    for name in ["../outside/s", "link", "ok/../../outside/s"]:
+        with pytest.raises(ValueError, match="outside|'\\.\\.'"):
+            Suite.open(name, root=root)
+    with pytest.raises(SuiteNotFoundError, match="suites there: ok"):
+        Suite.open("nope", root=root)
+
+
+def save_tiny_model(path: Path, *, with_code: bool = False) -> None:
+    import keras  # heavy: only these tests build a model
+
+    inputs = keras.Input((4,))
+    layer = keras.layers.Lambda(lambda x: x * 2) if with_code else keras.layers.Dense(1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keras.Model(inputs, layer(inputs)).save(path)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated", "empty"])
+def test_a_broken_member_file_names_the_member_and_how_to_retrain(tmp_path, damage):
+    suite = fake_suite(tmp_path)
+    path = suite.model_path("m00")
+    save_tiny_model(path)
+    assert suite.load_model("m00").output_shape == (None, 1)  # intact: loads
+    data = path.read_bytes()
+    if damage == "deleted":
+        path.unlink()
+    else:
+        path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"")
+    with pytest.raises(MemberModelError) as info:
+        suite.load_model("m00")
+    message = str(info.value)
+    assert "'m00'" in message and "'s'" in message and str(path) in message
+    assert "missing" in message if damage == "deleted" else "damaged" in message
+    assert f"delete the folder {suite.member_dir('m00')}" in message
+    assert "File not found" not in message  # Keras' words for a file that exists
+
+
+def test_a_model_with_code_is_refused_in_safe_mode(tmp_path):
+    suite = fake_suite(tmp_path)
+    save_tiny_model(suite.model_path("m00"), with_code=True)
+    with pytest.raises(MemberModelError, match="safe_mode|[Ll]ambda"):
+        suite.load_model("m00")

@@ -19,6 +19,7 @@ from dermviz.sanity import (
     RandomizationSpec,
     ReproducibilitySpec,
     SanitySpec,
+    StudyDamagedError,
     StudyInfo,
     check_kinds,
     list_studies,
@@ -29,6 +30,7 @@ from dermviz.sanity import (
     spec_from_dict,
     study_folder,
 )
+from dermviz.store import DamagedFileWarning
 from tests.conftest import REPO_ROOT
 
 IDS = ("a", "b")
@@ -171,6 +173,39 @@ def test_a_registered_check_runs_caches_and_lists(tmp_path):
     assert list_studies(tmp_path / "nowhere") == []
     with pytest.raises(TypeError, match="spec type"):
         run(suite, _FakeKind(), progress=False)
+
+
+@pytest.mark.parametrize(("file", "damage"), [
+    ("arrays.npz", "truncate"), ("table.csv", "binary"), ("predictions.csv", "delete"),
+    ("study.json", "truncate"),
+])
+def test_a_damaged_study_is_listed_as_damaged_and_recomputed(tmp_path, file, damage):
+    suite = FakeSuite(tmp_path / "suite")
+    spec = ToySpec(member_id="m00", image_ids=IDS, shift=3)
+    run(suite, spec, progress=False)
+    folder = study_folder(suite, spec)
+    path = folder / file
+    if damage == "delete":
+        path.unlink()
+    else:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00\xff" * 50)
+    with pytest.raises(StudyDamagedError, match=str(path)):
+        load_study(folder)
+    if file != "table.csv":  # a damaged CSV is only found by loading it
+        assert list_studies(suite) == []  # the default listing leaves it out
+        [info] = list_studies(suite, ["toy_check"] if file != "study.json" else ["x"],
+                              include_damaged=True)
+        assert info.folder == folder and file in info.damaged
+        assert "delete the folder" in info.damaged
+    # Running the spec again reports the damage and recomputes over it.
+    CALLS.clear()
+    with pytest.warns(DamagedFileWarning, match=file):
+        run(suite, spec, progress=False)
+    assert CALLS == ["model m00"]
+    assert load_study(folder).spec == spec
+    [info] = list_studies(suite, include_damaged=True)
+    assert info.damaged is None
 
 
 @dataclass(frozen=True, eq=False)

@@ -60,7 +60,8 @@ def promote_member(plan: MemberPlan, config: SearchConfig, *, holdout: pd.DataFr
         config=config.train.replace(**params), split_summary=plan.split.summary(),
         history=json.loads((folder / "history.json").read_text()),
         best_epoch=result["best_epoch"], val_y=np.asarray(split["val"]["y"], dtype=int),
-        p_val=np.load(folder / "val_predictions.npy"),
-        holdout=holdout, p_test=np.load(folder / "holdout_predictions.npy"),
+        p_val=np.load(folder / "val_predictions.npy", allow_pickle=False),
+        holdout=holdout,
+        p_test=np.load(folder / "holdout_predictions.npy", allow_pickle=False),
         extra={"fit_seed": result.get("seed"), "search": search},
     )
