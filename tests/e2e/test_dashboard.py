@@ -76,10 +76,18 @@ def _matches(tab) -> str:
     return main_area(tab).get_by_text("hold-out lesions match").inner_text()
 
 
+def _wait_cards(tab, matches: str) -> None:
+    """Until the grid shows one card per matching lesion (a small suite fits one page)."""
+    n = int(matches.split(" of ")[0].strip("*"))
+    tab.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=\"stMain\"] "
+        "[data-testid=\"stImage\"] img').length === n", arg=n)
+
+
 def test_browser_filter_changes_the_grid_and_survives_a_reload(page):
     open_page(page, "Lesion browser")
     before = _matches(page)
-    cards_before = main_area(page).locator('[data-testid="stImage"] img').count()
+    _wait_cards(page, before)
     picker = page.get_by_test_id("stSelectbox").filter(has_text="True class")
     picker.click()
     page.get_by_role("option", name="melanoma", exact=True).click()
@@ -87,11 +95,12 @@ def test_browser_filter_changes_the_grid_and_survives_a_reload(page):
     wait_idle(page)
     after = _matches(page)
     assert after != before, (before, after)
-    assert main_area(page).locator('[data-testid="stImage"] img').count() < cards_before
+    _wait_cards(page, after)  # fewer cards
     page.reload()
     main_area(page).get_by_text("hold-out lesions match").wait_for()
     wait_idle(page)
     assert _matches(page) == after  # the filter came back from the URL
+    _wait_cards(page, after)
     assert page.get_by_test_id("stException").count() == 0
 
 
