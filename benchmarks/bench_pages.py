@@ -107,6 +107,39 @@ def measure(models: Path, suite_name: str, *, repeats: int) -> dict[str, list[fl
     return out
 
 
+#: Every page of the dashboard (file under app/views, the query it opens with).
+PAGES = {"home": {}, "browser": {}, "case": {}, "upload": {}, "statistics": {},
+         "saliency": {}, "randomization": {}, "variation": {}, "search": {}}
+
+
+def measure_pages(models: Path, suite_name: str, *, repeats: int) -> dict[str, list[float]]:
+    """Milliseconds per rerun of each page with nothing changed (its render time on a cached
+    suite), after one untimed warm-up run."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["DERMVIZ_MODELS"] = str(models)
+    out: dict[str, list[float]] = {}
+    for name, query in PAGES.items():
+        at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT)
+        at.query_params.update(query)
+        at.session_state["suite_name"] = suite_name
+        _checked(at.switch_page(str(VIEWS / f"{name}.py")).run())
+        out[name] = [_timed(lambda a=at: _checked(a.run())) for _ in range(repeats)]
+    return out
+
+
+def page_report(times: dict[str, list[float]]) -> str:
+    lines = ["| page | runs | median (ms) | p95 (ms) | max (ms) |", "|---|---|---|---|---|"]
+    for name, t in times.items():
+        p95 = statistics.quantiles(t, n=20, method="inclusive")[-1] if len(t) > 1 else t[0]
+        lines.append(f"| {name} | {len(t)} | {statistics.median(t):.0f} | {p95:.0f} "
+                     f"| {max(t):.0f} |")
+    lines += ["", "- Render time of each page: a rerun with nothing changed, on the cached "
+              "suite above (models loaded, maps in the store), measured as the interactions "
+              "above are."]
+    return "\n".join(lines) + "\n"
+
+
 def report(times: dict[str, list[float]], *, suite: str, n_members: int, size: int) -> str:
     lines = [
         provenance(), "",
@@ -158,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no suite {name!r} under {models}")
         suite = Suite(models / name)
         times = measure(models.resolve(), name, repeats=args.repeats)
+        pages = measure_pages(models.resolve(), name, repeats=args.repeats)
         body = report(times, suite=name, n_members=len(suite.member_ids),
-                      size=suite.image_size)
+                      size=suite.image_size) + "\n" + page_report(pages)
     print(f"## {TITLE}\n\n{body}")
     if not args.no_write:
         write_section(TITLE, body)
