@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pandas as pd
@@ -211,8 +211,3 @@ def paginate(table: pd.DataFrame, *, page: int, per_page: int) -> tuple[pd.DataF
     n_pages = max(1, -(-len(table) // per_page))
     page = min(max(1, int(page)), n_pages)
     return table.iloc[(page - 1) * per_page : page * per_page], n_pages
-
-
-def with_changes(flt: LesionFilter, **changes: Any) -> LesionFilter:
-    """A copy of ``flt`` with some settings changed (validated)."""
-    return replace(flt, **changes)
