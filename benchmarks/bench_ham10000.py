@@ -2,7 +2,7 @@
 
 Runs ``dermviz train --data DATA --config CONFIG --name NAME`` in a subprocess (timed, data
 loading and GradCAM precomputation included) into a fresh models folder, then reads the suite's
-hold-out metrics and writes the "HAM10000 suite at 128 px" section of benchmarks/RESULTS.md.
+hold-out metrics and writes the "HAM10000 suite" section of benchmarks/RESULTS.md.
 
     python benchmarks/bench_ham10000.py --data HAM10000_FOLDER [--config CONFIG]
 
@@ -26,9 +26,10 @@ if str(REPO) not in sys.path:  # `python benchmarks/bench_ham10000.py` from the 
 
 from benchmarks.results import provenance, write_section  # noqa: E402
 
-TITLE = "HAM10000 suite at 128 px: `dermviz train` end to end"
+TITLE = "HAM10000 suite: `dermviz train` end to end"
 TRAIN_KEYS = ("image_size", "n_members", "recipe", "max_train", "epochs", "batch_size",
-              "learning_rate", "weights", "gradcam_layer")
+              "learning_rate", "lr_schedule", "patience", "augment", "weights",
+              "gradcam_layer")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             for r in table.itertuples()
         ],
         f"| mean | {table['auc'].mean():.3f} | {table['accuracy'].mean():.3f} | | | |",
+        f"| sd over seeds | {table['auc'].std(ddof=1):.3f} | {table['accuracy'].std(ddof=1):.3f} "
+        "| | | |" if len(table) > 1 else "",
         "",
         "For comparison see docs/protocol.md §7 (the paper's members) and docs/stack.md §6 (a "
         "from-scratch run on the whole pool).",

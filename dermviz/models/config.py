@@ -15,6 +15,9 @@ from dermviz.models.blocks import DEFAULT_TARGET_LAYER
 HYPERPARAMETERS = ("learning_rate", "dropout", "optimizer", "momentum", "beta_1", "beta_2",
                    "dense_units", "epochs")
 
+#: Learning-rate schedules over a fit.
+LR_SCHEDULES = ("constant", "cosine")
+
 #: Adam with beta_1 or beta_2 exactly 1 divides by zero (docs/protocol.md §14.7): the
 #: optimizer uses values capped here; configs record them as given.
 BETA_CAP = 1.0 - 1e-6
@@ -40,6 +43,10 @@ class TrainConfig:
     epochs: int = 6
     batch_size: int = 32
     learning_rate: float = 1e-3
+    # "constant", or "cosine": decay to 0 over all epochs' steps (Loshchilov & Hutter 2017).
+    lr_schedule: str = "constant"
+    # Stop when validation AUC has not improved for this many epochs (None: run them all).
+    patience: int | None = None
     optimizer: str = "adam"  # "adam" | "sgd"
     momentum: float = 0.9  # sgd only
     beta_1: float = 0.9  # adam only (Keras' default)
@@ -72,6 +79,11 @@ class TrainConfig:
         for name in ("momentum", "beta_1", "beta_2"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, "
+                             f"got {self.lr_schedule!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 

@@ -92,9 +92,28 @@ class SplitRows:
         return np.where(self.train_y == 1, cw[1], cw[0]).astype(np.float32)
 
 
-def make_optimizer(config: TrainConfig) -> Any:
-    """Adam(lr, beta_1, beta_2) or SGD(lr, momentum), as in the paper (docs/protocol.md §5)."""
-    lr = float(config.learning_rate)
+def learning_rate(config: TrainConfig, *, steps_per_epoch: int = 1) -> Any:
+    """``config.learning_rate``, or with ``config.lr_schedule == "cosine"`` a schedule
+    decaying from it to 0 over ``config.epochs * steps_per_epoch`` steps (SGDR
+    without restarts [1]_).
+
+    References
+    ----------
+    .. [1] Loshchilov & Hutter, "SGDR: Stochastic gradient descent with warm
+       restarts", ICLR 2017 (arXiv:1608.03983).
+    """
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            float(config.learning_rate), decay_steps=config.epochs * steps_per_epoch)
+    return float(config.learning_rate)
+
+
+def make_optimizer(config: TrainConfig, *, steps_per_epoch: int = 1) -> Any:
+    """Adam(lr, beta_1, beta_2) or SGD(lr, momentum), as in the paper (docs/protocol.md §5),
+    with the rate of :func:`learning_rate`."""
+    lr = learning_rate(config, steps_per_epoch=steps_per_epoch)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(
             learning_rate=lr, beta_1=min(float(config.beta_1), BETA_CAP),
@@ -176,12 +195,13 @@ def fit_member(
     t0 = time.perf_counter()
     used = configure_device(device)
     model, train_model = build_member(config, seed=seed, mixed=used["mixed_precision"])
+    batch = config.batch_size
+    steps = -(-len(split.train_rows) // batch)
     train_model.compile(
-        optimizer=make_optimizer(config), loss="binary_crossentropy",
+        optimizer=make_optimizer(config, steps_per_epoch=steps), loss="binary_crossentropy",
         metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
         run_eagerly=config.run_eagerly, jit_compile=used["jit_compile"],
     )
-    batch = config.batch_size
     train_ds = make_train_dataset(
         pool, split.train_rows, split.train_y, batch_size=batch, seed=seed,
         weights=split.train_weights(), augs=split.train_aug, flips=split.random_flips,
@@ -193,9 +213,12 @@ def fit_member(
                                augs=split.val_aug)
     best = _BestEpoch()
     extra: list[Any] = [best, keras.callbacks.TerminateOnNaN(), *callbacks]
+    if config.patience is not None:  # _BestEpoch restores the best weights, not this
+        extra.append(keras.callbacks.EarlyStopping(
+            monitor="val_auc", mode="max", patience=config.patience))
     bar = None
     if progress is not None:
-        bar = _EpochBar(config.epochs, -(-len(split.train_rows) // batch), progress)
+        bar = _EpochBar(config.epochs, steps, progress)
         extra.append(bar)
     t1 = time.perf_counter()
     history = train_model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
