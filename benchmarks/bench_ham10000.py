@@ -5,19 +5,26 @@ loading and GradCAM precomputation included) into a fresh models folder, then re
 hold-out metrics and writes the "HAM10000 suite" section of benchmarks/RESULTS.md.
 
     python benchmarks/bench_ham10000.py --data HAM10000_FOLDER [--config CONFIG]
+    python benchmarks/bench_ham10000.py --data HAM10000_FOLDER --existing models/ham-auc
 
 About 30 minutes on 2 CPU cores with the default config (2 members, 128 px, 4 epochs).
+``--existing`` reports a suite trained earlier (for instance at low priority beside other
+work, or resumed across sessions, when its wall time means nothing): instead of the wall
+time it times ``--steps`` training steps of the suite's model and batch size on this
+machine and gives the training time they imply (steps per epoch x epochs run, per member).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -39,22 +46,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="ham128")
     parser.add_argument("--out", type=Path, default=None, help="models dir (default: temp)")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--existing", type=Path, default=None,
+                        help="report this trained suite instead of training one")
+    parser.add_argument("--steps", type=int, default=20,
+                        help="with --existing: training steps to time")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"no HAM10000 folder at {args.data}")
 
     from dermviz.models.suite import Suite
 
-    out = args.out or Path(tempfile.mkdtemp(prefix="dermviz-bench-ham-"))
-    cmd = [sys.executable, "-m", "dermviz", "--models-dir", str(out), "train",
-           "--data", str(args.data), "--config", str(args.config), "--name", args.name,
-           "--overwrite"]
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=REPO)
-    wall = time.perf_counter() - start
-
-    suite = Suite(out / args.name)
+    if args.existing is not None:
+        suite = Suite(args.existing)
+        timing = existing_timing(suite, steps=args.steps)
+    else:
+        out = args.out or Path(tempfile.mkdtemp(prefix="dermviz-bench-ham-"))
+        cmd = [sys.executable, "-m", "dermviz", "--models-dir", str(out), "train",
+               "--data", str(args.data), "--config", str(args.config), "--name", args.name,
+               "--overwrite"]
+        env = {**os.environ,
+               "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, env=env, cwd=REPO)
+        wall = time.perf_counter() - start
+        suite = Suite(out / args.name)
+        n = max(len(suite.member_ids), 1)
+        timing = (f"- Wall time, `dermviz train` end to end: **{wall / 60:.1f} min** for "
+                  f"{len(suite.member_ids)} members ({wall / 60 / n:.1f} min each).")
     table = suite.metrics_table()
     train = suite.config
     settings = ", ".join(f"{k} {train[k]}" for k in TRAIN_KEYS if k in train)
@@ -63,9 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- Data: {suite.dataset_info.get('name', 'HAM10000')}, the paper's hold-out; "
         f"suite settings: {settings}.",
-        f"- Wall time, `dermviz train` end to end: **{wall / 60:.1f} min** for "
-        f"{len(suite.member_ids)} members ({wall / 60 / max(len(suite.member_ids), 1):.1f} min "
-        "each).",
+        timing,
         "",
         "| member | hold-out AUC | accuracy | sensitivity | specificity | threshold |",
         "|---|---|---|---|---|---|",
@@ -86,6 +102,43 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_section(TITLE, text)
     return 0
+
+
+def existing_timing(suite: Any, *, steps: int) -> str:
+    """Time ``steps`` training steps of the suite's model here; the training time implied."""
+    import keras
+    import numpy as np
+
+    from dermviz.models.config import TrainConfig
+    from dermviz.models.fit import build_member, make_optimizer
+
+    config = TrainConfig.from_dict(suite.config)
+    model, _ = build_member(config, seed=0, mixed=False)
+    model.compile(optimizer=make_optimizer(config), loss="binary_crossentropy")
+    rng = np.random.default_rng(0)
+    n = config.batch_size * steps
+    x = rng.uniform(0, 255, (n, config.image_size, config.image_size, 3)).astype(np.float32)
+    y = rng.integers(0, 2, n).astype(np.float32)
+    model.fit(x[: config.batch_size * 2], y[: config.batch_size * 2],
+              batch_size=config.batch_size, epochs=1, verbose=0)  # graph building
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0)
+    per_step = (time.perf_counter() - start) / steps
+    keras.backend.clear_session()
+    lines = [f"- Trained earlier (not timed end to end: `--existing`). Here, one training "
+             f"step of batch {config.batch_size} at {config.image_size} px takes "
+             f"**{per_step:.2f} s** (median machine load aside, {steps} steps timed); "
+             "what that implies per member:", ""]
+    for mid in suite.member_ids:
+        member = suite.member(mid)
+        n_train = int(member.get("split", {}).get("n_train", 0))
+        history = json.loads((suite.path / "members" / mid / "history.json").read_text())
+        epochs = len(history.get("loss", [])) or config.epochs
+        steps_per_epoch = -(-n_train // config.batch_size)
+        minutes = per_step * steps_per_epoch * epochs / 60
+        lines.append(f"  - {mid}: {n_train} training images, {steps_per_epoch} steps x "
+                     f"{epochs} epochs: about **{minutes:.0f} min** of training")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
