@@ -127,7 +127,7 @@ def existing_timing(suite: Any, *, steps: int) -> str:
     keras.backend.clear_session()
     lines = [f"- Trained earlier (not timed end to end: `--existing`). Here, one training "
              f"step of batch {config.batch_size} at {config.image_size} px takes "
-             f"**{per_step:.2f} s** (median machine load aside, {steps} steps timed); "
+             f"**{per_step:.2f} s** ({steps} steps timed, at the load average above); "
              "what that implies per member:", ""]
     for mid in suite.member_ids:
         member = suite.member(mid)
