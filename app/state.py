@@ -24,7 +24,8 @@ from dermviz import sanity
 from dermviz.analysis import browse, retrieval, statistics
 from dermviz.analysis.verdicts import verdicts
 from dermviz.data import thumbnails as thumbs
-from dermviz.explain.base import make_explainer
+from dermviz.explain.base import get_explainer, make_explainer
+from dermviz.explain.consensus import Consensus, map_consensus
 from dermviz.explain.jobs import Job, MapJobs
 from dermviz.explain.maps import SaliencyMaps
 from dermviz.explain.precompute import cached_maps, default_params, load_or_compute
@@ -212,6 +213,21 @@ def stored_maps(
     """
     return reporting_damage(lambda: cached_maps(
         Suite(suite_path), list(members), image_id, method=method, params=params))
+
+
+@st.cache_data(show_spinner="Comparing the members' maps...", max_entries=256)
+def consensus(
+    suite_path: str, image_id: str, method: str, params: dict[str, Any],
+    members: tuple[str, ...],
+) -> Consensus:
+    """:func:`dermviz.explain.consensus.map_consensus` of ``members``' maps of one image.
+
+    Maps come from the store, computed and stored on a miss (pass only members whose
+    maps are stored for slow methods such as KernelSHAP).
+    """
+    stack = np.stack([_saliency(suite_path, m, image_id, method, params).maps[0]
+                      for m in members])
+    return map_consensus(stack, signed=get_explainer(method).signed, members=members)
 
 
 @st.cache_resource(show_spinner=False)

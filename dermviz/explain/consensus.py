@@ -75,6 +75,12 @@ class Consensus:
     constant: tuple[str, ...]
 
     @property
+    def spread_max(self) -> float:
+        """The largest spread possible on the normalised scale (members split between its
+        ends): 0.5 for [0, 1] maps, 1 for signed ones; for drawing the spread map."""
+        return 1.0 if self.signed else 0.5
+
+    @property
     def mean_spearman(self) -> float:
         """Mean pairwise Spearman over the pairs where it is defined (NaN if none is)."""
         return _nanmean(self.pairs["spearman"])
