@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from dermviz import sanity
-from dermviz.analysis import browse, retrieval, statistics
+from dermviz.analysis import browse, lesion_localization, retrieval, statistics
 from dermviz.analysis.verdicts import verdicts
 from dermviz.data import thumbnails as thumbs
 from dermviz.explain.base import get_explainer, make_explainer
@@ -308,6 +308,16 @@ def suite_statistics(suite_path: str, stamp: int) -> dict[str, pd.DataFrame]:
 def lesions(suite_path: str, stamp: int) -> pd.DataFrame:
     """:func:`dermviz.analysis.browse.lesion_table` with the data set's metadata."""
     return browse.lesion_table(Suite(suite_path), dataset=load_dataset(suite_path))
+
+
+@st.cache_data(show_spinner="Scoring the stored GradCAM maps against the lesion masks...",
+               max_entries=8, ttl=600)
+def gradcam_localization(suite_path: str, stamp: int) -> pd.DataFrame:
+    """:func:`dermviz.analysis.lesion_localization.suite_localization` of the stored GradCAM
+    maps (nothing is computed). Re-read after 10 minutes, or on :meth:`clear`, so maps
+    stored after the suite (the demo build stores them last) show up."""
+    return reporting_damage(lambda: lesion_localization.suite_localization(
+        Suite(suite_path), dataset=load_dataset(suite_path), method="gradcam"))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
