@@ -22,6 +22,7 @@ import streamlit as st
 
 from dermviz import sanity
 from dermviz.analysis import browse, lesion_localization, retrieval, statistics
+from dermviz.analysis.suite_comparison import SuiteComparison, compare_suites
 from dermviz.analysis.verdicts import verdicts
 from dermviz.data import thumbnails as thumbs
 from dermviz.explain.base import get_explainer, make_explainer
@@ -318,6 +319,23 @@ def gradcam_localization(suite_path: str, stamp: int) -> pd.DataFrame:
     stored after the suite (the demo build stores them last) show up."""
     return reporting_damage(lambda: lesion_localization.suite_localization(
         Suite(suite_path), dataset=load_dataset(suite_path), method="gradcam"))
+
+
+def open_by_name(name: str) -> Suite:
+    """A suite of the models folder by name (never a path, so no choice can leave it);
+    a suite gone since the listing stops the page."""
+    try:
+        return Suite(resolve_within(models_dir(), name))
+    except (SuiteNotFoundError, ValueError) as exc:
+        suite_paths.clear()
+        stop_with_error(f"{exc}. Reload the page to choose another suite.")
+
+
+@st.cache_data(show_spinner="Comparing the suites...", max_entries=8, ttl=600)
+def suite_comparison(first: str, second: str, stamps: tuple[int, int]) -> SuiteComparison:
+    """:func:`dermviz.analysis.suite_comparison.compare_suites` of two suite folders
+    (``stamps``: their :func:`suite_stamp`, so a retrained suite is compared anew)."""
+    return reporting_damage(lambda: compare_suites(Suite(first), Suite(second)))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
