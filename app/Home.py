@@ -39,6 +39,7 @@ pages = {
         st.Page(APP_DIR / "views" / "variation.py", title="Reproducibility & variation",
                 icon=":material/difference:"),
         st.Page(APP_DIR / "views" / "search.py", title="Search", icon=":material/tune:"),
+        st.Page(APP_DIR / "views" / "compare.py", title="Compare suites", icon=":material/scale:"),
     ],
 }
 st.navigation(pages).run()

@@ -21,10 +21,12 @@ import pandas as pd
 import streamlit as st
 
 from dermviz import sanity
-from dermviz.analysis import browse, retrieval, statistics
+from dermviz.analysis import browse, lesion_localization, retrieval, statistics
+from dermviz.analysis.suite_comparison import SuiteComparison, compare_suites
 from dermviz.analysis.verdicts import verdicts
 from dermviz.data import thumbnails as thumbs
-from dermviz.explain.base import make_explainer
+from dermviz.explain.base import get_explainer, make_explainer
+from dermviz.explain.consensus import Consensus, map_consensus
 from dermviz.explain.jobs import Job, MapJobs
 from dermviz.explain.maps import SaliencyMaps
 from dermviz.explain.precompute import cached_maps, default_params, load_or_compute
@@ -214,6 +216,21 @@ def stored_maps(
         Suite(suite_path), list(members), image_id, method=method, params=params))
 
 
+@st.cache_data(show_spinner="Comparing the members' maps...", max_entries=256)
+def consensus(
+    suite_path: str, image_id: str, method: str, params: dict[str, Any],
+    members: tuple[str, ...],
+) -> Consensus:
+    """:func:`dermviz.explain.consensus.map_consensus` of ``members``' maps of one image.
+
+    Maps come from the store, computed and stored on a miss (pass only members whose
+    maps are stored for slow methods such as KernelSHAP).
+    """
+    stack = np.stack([_saliency(suite_path, m, image_id, method, params).maps[0]
+                      for m in members])
+    return map_consensus(stack, signed=get_explainer(method).signed, members=members)
+
+
 @st.cache_resource(show_spinner=False)
 def map_jobs() -> MapJobs:
     """The process-wide background computer of single maps (:class:`MapJobs`)."""
@@ -292,6 +309,33 @@ def suite_statistics(suite_path: str, stamp: int) -> dict[str, pd.DataFrame]:
 def lesions(suite_path: str, stamp: int) -> pd.DataFrame:
     """:func:`dermviz.analysis.browse.lesion_table` with the data set's metadata."""
     return browse.lesion_table(Suite(suite_path), dataset=load_dataset(suite_path))
+
+
+@st.cache_data(show_spinner="Scoring the stored GradCAM maps against the lesion masks...",
+               max_entries=8, ttl=600)
+def gradcam_localization(suite_path: str, stamp: int) -> pd.DataFrame:
+    """:func:`dermviz.analysis.lesion_localization.suite_localization` of the stored GradCAM
+    maps (nothing is computed). Re-read after 10 minutes, or on :meth:`clear`, so maps
+    stored after the suite (the demo build stores them last) show up."""
+    return reporting_damage(lambda: lesion_localization.suite_localization(
+        Suite(suite_path), dataset=load_dataset(suite_path), method="gradcam"))
+
+
+def open_by_name(name: str) -> Suite:
+    """A suite of the models folder by name (never a path, so no choice can leave it);
+    a suite gone since the listing stops the page."""
+    try:
+        return Suite(resolve_within(models_dir(), name))
+    except (SuiteNotFoundError, ValueError) as exc:
+        suite_paths.clear()
+        stop_with_error(f"{exc}. Reload the page to choose another suite.")
+
+
+@st.cache_data(show_spinner="Comparing the suites...", max_entries=8, ttl=600)
+def suite_comparison(first: str, second: str, stamps: tuple[int, int]) -> SuiteComparison:
+    """:func:`dermviz.analysis.suite_comparison.compare_suites` of two suite folders
+    (``stamps``: their :func:`suite_stamp`, so a retrained suite is compared anew)."""
+    return reporting_damage(lambda: compare_suites(Suite(first), Suite(second)))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

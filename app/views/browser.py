@@ -12,6 +12,7 @@ from dermviz.analysis.browse import (
     LesionFilter,
     paginate,
 )
+from dermviz.analysis.lesion_localization import columns, join_localization
 
 PER_ROW = 6
 PAGE_SIZES = (24, 48, 96)
@@ -26,7 +27,10 @@ KEY = "browser_"
 st.title("Lesion browser")
 suite = state.require_trained_suite()
 path = str(suite.path)
-table = state.lesions(path, state.suite_stamp(suite))
+localization = state.gradcam_localization(path, state.suite_stamp(suite))
+table = join_localization(state.lesions(path, state.suite_stamp(suite)), localization)
+#: The "maps miss the lesion" filter needs stored GradCAM maps of masked images.
+scored = int((table[columns("gradcam")["maps"]] > 0).sum())
 n_members = int(table["n_members"].max())
 metadata = [name for name in METADATA_FILTERS if name in table.columns]
 sort_keys = [k for k in SORT_KEYS if k in table.columns]
@@ -44,6 +48,9 @@ def _from_url() -> None:
     s[KEY + "consistent_only"] = flt.consistent_only
     s[KEY + "p"] = (flt.p_min, flt.p_max)
     s[KEY + "min_disagreement"] = flt.min_disagreement
+    if flt.misses_lesion and not scored:
+        notes.append("ignored misses_lesion: no stored GradCAM map to score")
+    s[KEY + "misses_lesion"] = flt.misses_lesion and bool(scored)
     for name in metadata:
         s[KEY + name] = [v for v in getattr(flt, name) if v in _options(name)]
     s[KEY + "sort"] = flt.sort if flt.sort in sort_keys else sort_keys[0]
@@ -90,6 +97,16 @@ with st.sidebar:
     p_range = st.slider("Mean p(melanoma)", 0.0, 1.0, step=0.05, key=KEY + "p")
     disagreement = st.slider("Disagreement: at least this share of members against the vote",
                              0.0, 0.5, step=0.05, key=KEY + "min_disagreement")
+    misses = st.checkbox(
+        "GradCAM misses the lesion", key=KEY + "misses_lesion", disabled=not scored,
+        help="The members' mean GradCAM mass on the lesion is below chance (the lesion's "
+             "share of the image), or the map's peak is off the lesion for most members.")
+    if not scored:
+        st.caption("No stored GradCAM maps of masked hold-out images yet: compute them with "
+                   "`dermviz explain` (the demo build does) to filter on them.")
+        st.button("Re-read the stored maps", on_click=state.gradcam_localization.clear)
+    elif scored < len(table):
+        st.caption(f"Maps scored for {scored} of {len(table)} lesions.")
     chosen = {name: st.multiselect(name.replace("_", " ").capitalize(), _options(name),
                                    key=KEY + name) for name in metadata}
     sort = st.selectbox("Sort by", sort_keys, format_func=SORT_LABELS.get, key=KEY + "sort")
@@ -101,7 +118,7 @@ flt = LesionFilter(
     verdict=None if verdict == ANY else verdict,
     min_wrong=int(wrong[0]), max_wrong=None if wrong[1] >= n_members else int(wrong[1]),
     consistent_only=consistent, p_min=float(p_range[0]), p_max=float(p_range[1]),
-    min_disagreement=float(disagreement),
+    min_disagreement=float(disagreement), misses_lesion=bool(misses),
     **{name: tuple(values) for name, values in chosen.items()},
     sort=sort, descending=descending,
 )

@@ -1,5 +1,6 @@
 """Case: one hold-out lesion; the suite's vote, every member's p(melanoma), the chosen
-members' GradCAM and KernelSHAP overlays with their share on the lesion, similar cases."""
+members' GradCAM and KernelSHAP overlays with their share on the lesion, the consensus of
+all members' maps, similar cases."""
 
 import pandas as pd
 import streamlit as st
@@ -146,6 +147,50 @@ if scores:
 st.caption(f"{GradCAM.display_name} on `{cam_params['layer']}`, brighter = more evidence for "
            f"the member's predicted class. {KernelSHAP.display_name}: green raises, red lowers "
            "the explained class's probability, each map on its own scale.")
+
+
+st.subheader("Consensus over members")
+st.caption(f"All {len(suite.member_ids)} members' maps of this image, each scaled to its own "
+           "peak first (members differ in scale). Spread: the members' standard deviation "
+           "(full colour: members split all-or-nothing). Disagreement: the spread as a share "
+           "of the largest possible at that mean, faint background left out.")
+agreeing = {CAM: tuple(suite.member_ids)}
+if show_shap:
+    stored = state.stored_maps(path, tuple(suite.member_ids), image_id, SHAP, shap_params)
+    agreeing[SHAP] = tuple(m for m, found in stored.items() if found is not None)
+for method in (GradCAM, KernelSHAP):
+    among = agreeing.get(method.name, ())
+    if method is KernelSHAP and show_shap and len(among) < 2:
+        st.info(f"{KernelSHAP.display_name} consensus: {len(among)} member(s) have a stored "
+                "map of this image; it needs at least 2.")
+    if len(among) < 2:
+        continue
+    params = cam_params if method is GradCAM else shap_params
+    consensus = state.consensus(path, image_id, method.name, params, among)
+    numbers = consensus.summary()
+    cols = st.columns([1, 2, 2, 2])
+    cols[0].markdown(
+        f"**{method.display_name}**, {numbers['members']} members  \n"
+        f"mean Spearman {numbers['mean_spearman']:.2f}  \n"
+        f"mean SSIM {numbers['mean_ssim']:.2f}  \n"
+        f"disagreeing pixels {numbers['disagreement_share']:.0%}")
+    if consensus.constant:
+        cols[0].caption(f"Constant map (no rank correlation): {', '.join(consensus.constant)}")
+    mean = (diverging_overlay(img, consensus.mean, vmax=1.0, alpha=opacity) if method.signed
+            else cam_overlay(img, consensus.mean, alpha=opacity))
+    shown = {
+        f"{method.display_name} mean over members": mean,
+        f"{method.display_name} spread over members": cam_overlay(
+            img, consensus.spread / consensus.spread_max, alpha=opacity),
+        f"{method.display_name} disagreement": cam_overlay(img, consensus.disagreement,
+                                                          alpha=opacity),
+    }
+    for col, (name, overlay) in zip(cols[1:], shown.items(), strict=True):
+        overlay = _outlined(overlay)
+        overlays[name] = overlay
+        col.image(overlay, caption=name, width=clinic.OVERLAY_WIDTH)
+    with st.expander(f"{method.display_name}: agreement of every two members"):
+        st.dataframe(consensus.pairs, hide_index=True)
 
 
 def _report() -> str:

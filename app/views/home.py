@@ -4,6 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from app import state
+from dermviz.analysis.training import training_summary
 from dermviz.background import build_status, log_tail, start_demo_build
 
 DEMO = "demo"
@@ -46,6 +47,38 @@ def _build_panel() -> None:
         st.rerun()
 
 
+def _auc_text(record: dict) -> str:
+    sd = record["auc_sd"]
+    return f"{record['auc_mean']:.3f}" + ("" if sd != sd else f" ± {sd:.3f}")  # NaN: 1 member
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "not recorded"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def _training_record(record: dict) -> None:
+    """How the members were trained: options, fit time, CPU (what member.json recorded)."""
+    st.subheader("Training")
+    config = record["config"]
+    patience = config.get("patience")
+    st.dataframe([
+        {"item": "epochs (at most)", "value": str(config.get("epochs", "?"))},
+        {"item": "learning-rate schedule", "value": str(config.get("lr_schedule", "?"))},
+        {"item": "early stopping", "value": "off" if patience is None
+         else f"patience {patience} epochs on validation AUC"},
+        {"item": "hold-out AUC range",
+         "value": f"{record['auc_min']:.3f} - {record['auc_max']:.3f}"},
+        {"item": "fit wall time, all members", "value": _duration(record["fit_seconds_total"])},
+        {"item": "fit wall time per member", "value": _duration(record["fit_seconds_mean"])},
+        {"item": "CPU", "value": ", ".join(record["cpus"]) or "not recorded"},
+    ], hide_index=True)
+    if 0 < record["fits_timed"] < record["members"]:
+        st.caption(f"Fit times recorded for {record['fits_timed']} of {record['members']} "
+                   "members (older members did not record theirs).")
+
+
 def build_panel() -> None:
     running = build_status(state.models_dir(), DEMO).running
     st.fragment(_build_panel, run_every=2.0 if running else None)()
@@ -64,7 +97,9 @@ metrics = suite.metrics_table()
 col1, col2, col3, col4 = st.columns(4)
 col1.metric("Members", len(suite.member_ids))
 col2.metric("Image size", f"{suite.image_size} px")
-col3.metric("Mean hold-out AUC", f"{metrics['auc'].mean():.3f}" if len(metrics) else "-")
+record = training_summary(suite)
+col3.metric("Hold-out AUC, mean ± sd", _auc_text(record) if len(metrics) else "-",
+            help="Over the members; sd is the sample standard deviation.")
 col4.metric("Mean accuracy", f"{metrics['accuracy'].mean():.1%}" if len(metrics) else "-")
 if suite.manifest.get("status") != "complete":
     st.warning("This suite is still training (or was interrupted): rerun the same command "
@@ -110,5 +145,6 @@ if len(metrics):
         st.dataframe(info["best"], hide_index=True)
         st.page_link("views/search.py", label="All trials and the AUC distribution",
                      icon=":material/tune:")
+    _training_record(record)
     st.subheader("Training configuration")
     st.json(suite.config, expanded=False)

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from dermviz.analysis.errors import PAPER_RULE, image_summary
+from dermviz.analysis.lesion_localization import columns
 from dermviz.analysis.predictions import predictions_table
 
 #: Metadata columns offered as filters when the data set has them (HAM10000 does).
@@ -23,6 +24,9 @@ METADATA_FILTERS = ("localization", "sex", "dx_type")
 #: Columns the browser can sort by; the first is the default.
 SORT_KEYS = ("n_wrong", "mean_p", "sd_p", "frac_against", "test_index", "age")
 CLASSES = ("melanoma", "naevus")
+#: The column :attr:`LesionFilter.misses_lesion` reads: the suite's GradCAM maps miss the
+#: lesion (:func:`dermviz.analysis.lesion_localization.join_localization` adds it).
+MISSES_LESION = columns("gradcam")["misses"]
 
 
 def lesion_table(suite: Any, *, dataset: Any = None, min_wrong_rule: Any = PAPER_RULE
@@ -75,6 +79,10 @@ class LesionFilter:
         Bounds on the members' mean p(melanoma).
     min_disagreement : float
         Lower bound on ``frac_against``, the share of members against the vote (0-0.5).
+    misses_lesion : bool
+        Only images whose GradCAM maps miss the lesion (the :data:`MISSES_LESION`
+        column: the members' mean mass on the lesion below chance, or the peak off the
+        lesion for most members).
     localization, sex, dx_type : tuple of str
         Keep only these metadata values (empty: all).
     sort : str
@@ -89,6 +97,7 @@ class LesionFilter:
     p_min: float = 0.0
     p_max: float = 1.0
     min_disagreement: float = 0.0
+    misses_lesion: bool = False
     localization: tuple[str, ...] = field(default_factory=tuple)
     sex: tuple[str, ...] = field(default_factory=tuple)
     dx_type: tuple[str, ...] = field(default_factory=tuple)
@@ -127,6 +136,11 @@ class LesionFilter:
         keep &= table["mean_p"].between(self.p_min, self.p_max)
         if self.min_disagreement > 0:
             keep &= table["frac_against"] >= self.min_disagreement
+        if self.misses_lesion:
+            if MISSES_LESION not in table.columns:
+                raise ValueError(f"the table has no {MISSES_LESION!r} column: join the maps' "
+                                 "localization first (lesion_localization.join_localization)")
+            keep &= table[MISSES_LESION].astype(bool)
         for name in METADATA_FILTERS:
             allowed = getattr(self, name)
             if allowed and name in table.columns:
@@ -190,7 +204,7 @@ def _parse(key: str, text: str) -> Any:
         return int(text)
     if key == "max_wrong":
         return int(text) if text else None
-    if key in ("consistent_only", "descending"):
+    if key in ("consistent_only", "descending", "misses_lesion"):
         if text not in ("0", "1"):
             raise ValueError("expected 0 or 1")
         return text == "1"

@@ -9,6 +9,8 @@ manifest lists only complete members.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import platform
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,24 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def machine_info() -> dict[str, Any]:
+    """The machine a member was fitted on: CPU model, logical cores, OS (for the record:
+    fit times are only comparable on the same CPU)."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def save_member(
     folder: Path,
     *,
@@ -48,6 +68,7 @@ def save_member(
     holdout: pd.DataFrame,
     p_test: np.ndarray,
     extra: dict[str, Any] | None = None,
+    fit_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Write a member folder; returns its manifest entry.
 
@@ -63,6 +84,9 @@ def save_member(
         The member's effective options (recorded in ``member.json``).
     extra : dict, optional
         More entry fields (a searched member's ``search`` block, ``fit_seed``).
+    fit_seconds : float, optional
+        Wall time of the member's fit, recorded with :func:`machine_info` (the
+        entry's ``fit_seconds`` and ``machine``).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,6 +118,8 @@ def save_member(
         "holdout": binary_metrics(y_test, p_test, threshold=threshold),
         "holdout_at_0.5": binary_metrics(y_test, p_test, threshold=0.5),
         "trained": now(),
+        "fit_seconds": None if fit_seconds is None else round(float(fit_seconds), 1),
+        "machine": machine_info(),
         **(extra or {}),
     }
     write_json(folder / MEMBER_FILE, {**entry, "config": config.to_dict()})

@@ -13,6 +13,7 @@ members are never retrained.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,7 @@ def train_suite(
         folder = out / "members" / mid
         rows = SplitRows.from_record(write_split(folder, split, caches.row_of))
         seed = fit_seed(split.seed, 0)
+        started = time.perf_counter()
         fit = fit_member(config, rows, pool, holdout_cache, seed=seed, device=device,
                          progress=f"{mid} (seed {split.seed})" if progress else None)
         if fit.diverged:
@@ -93,7 +95,7 @@ def train_suite(
             folder, model=fit.model, mid=mid, seed=split.seed, config=config,
             split_summary=split.summary(), history=fit.history, best_epoch=fit.best_epoch,
             val_y=rows.val_y, p_val=fit.p_val, holdout=dataset.holdout, p_test=fit.p_test,
-            extra={"fit_seed": seed},
+            extra={"fit_seed": seed}, fit_seconds=time.perf_counter() - started,
         )
         manifest["members"].append(entry)
         write_manifest(out, manifest)

@@ -34,10 +34,22 @@ def test_home_shows_members_and_auc(app_on, smoke_models_dir, smoke_suite):
     assert at.title[0].value == "dermviz"
     members = next(m for m in at.metric if m.label == "Members")
     assert members.value == str(len(smoke_suite.member_ids))
-    auc = next(m for m in at.metric if m.label == "Mean hold-out AUC")
-    expected = smoke_suite.metrics_table()["auc"].mean()
-    assert auc.value == f"{expected:.3f}"
+    auc = next(m for m in at.metric if m.label == "Hold-out AUC, mean ± sd")
+    aucs = smoke_suite.metrics_table()["auc"]
+    assert auc.value == f"{aucs.mean():.3f} ± {aucs.std(ddof=1):.3f}"
     assert len(at.get("plotly_chart")) == 1
+    # The training record: the config's options, fit time and CPU from member.json.
+    training = next(d.value for d in at.dataframe if "item" in d.value.columns)
+    record = dict(zip(training["item"], training["value"], strict=True))
+    config = smoke_suite.config
+    assert record["epochs (at most)"] == str(config["epochs"])
+    assert record["learning-rate schedule"] == config["lr_schedule"]
+    assert record["hold-out AUC range"] == f"{aucs.min():.3f} - {aucs.max():.3f}"
+    members = [smoke_suite.member(m) for m in smoke_suite.member_ids]
+    assert record["CPU"] == members[0]["machine"]["cpu"]
+    total = sum(m["fit_seconds"] for m in members)
+    assert record["fit wall time, all members"] in (f"{total / 60:.1f} min",
+                                                   f"{total / 3600:.1f} h")
 
 
 def test_saliency_page_shows_verdicts_and_overlays(app_on, smoke_models_dir, smoke_suite):

@@ -8,7 +8,7 @@ import pytest
 
 from dermviz.data.synthetic import make_synthetic
 from dermviz.models.config import TrainConfig
-from dermviz.models.records import finish_manifest, save_member, start_manifest
+from dermviz.models.records import cpu_model, finish_manifest, save_member, start_manifest
 from dermviz.models.suite import Suite
 
 
@@ -35,7 +35,7 @@ def test_save_member_writes_files_then_member_json(tiny, tmp_path):
         tmp_path / "members" / "m00", model=_Model(), mid="m00", seed=11, config=config,
         split_summary={"n_train": 4}, history={"loss": [0.5]}, best_epoch=0, val_y=val_y,
         p_val=np.array([0.1, 0.3, 0.2, 0.9]), holdout=holdout, p_test=p_test,
-        extra={"fit_seed": 12},
+        extra={"fit_seed": 12}, fit_seconds=12.34,
     )
     manifest["members"].append(entry)
     finish_manifest(tmp_path, manifest)
@@ -43,6 +43,8 @@ def test_save_member_writes_files_then_member_json(tiny, tmp_path):
     assert suite.complete and suite.member_ids == ["m00"]
     member = suite.member("m00")
     assert member["fit_seed"] == 12 and member["seed"] == 11
+    assert member["fit_seconds"] == 12.3
+    assert member["machine"]["cpu"] == cpu_model() and member["machine"]["cores"] >= 1
     assert member["threshold"] == pytest.approx(0.9)  # Youden's J on the validation data
     assert member["val_auc"] == pytest.approx(0.75)
     preds = suite.predictions("m00")
