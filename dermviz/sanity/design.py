@@ -251,6 +251,8 @@ def smprt_spec(
     stages: Sequence[str] | None = None,
     n_noisy: int = 50,
     noise_level: float = 0.1,
+    reset_bias: bool = False,
+    reset_batchnorm: bool = False,
     dataset: Any | None = None,
 ) -> SmoothRandomizationSpec:
     """An sMPRT study's spec for a suite member.
@@ -263,7 +265,7 @@ def smprt_spec(
     base = randomization_spec(
         suite, member=member, method=method, params=params, image_ids=image_ids,
         study="custom", layer_set=layer_set, order=order, target=target, seed=seed,
-        stages=stages, dataset=dataset,
+        reset_bias=reset_bias, reset_batchnorm=reset_batchnorm, stages=stages, dataset=dataset,
     )
     fields = {k: v for k, v in base.to_dict().items() if k != "similarities"}
     return SmoothRandomizationSpec.from_dict(
