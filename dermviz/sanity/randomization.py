@@ -22,8 +22,8 @@ Randomization
 a clone. For each chosen layer the **kernel** is re-drawn from the layer's own
 ``kernel_initializer`` (``he_normal`` for the head, ``glorot_uniform`` for the
 convs, as in the paper), seeded per layer from ``seed`` and the layer's position
-in ``model.layers``, so a layer gets the same draw in cascading and independent
-order. By default biases and BatchNormalization parameters and moving statistics
+in ``model.layers``, so a layer gets the same draw in every order (cascading,
+bottom-up, independent). By default biases and BatchNormalization parameters and moving statistics
 are kept, as in the paper; ``reset_bias`` / ``reset_batchnorm`` reset them to
 their initializers instead (zeros for biases and beta and the moving mean, ones
 for gamma and the moving variance), which is closer to a full re-initialisation.
