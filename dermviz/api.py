@@ -45,7 +45,7 @@ __all__ = [
     "statistics",
 ]
 
-SANITY_KINDS = ("randomization", "reproducibility", "cross_model")
+SANITY_KINDS = ("randomization", "smprt", "emprt", "reproducibility", "cross_model")
 
 
 def open_suite(name_or_path: str | Path, *, root: str | Path | None = None) -> Suite:
@@ -93,21 +93,26 @@ def sanity_check(suite: Suite, kind: str = "randomization", *, progress: bool = 
 
     Parameters
     ----------
-    kind : {"randomization", "reproducibility", "cross_model"}
+    kind : {"randomization", "smprt", "emprt", "reproducibility", "cross_model"}
     **options
         The spec's options: ``member``, ``method``, ``params``, ``image_ids``; for
         randomization also ``study`` ("paper" or "custom"), ``layer_set``, ``order``...
-        (:func:`dermviz.sanity.randomization_spec`, :func:`dermviz.sanity.comparison_spec`).
+        (:func:`dermviz.sanity.randomization_spec`, :func:`dermviz.sanity.smprt_spec`,
+        :func:`dermviz.sanity.emprt_spec`, :func:`dermviz.sanity.comparison_spec`).
 
     Returns
     -------
-    RandomizationResult or ComparisonResult
-        With ``stage_table()`` / ``comparison_table()`` etc. as DataFrames.
+    RandomizationResult, EfficientRandomizationResult or ComparisonResult
+        With ``stage_table()`` / ``scores()`` / ``comparison_table()`` etc. as DataFrames.
     """
     if kind not in SANITY_KINDS:
         raise ValueError(f"unknown sanity check {kind!r}; choose from {SANITY_KINDS}")
     if kind == "randomization":
         spec = sanity.randomization_spec(suite, **options)
+    elif kind == "smprt":
+        spec = sanity.smprt_spec(suite, **options)
+    elif kind == "emprt":
+        spec = sanity.emprt_spec(suite, **options)
     else:
         spec = sanity.comparison_spec(suite, kind, **options)
     return sanity.run(suite, spec, progress=progress, force=force)

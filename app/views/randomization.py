@@ -1,5 +1,9 @@
 """Layer randomization: a member's maps as its layers are re-initialised, beside the paper's.
 
+Three tests: the classic one (top-down, bottom-up or independent), sMPRT (the same
+on maps averaged over noisy copies) and eMPRT (entropy of the fully randomized
+model's maps over the trained model's), after Hedstroem et al.
+
 Thin: specs, runs, caching and tables come from :mod:`dermviz.sanity` (the same
 backend as ``dermviz sanity``), so a study run from the command line shows up
 here, and one run here is cached for the command line.
@@ -25,6 +29,22 @@ MEASURE_HELP = {
 }
 STUDY_KEY = "randomization_study"
 PAPER_COLUMN = {"paper_ssim_paper": "paper (ssim_paper)"}
+#: Check kind -> the test's name on this page.
+TESTS = {
+    "randomization": "classic MPRT",
+    "smprt": "sMPRT (smoothed maps)",
+    "emprt": "eMPRT (map entropy)",
+}
+TEST_HELP = (
+    "classic: Adebayo et al.'s test, as the paper ran it (similarity to the original map "
+    "per randomized stage); sMPRT: the same on maps averaged over noisy copies of the image, "
+    "so a noisy method is not mistaken for a randomized one; eMPRT: one number per image, "
+    "the entropy of the fully randomized model's map over the trained model's "
+    "(Hedstroem et al. 2023)"
+)
+ORDER_HELP = ("cascading: stage k has stages 1..k randomized, top-down (the paper); bottom_up: "
+              "the same from the input upward (recommended by Hedstroem et al. and Binder et "
+              "al.: top-down randomization biases the test); independent: only stage k")
 
 
 def image_label(row) -> str:  # noqa: ANN001
@@ -36,12 +56,13 @@ st.caption(
     "Adebayo et al.'s model-parameter randomization test, in the paper's design: re-initialise "
     "a trained member's layers top-down and watch the saliency map. A map that survives the "
     "loss of what the model learnt is not explaining the model: the similarity to the "
-    "original map (higher = more similar) should fall towards the *no information* baselines."
+    "original map (higher = more similar) should fall towards the *no information* baselines. "
+    "sMPRT and eMPRT are Hedstroem et al.'s repaired versions."
 )
 suite = state.require_trained_suite()
 path = str(suite.path)
 holdout = state.holdout_table(path)
-studies = state.saved_studies(path, ("randomization",))
+studies = state.saved_studies(path, tuple(TESTS))
 
 
 @st.fragment
@@ -52,19 +73,25 @@ def run_panel() -> None:
     paper_ids = sanity.default_image_ids(holdout)  # the paper's 16 (8 mel, 8 nv)
     default_ids = ([i for i in paper_ids if is_mel[i]][:2]
                    + [i for i in paper_ids if not is_mel[i]][:2])
+    test = st.radio("Test", list(TESTS), format_func=TESTS.get, horizontal=True,
+                    key="rnd_test", help=TEST_HELP)
     c1, c2, c3 = st.columns(3)
     member = c1.selectbox("Member", suite.member_ids, key="rnd_member")
     method = c1.radio("Method", sanity.METHODS, horizontal=True, key="rnd_method",
                       format_func={"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get)
     layer_set = c2.radio(
-        "Layer set", ["paper", "blocks"], horizontal=True, key="rnd_layer_set",
+        "Layer set", ["paper", "blocks"], horizontal=True, key=f"rnd_layer_set_{test}",
+        index=1 if test == "emprt" else 0,
         format_func={"paper": "paper's six layers", "blocks": "whole blocks"}.get,
         help="The paper randomized one conv per stage (a single branch of a block); "
-             "blocks re-initialise every conv of an Inception block, as Adebayo et al.",
+             "blocks re-initialise every conv of an Inception block, as Adebayo et al. "
+             "eMPRT randomizes the chosen stages all at once (whole blocks: every layer).",
     )
-    order = c2.radio("Order", ["cascading", "independent"], horizontal=True, key="rnd_order",
-                     help="cascading: stage k has stages 1..k randomized (the paper); "
-                          "independent: only stage k")
+    order = None
+    if test != "emprt":
+        order = c2.radio("Order", ["cascading", "bottom_up", "independent"], horizontal=True,
+                         index=1 if test == "smprt" else 0, key=f"rnd_order_{test}",
+                         help=ORDER_HELP)
     target = c3.radio(
         "Each stage explains", ["predicted", "original"], key="rnd_target",
         format_func={"predicted": "its own predicted class (paper)",
@@ -73,6 +100,22 @@ def run_panel() -> None:
     names = sanity.stage_names(layer_set)
     chosen = st.multiselect("Stages (top-down)", names, default=names,
                             key=f"rnd_stages_{layer_set}")
+    smoothing = {}
+    if test == "smprt":
+        c6, c7 = st.columns(2)
+        smoothing = {
+            "n_noisy": c6.number_input(
+                "Noisy copies per map", 1, 500, 50, key="rnd_n_noisy",
+                help="Explanations averaged per map, the noise-free one included (the "
+                     "paper's 50); multiplies the cost"),
+            "noise_level": c7.number_input(
+                "Noise level", 0.0, 1.0, 0.1, step=0.05, key="rnd_noise_level",
+                help="Gaussian noise sd as a fraction of the image's value range"),
+        }
+    n_bins = 100
+    if test == "emprt":
+        n_bins = st.number_input("Histogram bins", 2, 1000, 100, key="rnd_n_bins",
+                                 help="Bins of the map-value histogram whose entropy is compared")
     image_ids = st.multiselect("Images", list(labels), default=default_ids,
                                format_func=labels.get, key="rnd_images")
     defaults = sanity.method_params(suite, method)  # the suite's layer, the paper's SHAP
@@ -89,18 +132,25 @@ def run_panel() -> None:
             "n_segments": c5.number_input("Superpixels", 2, 400, defaults["n_segments"],
                                           key="rnd_segments"),
         }
-    n_runs = len(image_ids) * (len(chosen) + 1)
-    st.caption(f"{n_runs} explanations ({len(image_ids)} images x {len(chosen) + 1} stages); "
+    models = 2 if test == "emprt" else len(chosen) + 1
+    copies = smoothing.get("n_noisy", 1)
+    st.caption(f"{len(image_ids) * models * copies} explanations ({len(image_ids)} images x "
+               f"{models} models" + (f" x {copies} copies" if copies > 1 else "") + "); "
                "results are cached, so an identical study opens instantly.")
     if not st.button("Run", type="primary", disabled=not (image_ids and chosen)):
         return
     try:
-        spec = sanity.randomization_spec(
-            suite, member=member, method=method, image_ids=image_ids, study="custom",
+        common = dict(
+            member=member, method=method, image_ids=image_ids, target=target,
             params=sanity.method_params(suite, method, **params), layer_set=layer_set,
-            order=order, target=target, stages=None if chosen == names else chosen,
-            dataset=state.load_dataset(path),
+            stages=None if chosen == names else chosen, dataset=state.load_dataset(path),
         )
+        if test == "emprt":
+            spec = sanity.emprt_spec(suite, n_bins=n_bins, **common)
+        elif test == "smprt":
+            spec = sanity.smprt_spec(suite, order=order, **smoothing, **common)
+        else:
+            spec = sanity.randomization_spec(suite, study="custom", order=order, **common)
         bar = st.progress(0.0, text="Starting...")
         result = sanity.run(
             suite, spec, dataset=state.load_dataset(path),
@@ -134,18 +184,77 @@ folder = st.selectbox(  # keyed by the last run, so a new run is shown even if c
 result = state.load_saved_study(folder, by_folder[folder].created)
 spec = result.spec
 method_name = {"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get(result.method, result.method)
+if result.warnings:
+    with st.expander(f"{len(result.warnings)} warning(s)"):
+        for w in result.warnings:
+            st.warning(w, icon="⚠️")
+
+
+def show_emprt() -> None:
+    """eMPRT: the maps of the trained and the fully randomized model, and the entropy ratios."""
+    st.markdown(
+        f"**eMPRT**, **{method_name}** on member **{spec.member_id}**, "
+        f"{len(result.image_ids)} images; {len(result.layers)} layers ({spec.layer_set}) "
+        f"randomized at once; entropy of a {spec.n_bins}-bin histogram of the map values."
+    )
+    scores = result.scores()
+    st.subheader("Maps")
+    shown = st.multiselect("Rows", result.image_ids, default=result.image_ids[:4],
+                           key=f"emprt_rows_{Path(folder).name}")
+    by_id = scores.set_index("image_id")
+    for image_id in shown:
+        i = result.image_ids.index(image_id)
+        img = result.images[i]
+        cols = st.columns(3)
+        cols[0].image(img, caption=image_id, width="stretch")
+        for col, k, source in zip(cols[1:], (0, 1), ("trained", "randomized"), strict=True):
+            m = result.maps[k, i]
+            overlay = (diverging_overlay(img, m, vmax=shared_vmax([m])) if result.signed
+                       else cam_overlay(img, m))
+            col.image(overlay, width="stretch",
+                      caption=f"{source}: entropy {by_id.at[image_id, f'entropy_{source}']:.2f}")
+    st.subheader("Entropy ratio (randomized / trained)")
+    summary = result.summary()
+    fig = go.Figure()
+    fig.add_trace(go.Box(y=scores["ratio"], name="randomized model", boxpoints="all",
+                         text=scores["image_id"], marker={"color": "#1f77b4"}))
+    fig.add_hline(y=1.0, line={"color": "black", "dash": "dot"},
+                  annotation_text="no change (1)", annotation_position="top left")
+    for row in summary[summary["source"] != "randomized"].itertuples():
+        fig.add_hline(y=row.ratio, line={"color": "grey", "dash": "dash", "width": 1},
+                      annotation_text=row.source.removeprefix("baseline:"),
+                      annotation_position="bottom right")
+    fig.update_layout(yaxis_title="entropy ratio (higher = more chaotic after randomization)",
+                      height=420, margin={"t": 20}, showlegend=False)
+    st.plotly_chart(fig, width="stretch")
+    st.caption(f"Mean ratio {result.mean_ratio:.3f}. Above 1: randomizing the model makes "
+               "its maps more chaotic, as a method that explains the model should show; "
+               "about 1: the maps did not notice. Dashed lines: the same ratio for a "
+               "uniform-noise map, the image's edge map and a constant map (entropy 0).")
+    left, right = st.columns(2)
+    left.markdown("**Per image**")
+    left.dataframe(scores, hide_index=True)
+    right.markdown("**Randomized model and reference maps** (mean over images)")
+    right.dataframe(summary, hide_index=True)
+    st.download_button("Download CSV", result.table.to_csv(index=False).encode(),
+                       file_name=f"{Path(folder).name}.csv", mime="text/csv")
+
+
+if result.kind == "emprt":
+    show_emprt()
+    st.stop()
+
+smooth = (f"; maps averaged over {spec.n_noisy} copies at noise {spec.noise_level:g}"
+          if result.kind == "smprt" else "")
 st.markdown(
-    f"**{method_name}** on member **{spec.member_id}**, {len(result.image_ids)} images; "
-    f"{spec.layer_set} layers, {spec.order}; each stage explains "
+    f"**{TESTS[result.kind]}**, **{method_name}** on member **{spec.member_id}**, "
+    f"{len(result.image_ids)} images; {spec.layer_set} layers, {spec.order}{smooth}; "
+    "each stage explains "
     f"{'its own predicted class' if spec.target == 'predicted' else 'the trained prediction'}; "
     f"kernels re-drawn{' + biases' if spec.reset_bias else ''}"
     f"{' + BatchNorm' if spec.reset_batchnorm else ''}. Parameters: "
     + ", ".join(f"`{k}={v}`" for k, v in spec.method_params.items())
 )
-if result.warnings:
-    with st.expander(f"{len(result.warnings)} warning(s)"):
-        for w in result.warnings:
-            st.warning(w, icon="⚠️")
 
 # ----------------------------------------------------------------- maps per stage
 st.subheader("Maps per stage")
@@ -204,7 +313,7 @@ if comparable and "ssim_paper" in measures:
     ref = sanity.PAPER_REFERENCE["randomization"][result.method]["ssim_to_original"]
     fig.add_trace(go.Scatter(x=result.stage_names, y=ref, name="paper (ssim_paper)",
                              mode="lines+markers", line={"color": "black", "dash": "dot"}))
-fig.update_layout(xaxis_title="stage (cumulative)" if spec.order == "cascading" else "stage",
+fig.update_layout(xaxis_title="stage" if spec.order == "independent" else "stage (cumulative)",
                   yaxis_title="similarity to the original", height=420,
                   legend={"orientation": "h", "y": -0.3}, margin={"t": 20})
 st.plotly_chart(fig, width="stretch")

@@ -2,10 +2,13 @@
 
 Backend only (no CLI, no UI). Every check is a typed spec run by one runner:
 
-* specs: :class:`RandomizationSpec`, :class:`ReproducibilitySpec`,
+* specs: :class:`RandomizationSpec` (classic MPRT, top-down, bottom-up or
+  independent), :class:`SmoothRandomizationSpec` (sMPRT),
+  :class:`EfficientRandomizationSpec` (eMPRT), :class:`ReproducibilitySpec`,
   :class:`CrossModelSpec` (all :class:`SanitySpec`; a new check registers its
   spec, computation and result with :func:`register_check`), built for a suite
-  by :func:`randomization_spec` / :func:`comparison_spec`;
+  by :func:`randomization_spec` / :func:`smprt_spec` / :func:`emprt_spec` /
+  :func:`comparison_spec`;
 * :func:`run` (load or compute, cached under ``<suite>/sanity/<kind>-<key>/``),
   :func:`list_studies`, :func:`load_study`;
 * tables: :func:`stage_table`, :func:`step_table`, :func:`baseline_table`,
@@ -13,8 +16,9 @@ Backend only (no CLI, no UI). Every check is a typed spec run by one runner:
   :data:`PAPER_REFERENCE`;
 * the pieces: layer sets (:func:`paper_stages`, :func:`block_layers`),
   :func:`randomize`, the array-level runs (:func:`run_randomization_study`,
-  :func:`run_reproducibility`, :func:`run_cross_model`) and the
-  :data:`SIMILARITIES` registry.
+  :func:`run_smooth_randomization`, :func:`run_efficient_randomization`,
+  :func:`run_reproducibility`, :func:`run_cross_model`), the
+  :data:`SIMILARITIES` registry and :func:`discrete_entropy`.
 
 References
 ----------
@@ -22,6 +26,8 @@ References
 .. [2] Wang et al., "Image quality assessment: from error visibility to
    structural similarity", IEEE TIP 2004.
 .. [3] Young et al., "Deep neural network or dermatologist?", iMIMIC 2019.
+.. [4] Hedstroem et al., "Sanity Checks Revisited: An Exploration to Repair the
+   Model Parameter Randomisation Test", arXiv:2401.06465 (sMPRT, eMPRT).
 """
 
 from importlib import import_module
@@ -45,25 +51,37 @@ if TYPE_CHECKING:
     from dermviz.sanity.checks import (
         ComparisonResult,
         CrossModelSpec,
+        EfficientRandomizationResult,
+        EfficientRandomizationSpec,
         RandomizationResult,
         RandomizationSpec,
         ReproducibilitySpec,
+        SmoothedExplainer,
+        SmoothRandomizationSpec,
+        discrete_entropy,
         resolve_stages,
         run_cross_model,
+        run_efficient_randomization,
         run_randomization_study,
         run_reproducibility,
+        run_smooth_randomization,
+        select_stages,
+        smoothed_factory,
     )
     from dermviz.sanity.design import (
         CROSS_MODEL_MEMBERS,
         METHODS,
         comparison_spec,
         default_image_ids,
+        emprt_spec,
         method_params,
         paper_study_spec,
         randomization_spec,
+        smprt_spec,
         stage_names,
     )
     from dermviz.sanity.randomization import (
+        ORDERS,
         as_stages,
         block_layers,
         branch_layers,
@@ -134,14 +152,26 @@ _LAZY = {
     "run_cross_model": "checks",
     "run_randomization_study": "checks",
     "run_reproducibility": "checks",
+    "EfficientRandomizationResult": "checks",
+    "EfficientRandomizationSpec": "checks",
+    "SmoothRandomizationSpec": "checks",
+    "SmoothedExplainer": "checks",
+    "discrete_entropy": "checks",
+    "run_efficient_randomization": "checks",
+    "run_smooth_randomization": "checks",
+    "select_stages": "checks",
+    "smoothed_factory": "checks",
     "CROSS_MODEL_MEMBERS": "design",
     "METHODS": "design",
     "comparison_spec": "design",
     "default_image_ids": "design",
+    "emprt_spec": "design",
+    "smprt_spec": "design",
     "method_params": "design",
     "paper_study_spec": "design",
     "randomization_spec": "design",
     "stage_names": "design",
+    "ORDERS": "randomization",
     "as_stages": "randomization",
     "block_layers": "randomization",
     "branch_layers": "randomization",
@@ -196,8 +226,11 @@ __all__ = [
     "CrossModelSpec",
     "DEFAULT_SIMILARITIES",
     "DISPLAY_MEASURES",
+    "EfficientRandomizationResult",
+    "EfficientRandomizationSpec",
     "Loaders",
     "METHODS",
+    "ORDERS",
     "PAPER_REFERENCE",
     "PAPER_STAGES",
     "RandomizationResult",
@@ -205,6 +238,8 @@ __all__ = [
     "ReproducibilitySpec",
     "SIMILARITIES",
     "SanitySpec",
+    "SmoothRandomizationSpec",
+    "SmoothedExplainer",
     "StudyDamagedError",
     "StudyInfo",
     "as_stages",
@@ -216,7 +251,9 @@ __all__ = [
     "comparison_spec",
     "comparison_table",
     "default_image_ids",
+    "discrete_entropy",
     "edge_map",
+    "emprt_spec",
     "export_csv",
     "get_check",
     "list_studies",
@@ -239,9 +276,14 @@ __all__ = [
     "resolve_stages",
     "run",
     "run_cross_model",
+    "run_efficient_randomization",
     "run_randomization_study",
     "run_reproducibility",
+    "run_smooth_randomization",
     "save_study",
+    "select_stages",
+    "smoothed_factory",
+    "smprt_spec",
     "spearman",
     "spec_from_dict",
     "ssim_maps",

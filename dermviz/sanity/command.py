@@ -20,10 +20,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from dermviz.sanity.checks import ComparisonResult, RandomizationResult
+    from dermviz.sanity.checks import (
+        ComparisonResult,
+        EfficientRandomizationResult,
+        RandomizationResult,
+    )
 
-__all__ = ["ALSO", "add_sanity_arguments", "run_sanity"]
+__all__ = ["ALSO", "TESTS", "add_sanity_arguments", "run_sanity"]
 
+#: ``--test`` names -> check kinds: the classic layer-randomization test and the two
+#: repaired ones of Hedstroem et al. (smooth and efficient MPRT).
+TESTS = {"classic": "randomization", "smprt": "smprt", "emprt": "emprt"}
 #: ``--also`` names -> check kinds.
 ALSO = {"reproducibility": "reproducibility", "cross-model": "cross_model"}
 # Kept literal so that building the parser imports nothing heavy; the same as
@@ -46,14 +53,32 @@ def add_sanity_arguments(parser: argparse.ArgumentParser) -> None:
         help="paper: the paper's design (six layers, cascading, 16 hold-out images, both "
              "methods, plus reproducibility and cross-model); custom: every option as given",
     )
+    parser.add_argument(
+        "--test", choices=list(TESTS), default="classic",
+        help="classic: the layer-randomization test (Adebayo et al., the paper's); smprt: "
+             "the same on maps averaged over noisy copies of the image; emprt: the entropy "
+             "of the maps of the fully randomized model over the trained model's "
+             "(Hedstroem et al. 2023; smprt and emprt need --study custom)",
+    )
     parser.add_argument("--member", default=None, help="member to randomize (default: first)")
     parser.add_argument("--methods", default=",".join(_METHODS),
                         help="comma-separated saliency methods (default: gradcam,kernelshap)")
-    parser.add_argument("--layer-set", choices=["paper", "blocks"], default="paper",
-                        help="paper: the paper's six single layers; blocks: whole Inception "
-                             "blocks (custom study only)")
-    parser.add_argument("--order", choices=["cascading", "independent"], default="cascading",
-                        help="custom study only")
+    parser.add_argument("--layer-set", choices=["paper", "blocks"], default=None,
+                        help="paper: the paper's six single layers (default); blocks: whole "
+                             "Inception blocks (custom study only; emprt's default: every "
+                             "weighted layer)")
+    parser.add_argument("--order", choices=["cascading", "bottom_up", "independent"],
+                        default=None,
+                        help="custom study only: cascading (top-down, the classic default), "
+                             "bottom_up (from the input, the smprt default) or independent")
+    parser.add_argument("--n-noisy", type=int, default=50,
+                        help="smprt: explanations averaged per map, the noise-free one "
+                             "included (default 50)")
+    parser.add_argument("--noise-level", type=float, default=0.1,
+                        help="smprt: noise sd as a fraction of the image's value range "
+                             "(default 0.1)")
+    parser.add_argument("--n-bins", type=int, default=100,
+                        help="emprt: histogram bins of the map entropy (default 100)")
     parser.add_argument("--target", choices=["original", "predicted"], default=None,
                         help="class each stage explains: the trained model's prediction "
                              "(custom default) or each stage's own (the paper's)")
@@ -135,17 +160,16 @@ def run_sanity(args: argparse.Namespace) -> None:
             models[member_id] = suite.load_model(member_id)
         return models[member_id]
 
+    if args.test != "classic" and args.study == "paper":
+        raise ValueError(f"--test {args.test} is not the paper's design; add --study custom")
+    if args.test == "emprt" and args.order is not None:
+        raise ValueError("--order does not apply to emprt: it randomizes every layer at once")
     single = len(suite.member_ids) < 2 and not cross_members
     plan = []  # (title kind, spec), in the order printed
     for method in methods:
         params = sanity.method_params(suite, method, layer=args.layer, nsamples=args.nsamples,
                                       n_segments=args.n_segments)
-        spec = sanity.randomization_spec(
-            suite, member=member, method=method, params=params, image_ids=_split(args.images),
-            study=args.study, layer_set=args.layer_set, order=args.order, target=args.target,
-            seed=args.seed, reset_bias=args.reset_bias, reset_batchnorm=args.reset_batchnorm,
-            stages=_split(args.stages) or None, dataset=dataset,
-        )
+        spec = _randomization_spec(args, suite, member, method, params, dataset)
         plan.append(spec)
         plan.extend(
             sanity.comparison_spec(
@@ -166,8 +190,10 @@ def run_sanity(args: argparse.Namespace) -> None:
         result = sanity.run(suite, spec, dataset=dataset, load_model=load_model,
                             progress=not args.no_progress)
         status = _status(cached, time.perf_counter() - start, folder)
-        if spec.kind == "randomization":
+        if spec.kind in ("randomization", "smprt"):
             _print_randomization(result, status)
+        elif spec.kind == "emprt":
+            _print_emprt(result, status)
         else:
             _print_comparison(result, status)
         tables.append(_long(result, spec.kind, member))
@@ -176,6 +202,26 @@ def run_sanity(args: argparse.Namespace) -> None:
     if args.csv is not None:
         _write_csv(args.csv, tables)
         print(f"\nwrote {args.csv}")
+
+
+def _randomization_spec(args: argparse.Namespace, suite: Any, member: str, method: str,
+                        params: dict[str, Any], dataset: Any) -> Any:
+    """The spec of ``--test`` (classic, smprt or emprt) from the options."""
+    from dermviz import sanity
+
+    common = dict(member=member, method=method, params=params, image_ids=_split(args.images),
+                  target=args.target, seed=args.seed, reset_bias=args.reset_bias,
+                  reset_batchnorm=args.reset_batchnorm, stages=_split(args.stages) or None,
+                  dataset=dataset)
+    if args.test == "emprt":
+        return sanity.emprt_spec(suite, layer_set=args.layer_set or "blocks",
+                                 n_bins=args.n_bins, **common)
+    if args.test == "smprt":
+        return sanity.smprt_spec(suite, layer_set=args.layer_set or "paper",
+                                 order=args.order or "bottom_up", n_noisy=args.n_noisy,
+                                 noise_level=args.noise_level, **common)
+    return sanity.randomization_spec(suite, study=args.study, layer_set=args.layer_set or "paper",
+                                     order=args.order or "cascading", **common)
 
 
 def _long(result: Any, study: str, member: str) -> pd.DataFrame:
@@ -213,7 +259,11 @@ def _print_randomization(result: RandomizationResult, status: str) -> None:
 
     spec = result.spec
     params = ", ".join(f"{k}={v}" for k, v in spec.method_params.items())
-    print(f"\n== {spec.method} layer randomization: member {spec.member_id}, "
+    title = "layer randomization"
+    if spec.kind == "smprt":
+        title = (f"smooth layer randomization (sMPRT, {spec.n_noisy} copies at noise "
+                 f"{spec.noise_level:g})")
+    print(f"\n== {spec.method} {title}: member {spec.member_id}, "
           f"{len(result.image_ids)} images, {spec.layer_set} layers, {spec.order}, "
           f"target {spec.target} ({params})")
     print(f"   [{status}]")
@@ -225,6 +275,22 @@ def _print_randomization(result: RandomizationResult, status: str) -> None:
     print(_fmt(result.step_table().drop(columns=["from_stage"])))
     if not paper_comparable(spec):
         print("(no paper reference: the design differs from the paper's)")
+    for w in result.warnings:
+        print(f"warning: {w}")
+
+
+def _print_emprt(result: EfficientRandomizationResult, status: str) -> None:
+    spec = result.spec
+    print(f"\n== {spec.method} efficient layer randomization (eMPRT): member "
+          f"{spec.member_id}, {len(result.image_ids)} images, {len(result.layers)} layers "
+          f"({spec.layer_set}) randomized, {spec.n_bins} bins")
+    print(f"   [{status}]")
+    print("map entropy of the fully randomized model over the trained model's "
+          "(higher = the method noticed; 1 = no change):")
+    print(_fmt(result.scores()))
+    print(f"mean ratio: {result.mean_ratio:.3f}")
+    print("reference maps (entropy, and ratio to the trained map's):")
+    print(_fmt(result.summary()))
     for w in result.warnings:
         print(f"warning: {w}")
 

@@ -17,7 +17,13 @@ from dermviz.explain.base import get_explainer
 from dermviz.explain.precompute import default_params
 from dermviz.models.blocks import INCEPTION_BLOCKS
 from dermviz.sanity.base import DEFAULT_SIMILARITIES
-from dermviz.sanity.checks import CrossModelSpec, RandomizationSpec, ReproducibilitySpec
+from dermviz.sanity.checks import (
+    CrossModelSpec,
+    EfficientRandomizationSpec,
+    RandomizationSpec,
+    ReproducibilitySpec,
+    SmoothRandomizationSpec,
+)
 from dermviz.sanity.reference import PAPER_STAGES, paper_image_ids
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,9 +35,11 @@ __all__ = [
     "METHODS",
     "comparison_spec",
     "default_image_ids",
+    "emprt_spec",
     "method_params",
     "paper_study_spec",
     "randomization_spec",
+    "smprt_spec",
     "stage_names",
 ]
 
@@ -160,6 +168,14 @@ def _images(suite: Suite, dataset: Any | None, image_ids: Sequence[str] | None) 
     return _check_images(holdout, image_ids) if image_ids else default_image_ids(holdout)
 
 
+def _check_stages(layer_set: str, stages: Sequence[str] | None) -> None:
+    known = stage_names(layer_set)
+    unknown = [s for s in stages or () if s not in known]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown} for layer set {layer_set!r}; "
+                         f"known: {', '.join(known)}")
+
+
 def randomization_spec(
     suite: Suite,
     *,
@@ -210,12 +226,7 @@ def randomization_spec(
             )
         target = "predicted"
     elif study == "custom":
-        if stages:
-            known = stage_names(layer_set)
-            unknown = [s for s in stages if s not in known]
-            if unknown:
-                raise ValueError(f"unknown stage(s) {unknown} for layer set {layer_set!r}; "
-                                 f"known: {', '.join(known)}")
+        _check_stages(layer_set, stages)
     else:
         raise ValueError(f"unknown study {study!r}; choose 'paper' or 'custom'")
     return RandomizationSpec(
@@ -223,6 +234,76 @@ def randomization_spec(
         layer_set=layer_set, order=order, target=target or "original", seed=seed,
         reset_bias=reset_bias, reset_batchnorm=reset_batchnorm,
         threshold=suite.threshold(member), stages=tuple(stages) if stages else None,
+    )
+
+
+def smprt_spec(
+    suite: Suite,
+    *,
+    member: str | None = None,
+    method: str = "gradcam",
+    params: Mapping[str, Any] | None = None,
+    image_ids: Sequence[str] | None = None,
+    layer_set: str = "paper",
+    order: str = "bottom_up",
+    target: str | None = None,
+    seed: int = 0,
+    stages: Sequence[str] | None = None,
+    n_noisy: int = 50,
+    noise_level: float = 0.1,
+    reset_bias: bool = False,
+    reset_batchnorm: bool = False,
+    dataset: Any | None = None,
+) -> SmoothRandomizationSpec:
+    """An sMPRT study's spec for a suite member.
+
+    The options of a custom :func:`randomization_spec` (bottom-up order by
+    default, as Hedstroem et al. recommend), plus the smoothing: ``n_noisy``
+    explanations averaged per map (the noise-free one included) with Gaussian
+    noise of ``noise_level`` times the image's value range.
+    """
+    base = randomization_spec(
+        suite, member=member, method=method, params=params, image_ids=image_ids,
+        study="custom", layer_set=layer_set, order=order, target=target, seed=seed,
+        reset_bias=reset_bias, reset_batchnorm=reset_batchnorm, stages=stages, dataset=dataset,
+    )
+    fields = {k: v for k, v in base.to_dict().items() if k != "similarities"}
+    return SmoothRandomizationSpec.from_dict(
+        {**fields, "n_noisy": n_noisy, "noise_level": noise_level}
+    )
+
+
+def emprt_spec(
+    suite: Suite,
+    *,
+    member: str | None = None,
+    method: str = "gradcam",
+    params: Mapping[str, Any] | None = None,
+    image_ids: Sequence[str] | None = None,
+    layer_set: str = "blocks",
+    stages: Sequence[str] | None = None,
+    target: str | None = None,
+    seed: int = 0,
+    n_bins: int = 100,
+    reset_bias: bool = False,
+    reset_batchnorm: bool = False,
+    dataset: Any | None = None,
+) -> EfficientRandomizationSpec:
+    """An eMPRT study's spec for a suite member: the maps before and after
+    randomizing the whole layer set (default every weighted layer) at once.
+
+    ``target`` defaults to ``"original"``; the other options as in
+    :func:`randomization_spec`.
+    """
+    member = _check_member(suite, member)
+    ids = _images(suite, dataset, image_ids)
+    _check_stages(layer_set, stages)
+    return EfficientRandomizationSpec(
+        member_id=member, image_ids=tuple(ids), method=method,
+        method_params=dict(params) if params is not None else method_params(suite, method),
+        layer_set=layer_set, stages=tuple(stages) if stages else None, n_bins=n_bins,
+        seed=seed, reset_bias=reset_bias, reset_batchnorm=reset_batchnorm,
+        target=target or "original", threshold=suite.threshold(member),
     )
 
 

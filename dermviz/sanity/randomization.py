@@ -22,8 +22,8 @@ Randomization
 a clone. For each chosen layer the **kernel** is re-drawn from the layer's own
 ``kernel_initializer`` (``he_normal`` for the head, ``glorot_uniform`` for the
 convs, as in the paper), seeded per layer from ``seed`` and the layer's position
-in ``model.layers``, so a layer gets the same draw in cascading and independent
-order. By default biases and BatchNormalization parameters and moving statistics
+in ``model.layers``, so a layer gets the same draw in every order (cascading,
+bottom-up, independent). By default biases and BatchNormalization parameters and moving statistics
 are kept, as in the paper; ``reset_bias`` / ``reset_batchnorm`` reset them to
 their initializers instead (zeros for biases and beta and the moving mean, ones
 for gamma and the moving variance), which is closer to a full re-initialisation.
@@ -48,6 +48,7 @@ from dermviz.models.blocks import INCEPTION_BLOCKS
 from dermviz.sanity.reference import PAPER_STAGES, PaperStage
 
 __all__ = [
+    "ORDERS",
     "PAPER_STAGES",
     "StageLayers",
     "as_stages",
@@ -61,7 +62,9 @@ __all__ = [
 
 #: A stage: its display name and the layer names it randomizes.
 StageLayers = tuple[str, list[str]]
-Order = Literal["cascading", "independent"]
+#: How stages accumulate; see :func:`randomize`.
+ORDERS = ("cascading", "bottom_up", "independent")
+Order = Literal["cascading", "bottom_up", "independent"]
 
 
 # Branch positions in the concatenations (keras.applications.InceptionV3 order).
@@ -409,11 +412,14 @@ def randomize(
     stages : sequence
         Top-down stages; see :func:`as_stages` (e.g. ``paper_stages(model)``,
         ``block_layers(model)``, ``[["head_dense"], ["conv2d_93"]]``).
-    order : {"cascading", "independent"}
+    order : {"cascading", "bottom_up", "independent"}
         ``"cascading"``: stage k has stages 1..k randomized (Adebayo et al.'s
-        cascading randomization, and what the paper did by never reloading its
-        model); ``"independent"``: stage k has only stage k randomized, the rest
-        keeps the trained weights.
+        cascading randomization, top-down, and what the paper did by never
+        reloading its model); ``"bottom_up"``: the same accumulation from the
+        input side, the last stage first (Binder et al. [2]_ and Hedstroem et al.
+        [3]_ show that top-down order biases the test: the randomized top layers
+        already scramble the output); ``"independent"``: stage k has only stage k
+        randomized, the rest keeps the trained weights.
     seed : int
         Base seed. Each variable's draw is seeded from ``(seed, layer position in
         model.layers, variable slot)``, so it is the same in both orders.
@@ -436,7 +442,8 @@ def randomize(
     Yields
     ------
     (str, keras.Model)
-        Stage name and the randomized model.
+        Stage name and the randomized model, in randomization order (the
+        stages reversed for ``"bottom_up"``).
 
     Raises
     ------
@@ -447,10 +454,17 @@ def randomize(
     References
     ----------
     .. [1] Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018.
+    .. [2] Binder et al., "Shortcomings of Top-Down Randomization-Based Sanity
+       Checks for Evaluations of Deep Neural Network Explanations", CVPR 2023.
+    .. [3] Hedstroem et al., "Sanity Checks Revisited: An Exploration to Repair
+       the Model Parameter Randomisation Test", XAI in Action workshop, NeurIPS
+       2023, arXiv:2401.06465.
     """
-    if order not in ("cascading", "independent"):
-        raise ValueError(f"order must be 'cascading' or 'independent', got {order!r}")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     plan = as_stages(stages)
+    if order == "bottom_up":
+        plan = plan[::-1]
     index = {layer.name: k for k, layer in enumerate(model.layers)}
     for name, layers in plan:
         for layer_name in layers:

@@ -97,7 +97,8 @@ def paper_comparable(spec: RandomizationSpec) -> bool:
     """Whether a randomization study's stages match the paper's design (so its
     numbers apply)."""
     return (
-        spec.layer_set == "paper"
+        spec.kind == "randomization"  # not the smooth test, which shares the spec's fields
+        and spec.layer_set == "paper"
         and spec.order == "cascading"
         and spec.stages is None
         and spec.n_stages is None

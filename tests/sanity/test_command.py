@@ -95,6 +95,26 @@ def test_saved_studies_and_tables(models_dir):
     assert table.loc[table["kind"] == "pair", "paper_ssim_paper"].str.len().min() > 0
 
 
+def test_smprt_and_emprt_from_the_command_line(models_dir, tmp_path, capsys):
+    ids = _ids(models_dir, n_nv=0)
+    common = ["--models-dir", str(models_dir), "sanity", "--suite", "demo-smoke",
+              "--study", "custom", "--methods", "gradcam", "--images", ",".join(ids),
+              "--stages", "head_dense", "--also", "none", "--no-progress"]
+    csv = tmp_path / "smprt.csv"
+    assert main([*common, "--test", "smprt", "--n-noisy", "2", "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "smooth layer randomization (sMPRT, 2 copies at noise 0.1)" in out
+    assert "paper layers, bottom_up" in out and "baseline" in out
+    assert set(pd.read_csv(csv)["study"]) == {"smprt"}
+    assert main([*common, "--test", "emprt", "--layer-set", "paper", "--n-bins", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "efficient layer randomization (eMPRT)" in out and "mean ratio:" in out
+    assert "baseline:constant" in out and "1 layers (paper) randomized, 50 bins" in out
+    saved = {p.parent.name.split("-")[0]
+             for p in (models_dir / "demo-smoke" / "sanity").glob("*/study.json")}
+    assert {"smprt", "emprt"} <= saved
+
+
 def test_paper_spec_matches_the_paper_design(smoke_suite):
     from dermviz import sanity
     from dermviz.sanity import command
@@ -131,6 +151,10 @@ def test_paper_spec_matches_the_paper_design(smoke_suite):
         (["--methods", "lime"], "unknown method"),
         (["--also", "everything"], "unknown --also"),
         (["--study", "custom", "--stages", "mixed11"], "unknown stage(s) ['mixed11']"),
+        (["--test", "smprt"], "add --study custom"),
+        (["--study", "custom", "--test", "emprt", "--order", "bottom_up"],
+         "--order does not apply to emprt"),
+        (["--study", "custom", "--test", "smprt", "--n-noisy", "0"], "n_noisy must be"),
     ],
 )
 def test_user_errors_are_one_line(models_dir, capsys, extra, message):

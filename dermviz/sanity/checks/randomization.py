@@ -54,10 +54,13 @@ __all__ = [
     "RandomizationSpec",
     "resolve_stages",
     "run_randomization_study",
+    "select_stages",
 ]
 
 LAYER_SETS = ("paper", "blocks")
-ORDERS = ("cascading", "independent")
+#: The same as :data:`dermviz.sanity.randomization.ORDERS`, kept literal so that this
+#: module stays free of Keras (checked in the tests).
+ORDERS = ("cascading", "bottom_up", "independent")
 #: "original": every stage explains the class the trained model predicted (the
 #: sanity check proper); "predicted": each stage explains its own predicted class
 #: (what the paper did: its GradCAM model was rebuilt per stage).
@@ -81,8 +84,9 @@ class RandomizationSpec(SanitySpec):
     layer_set : {"paper", "blocks"}
         :func:`~dermviz.sanity.randomization.paper_stages` (six single layers) or
         :func:`~dermviz.sanity.randomization.block_layers` (whole blocks).
-    order : {"cascading", "independent"}
-        See :func:`~dermviz.sanity.randomization.randomize`.
+    order : {"cascading", "bottom_up", "independent"}
+        See :func:`~dermviz.sanity.randomization.randomize`: ``"bottom_up"``
+        accumulates the stages from the input side.
     similarities : tuple of str
         :data:`~dermviz.sanity.similarity.SIMILARITIES` names.
     seed : int
@@ -95,7 +99,8 @@ class RandomizationSpec(SanitySpec):
     threshold : float
         The member's operating threshold (decides the predicted class).
     n_stages : int, optional
-        Only the first (top-most) ``n_stages`` stages: a quick preview.
+        Only the first ``n_stages`` stages in randomization order (the top-most,
+        or the bottom-most for ``"bottom_up"``): a quick preview.
     stages : tuple of str, optional
         Only these stages of the layer set, by stage name (e.g. ``("head_dense",
         "stem/conv1")``), kept in top-down order; default all. Left out of
@@ -161,21 +166,54 @@ class RandomizationSpec(SanitySpec):
         return detail
 
 
-def resolve_stages(model: Any, spec: RandomizationSpec) -> list[tuple[str, list[str]]]:
-    """The spec's stages on this model: ``(stage name, [layer names])``, top-down."""
+def select_stages(
+    model: Any,
+    layer_set: str,
+    *,
+    stages: Sequence[str] | None = None,
+    n_stages: int | None = None,
+    order: str = "cascading",
+) -> list[tuple[str, list[str]]]:
+    """A layer set's stages on this model: ``(stage name, [layer names])``, top-down.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A dermviz InceptionV3 model.
+    layer_set : {"paper", "blocks"}
+    stages : sequence of str, optional
+        Only these stages, by name (kept in top-down order).
+    n_stages : int, optional
+        Only the first ``n_stages`` in randomization order: the top-most, or the
+        bottom-most for ``order="bottom_up"``.
+    order : str
+        The randomization order (decides which end ``n_stages`` keeps).
+    """
     # Keras-heavy: the spec module stays light for listing and loading.
     from dermviz.sanity.randomization import block_layers, paper_stages
 
-    stages = paper_stages(model) if spec.layer_set == "paper" else block_layers(model)
-    if spec.stages is not None:
-        known = [name for name, _ in stages]
-        unknown = [s for s in spec.stages if s not in known]
+    if layer_set not in LAYER_SETS:
+        raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {layer_set!r}")
+    found = paper_stages(model) if layer_set == "paper" else block_layers(model)
+    if stages is not None:
+        known = [name for name, _ in found]
+        unknown = [s for s in stages if s not in known]
         if unknown:
             raise ValueError(
-                f"unknown stage(s) {unknown} for layer set {spec.layer_set!r}; known: {known}"
+                f"unknown stage(s) {unknown} for layer set {layer_set!r}; known: {known}"
             )
-        stages = [st for st in stages if st[0] in spec.stages]
-    return stages[: spec.n_stages] if spec.n_stages is not None else stages
+        found = [st for st in found if st[0] in stages]
+    if n_stages is None:
+        return found
+    return found[-n_stages:] if order == "bottom_up" else found[:n_stages]
+
+
+def resolve_stages(model: Any, spec: RandomizationSpec) -> list[tuple[str, list[str]]]:
+    """The spec's stages on this model: ``(stage name, [layer names])``, top-down
+    (:func:`select_stages` with the spec's options)."""
+    return select_stages(
+        model, spec.layer_set, stages=spec.stages, n_stages=spec.n_stages, order=spec.order
+    )
 
 
 @dataclass
@@ -187,7 +225,8 @@ class RandomizationResult:
     spec : RandomizationSpec
     image_ids : list of str
     stage_names : list of str
-        ``"original"`` then the stages, top-down.
+        ``"original"`` then the stages in randomization order (top-down, or
+        bottom-up for ``order="bottom_up"``).
     stage_layers : list of list of str
         The layers randomized at each stage (empty for the original).
     maps : ndarray, float32, (S + 1, n, H, W)
@@ -207,6 +246,9 @@ class RandomizationResult:
     warnings : list of str
     timings : dict of str to float
         Seconds per stage.
+    kind : str
+        The spec's check (``"randomization"``, or ``"smprt"`` for the smooth test
+        that shares this result type).
     """
 
     spec: RandomizationSpec
@@ -223,7 +265,9 @@ class RandomizationResult:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    kind = "randomization"
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
 
     def summary(self, measure: str = "ssim") -> pd.DataFrame:
         """Mean and sd over images per stage and baseline: :func:`~dermviz.sanity.tables.stage_summary`."""  # noqa: E501
@@ -279,6 +323,7 @@ def run_randomization_study(
     spec: RandomizationSpec,
     *,
     make_explainer: ExplainerFactory | None = None,
+    layers: Sequence[Any] | None = None,
     progress: Progress = True,
 ) -> RandomizationResult:
     """Explain images with the trained model and with its randomized copies.
@@ -297,6 +342,10 @@ def run_randomization_study(
         ``make_explainer(model) -> Explainer``, called once per stage (on the
         trained model first). Default: the registered ``spec.method`` with
         ``spec.method_params``.
+    layers : sequence, optional
+        Explicit top-down stages (see :func:`~dermviz.sanity.randomization.as_stages`)
+        instead of the spec's ``layer_set``/``stages``/``n_stages``: for models
+        other than InceptionV3.
     progress : bool or callable
         True: a tqdm bar; a callable gets ``(done, total, stage_name)`` after each
         stage (e.g. to drive a dashboard progress bar); False: silent.
@@ -307,14 +356,15 @@ def run_randomization_study(
         Maps per stage, the long table of similarities to the original map
         (stage 0 included: its own score, 1 for SSIM) and the baseline rows.
     """
-    from dermviz.sanity.randomization import randomize  # Keras-heavy, as above
+    from dermviz.sanity.randomization import as_stages, randomize  # Keras-heavy, as above
 
     ids = check_ids(image_ids, len(images))
     if spec.image_ids and tuple(ids) != spec.image_ids:
         raise ValueError("image_ids differ from spec.image_ids")
     images_u8 = as_uint8(images)
     factory = make_explainer or explainer_factory(spec.method, spec.method_params)
-    stages = resolve_stages(model, spec)
+    stages = as_stages(layers) if layers is not None else resolve_stages(model, spec)
+    layers_of = dict(stages)
     ticker = Ticker(progress, len(stages) + 1, f"{spec.method} randomization")
     timings: dict[str, float] = {}
     try:
@@ -376,7 +426,7 @@ def run_randomization_study(
         spec=spec,
         image_ids=ids,
         stage_names=[name for name, _ in runs],
-        stage_layers=[[]] + [list(layers) for _, layers in stages],
+        stage_layers=[[]] + [list(layers_of[name]) for name, _ in runs[1:]],
         maps=maps,
         baselines=baselines,
         images=images_u8,
