@@ -25,6 +25,7 @@ from dermviz.explain.shapley_estimators import (
     leverage_shap,
     shapley_kernel,
 )
+from tests.helpers import tiny_blocks_image, tiny_conv_model
 
 
 def _game(n: int, seed: int = 0):
@@ -170,20 +171,10 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def tiny() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     """A small random conv net (sigmoid output) and a 64 px image with <= 12 superpixels."""
-    rng = np.random.default_rng(7)
-    blocks = rng.integers(20, 230, (3, 3, 3)).astype(np.uint8)
-    image = np.kron(blocks, np.ones((22, 22, 1), np.uint8))[:SIZE, :SIZE]
-    image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+    image = tiny_blocks_image(SIZE)
     labels = slic_segments(image, n_segments=10)
     assert 2 <= labels.max() + 1 <= 12
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    x = keras.layers.Conv2D(8, 5, strides=2, activation="relu")(x)
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="tanh")(x)
-    x = keras.layers.Flatten()(x)
-    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
-    return model, image, labels
+    return tiny_conv_model(SIZE), image, labels
 
 
 def test_real_model_matches_exact_values(tiny):
