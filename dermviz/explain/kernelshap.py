@@ -582,3 +582,24 @@ def split_half_ssim(halves: np.ndarray, segments: np.ndarray) -> float:
         return 1.0
     a, b = (a / vmax + 1) / 2, (b / vmax + 1) / 2
     return float(structural_similarity(a, b, data_range=1.0))
+
+
+def error_note(extras: dict[str, np.ndarray], k: int = 0) -> str:
+    """A line to show beside map ``k``: its split-half error estimate, or why it has none.
+
+    Parameters
+    ----------
+    extras : dict of ndarray
+        :attr:`SaliencyMaps.extras` of a KernelSHAP batch.
+    k : int
+        The image's index in the batch.
+    """
+    if "estimated_error" not in extras:
+        return ("No per-map error estimate: shap's estimator (sampler 'kernel') does not "
+                "expose one; sampler 'leverage' stores one with each map.")
+    error = float(extras["estimated_error"][k])
+    values = np.asarray(extras.get("shap_values", np.zeros((k + 1, 0))))[k]
+    peak = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 0.0
+    share = f", {error / peak:.0%} of the largest |value|" if peak > 0 else ""
+    return (f"Estimated error ±{error:.2g} per superpixel (RMS{share}); run-to-run SSIM "
+            f"(split-half) {float(extras['split_half_ssim'][k]):.2f}")

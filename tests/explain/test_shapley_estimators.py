@@ -17,7 +17,12 @@ import numpy as np
 import pytest
 
 from dermviz.explain import KernelSHAP
-from dermviz.explain.kernelshap import CoalitionPredictor, slic_segments, split_half_ssim
+from dermviz.explain.kernelshap import (
+    CoalitionPredictor,
+    error_note,
+    slic_segments,
+    split_half_ssim,
+)
 from dermviz.explain.shapley_estimators import (
     constrained_regression,
     exact_shapley,
@@ -232,3 +237,13 @@ def test_split_half_ssim():
     opposite = split_half_ssim(np.stack([halves[0], -halves[0]]), seg)
     close = split_half_ssim(np.stack([halves[0], halves[0] + [0.05, 0, 0, -0.05]]), seg)
     assert opposite < close < 1.0
+
+
+def test_error_note():
+    kernel = {"shap_values": np.array([[0.1, -0.2]])}
+    assert "No per-map error estimate" in error_note(kernel)
+    leverage = {"shap_values": np.array([[0.1, -0.2, np.nan]]),
+                "estimated_error": np.array([0.01]), "split_half_ssim": np.array([0.876])}
+    note = error_note(leverage)
+    assert "±0.01 per superpixel" in note and "5% of the largest |value|" in note
+    assert "run-to-run SSIM (split-half) 0.88" in note
