@@ -53,9 +53,10 @@ import numpy as np
 #: Largest player count :func:`exact_shapley` enumerates (2**16 evaluations).
 MAX_EXACT_PLAYERS = 16
 
-#: Strata with at most this many pairs are listed, then subsampled; larger ones are
-#: sampled by rejection of duplicates (cheap there: the budget is a small fraction).
-_LIST_LIMIT = 200_000
+#: A stratum is listed, then subsampled, when it has at most this many times the pairs
+#: drawn from it; otherwise they are drawn by rejecting duplicates (cheap, as they are
+#: rare), which avoids listing e.g. the 161,700 triples of 100 superpixels.
+_LIST_RATIO = 4
 
 ValueFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -201,7 +202,7 @@ def _subsets(n: int, s: int, count: int, n_pairs: int, middle: bool,
     """``count`` distinct first members of pairs of size ``s``, as a bool matrix."""
     # The middle stratum's pairs are represented by their member holding player n-1.
     pool, take = (n - 1, s - 1) if middle else (n, s)
-    if count == n_pairs or n_pairs <= _LIST_LIMIT:
+    if n_pairs <= _LIST_RATIO * count:
         combos = np.array(list(itertools.combinations(range(pool), take)), dtype=np.intp)
         combos = combos.reshape(len(combos), take)
         if count < n_pairs:
