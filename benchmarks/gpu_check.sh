@@ -69,6 +69,11 @@ else
     if [ -z "${WHEELHOUSE:-}" ] && ! registry_reachable; then
         fail "TensorFlow with a visible GPU is missing and no package registry is reachable: set WHEELHOUSE to a folder holding tensorflow[and-cuda]==$TF_VERSION and its dependencies as wheels for $("$PY" -c 'import sys; print("Python %d.%d" % sys.version_info[:2])')"
     fi
+    # tensorflow-cpu and tensorflow share their files: the README's GPU install swaps them.
+    if "$PY" -m pip show --quiet tensorflow-cpu >/dev/null 2>&1; then
+        echo "gpu_check: replacing tensorflow-cpu (as README.md's GPU section does)"
+        "$PY" -m pip uninstall --yes --quiet tensorflow-cpu
+    fi
     echo "gpu_check: installing tensorflow[and-cuda]==$TF_VERSION ..."
     pip_install "tensorflow[and-cuda]==$TF_VERSION" \
         || fail "could not install tensorflow[and-cuda]==$TF_VERSION"
