@@ -10,8 +10,8 @@ paper's ``"auto"`` meant at 2,500 samples) explains the *probability* of the
 explained class (p(melanoma), or 1 - p(melanoma) for naevus), by default the
 predicted one.
 
-Two things differ from the paper, neither changes the estimator (a third, the
-``reference``, is an option whose default is the paper's):
+Two things differ from the paper, neither changes the estimator (two more, the
+``reference`` and the ``sampler``, are options whose defaults are the paper's):
 
 * **Seeded.** ``KernelExplainer`` draws its coalitions from numpy's global RNG;
   the draw is wrapped in a context that seeds it with ``seed`` for every image and
@@ -300,7 +300,8 @@ class KernelSHAP(Explainer):
         shap's feature selection: ``"aic"`` (the paper's ``"auto"`` at 2,500
         samples), ``"bic"``, ``"num_features(k)"``, a Lasso alpha, or False.
     seed : int or None
-        Seeds the coalition sampling for every image; None leaves it unseeded.
+        Seeds the coalition sampling for every image (either sampler); None leaves it
+        unseeded.
     sampler : {"kernel", "leverage"}
         ``"kernel"`` (the paper's): shap's ``KernelExplainer``, left out of
         :meth:`params` so older maps keep their key. ``"leverage"``: Leverage SHAP
@@ -559,13 +560,12 @@ class KernelSHAP(Explainer):
         return phi, base, fx
 
     def _leverage(self, f: CoalitionPredictor) -> ShapleyEstimate:
-        """Leverage SHAP with the same budget, seeded per image like the kernel sampler."""
-        rng = np.random.default_rng(self.seed)
+        """Leverage SHAP with the same budget, seeded per image like the kernel sampler
+        (``seed=None``: fresh entropy). Like shap, it evaluates at most ``2**M - 2``
+        coalitions besides the two ends, where the values are exact."""
         m = f.n_segments
-        # shap evaluates at most 2**M - 2 coalitions besides the two ends; so does this.
-        budget = min(self.nsamples, max(2**m - 2, 0))
-        return leverage_shap(f, m, budget=max(budget, 2) if m >= 2 else 0, rng=rng)
-
+        rng = np.random.default_rng(self.seed)
+        return leverage_shap(f, m, budget=max(self.nsamples, 2) if m >= 2 else 0, rng=rng)
 
 def split_half_ssim(halves: np.ndarray, segments: np.ndarray) -> float:
     """SSIM between the superpixel maps of two half-sample estimates, on one shared scale.
