@@ -68,3 +68,10 @@ def test_render_and_write_doc(study, tmp_path):
     # the real doc has the markers the script writes between
     real = bench.DOC.read_text()
     assert real.index(bench.BEGIN) < real.index(bench.END)
+
+
+def test_plot(study, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "plot.png"
+    assert bench.plot(study, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
