@@ -355,6 +355,8 @@ class KernelSHAP(Explainer):
     user_options = {
         "nsamples": f"coalitions per image (default {PAPER_NSAMPLES}, the paper's)",
         "n_segments": "SLIC superpixels per image (default 100, the paper's)",
+        "sampler": "coalition sampler: kernel (shap's, the paper's; default) or leverage "
+                   "(Leverage SHAP, with an error estimate per map)",
     }
     #: The paper's reference, the default (left out of the cache key).
     PAPER_REFERENCE: ClassVar[str] = "white"
