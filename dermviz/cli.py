@@ -9,6 +9,7 @@ engine when they run.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -221,8 +222,12 @@ def _flag(name: str) -> str:
 
 
 def _option_type(name: str, classes: list[type[Explainer]]) -> type:
-    """The type of a method option's value: that of its default (str when None)."""
-    default = classes[0].canonical_params()[name]
+    """The type of a method option's value: that of its default (str when None).
+
+    Read from the constructor's signature: a canonical parameter set may leave out an
+    option at its default (KernelSHAP's ``sampler``, so old cache keys hold).
+    """
+    default = inspect.signature(classes[0].__init__).parameters[name].default
     return str if default is None else type(default)
 
 

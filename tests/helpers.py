@@ -57,3 +57,26 @@ def write_prediction_suite(path, *, y, members, image_ids=None):
     write_manifest(path, {"name": path.name, "config": {"image_size": 75}, "dataset": {},
                           "members": entries, "status": "complete"})
     return Suite(path)
+
+
+def tiny_blocks_image(size: int = 64, *, seed: int = 7) -> np.ndarray:
+    """A uint8 RGB image of 3x3 coloured blocks with mild noise: few, clear SLIC segments."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(20, 230, (3, 3, 3)).astype(np.uint8)
+    side = -(-size // 3)
+    image = np.kron(blocks, np.ones((side, side, 1), np.uint8))[:size, :size]
+    return np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+
+
+def tiny_conv_model(size: int = 64, *, seed: int = 0):
+    """A small random conv net, images in [0, 255] -> a sigmoid ``(n, 1)``: non-additive,
+    and cheap enough to enumerate every coalition of a dozen superpixels."""
+    import keras  # heavy: only the tests that build a model pay for it
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Conv2D(8, 5, strides=2, activation="relu")(x)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="tanh")(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))

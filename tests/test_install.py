@@ -40,12 +40,13 @@ def test_base_requirements_and_dependencies_have_no_torch_or_ray():
 
 def test_every_extra_is_pinned_in_requirements_extra():
     extras = PYPROJECT["project"]["optional-dependencies"]
-    assert {"search", "ray", "test", "all"} <= set(extras)
-    assert extras["all"] == ["dermviz[search,ray,test]"]
+    assert {"search", "ray", "test", "bench", "all"} <= set(extras)
+    assert extras["all"] == ["dermviz[search,ray,test,bench]"]
     extra_file = REPO_ROOT / "requirements-extra.txt"
     assert "-r requirements.txt" in extra_file.read_text()
     pinned = _pins(extra_file)
-    wanted = {_name(r) for key in ("search", "ray", "test") for r in extras[key]}
+    wanted = {_name(r) for key in ("search", "ray", "test", "bench")
+              for r in extras[key]}
     assert wanted == set(pinned)
     assert "torch" in {_name(r) for r in extras["search"]}
     assert "ray" in {_name(r) for r in extras["ray"]}

@@ -9,6 +9,7 @@ from app import clinic, state
 from dermviz.analysis.localization import localization_table
 from dermviz.analysis.report import case_report_html, png_bytes
 from dermviz.explain import GradCAM, KernelSHAP
+from dermviz.explain.kernelshap import error_note
 from dermviz.explain.overlay import cam_overlay, diverging_overlay, outline_mask, per_image_vmax
 
 CAM, SHAP = GradCAM.name, KernelSHAP.name
@@ -128,6 +129,8 @@ for member in members:
         col.download_button("PNG", lambda o=overlay: png_bytes(o), on_click="ignore",
                             file_name=f"{image_id}-{name.replace(' ', '-')}.png",
                             mime="image/png", key=f"png-{name}")
+    if maps is not None:
+        cols[2].caption(error_note(maps.extras))
     if mask is not None:
         scores += [localization_table(m.maps, mask[None], image_ids=[image_id],
                                       signed=method.signed, scores=["mass"],

@@ -6,6 +6,7 @@ import streamlit as st
 from app import state
 from dermviz.explain import GradCAM, KernelSHAP, available_methods, get_explainer
 from dermviz.explain.backgrounds import BACKGROUNDS, DEGENERATE_GAP, gap_warning, reference_gap
+from dermviz.explain.kernelshap import SAMPLERS, error_note
 from dermviz.explain.overlay import (
     CAM_COLORMAPS,
     cam_overlay,
@@ -29,6 +30,10 @@ SHAP_REFERENCES = {
 SHAP_REFERENCE_VALUES = {
     "white": "f(all white)", "mean": "f(mean colour)", "blur": "f(blurred image)",
     "inpaint": "f(inpainted skin)",
+}
+SHAP_SAMPLERS = {
+    "kernel": "shap's KernelExplainer (the paper's)",
+    "leverage": "Leverage SHAP (with an error estimate)",
 }
 SHAP_SCALES = {
     "per_image": "per image (paper's; hides magnitude)",
@@ -92,6 +97,13 @@ with st.sidebar:
         f"map almost nothing to distribute (gap < {DEGENERATE_GAP}): such maps are not "
         "coloured. Part of the cache key.",
     )
+    sampler = st.selectbox(
+        "Sampler", SAMPLERS, format_func=lambda s: SHAP_SAMPLERS.get(s, s),
+        index=SAMPLERS.index(KernelSHAP.PAPER_SAMPLER), key="shap_sampler",
+        help="How coalitions are drawn. Leverage SHAP (Musco and Witter, ICLR 2025) is "
+        "more accurate per sample and stores an error estimate with each map; see "
+        "docs/shap-convergence.md. Part of the cache key.",
+    )
     scheme = st.radio("SHAP colours", list(SHAP_SCHEMES), format_func=SHAP_SCHEMES.get)
     scale = st.radio("SHAP scale", list(SHAP_SCALES), format_func=SHAP_SCALES.get,
                      help="Per-image scaling makes every map look equally strong; a shared "
@@ -108,7 +120,8 @@ if not members:
     st.stop()
 
 SHAP = KernelSHAP.name
-shap_params = state.method_params(path, SHAP, nsamples=int(nsamples), reference=reference)
+shap_params = state.method_params(path, SHAP, nsamples=int(nsamples), reference=reference,
+                                  sampler=sampler)
 cam_params = state.method_params(path, cam_method, layer=layer)
 shap = state.stored_maps(path, tuple(members), image_id, SHAP, shap_params)
 missing = [m for m in members if shap[m] is None]
@@ -203,6 +216,7 @@ def shap_map(member: str, maps) -> None:
             st.image(diverging_overlay(img, maps.maps[0], vmax=own_vmax, alpha=opacity,
                                        scheme=scheme),
                      width="stretch", caption=f"its own scale ±{own_vmax:.2g}: noise")
+    st.caption(error_note(maps.extras))
     for warning in maps.warnings:
         if warning != text:  # the stored copy of the gap warning, shown above
             st.warning(warning, icon="⚠️")
@@ -220,7 +234,7 @@ head = st.columns([1, 2, 2])
 head[0].markdown("**Member**")
 head[1].markdown(f"**{CAM.display_name}** on `{layer}`")
 head[2].markdown(f"**{KernelSHAP.display_name}**, {nsamples} samples, "
-                 f"reference `{reference}`")
+                 f"reference `{reference}`, sampler `{sampler}`")
 mine = verdicts[verdicts["image_id"] == image_id].set_index("member")
 cam = None
 for member in members:

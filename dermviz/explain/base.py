@@ -122,7 +122,10 @@ def register(cls: type[Explainer]) -> type[Explainer]:
     """
     if not getattr(cls, "display_name", None):
         raise TypeError(f"explainer {cls.__name__} needs a display_name")
-    unknown = sorted(set(cls.user_options) - set(cls.canonical_params()))
+    # The constructor's keyword options: a canonical set may leave one out at its default.
+    keywords = {name for name, p in inspect.signature(cls.__init__).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    unknown = sorted(set(cls.user_options) - keywords)
     if unknown:
         raise TypeError(f"{cls.name}: user options {unknown} are not parameters")
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:

@@ -10,8 +10,8 @@ paper's ``"auto"`` meant at 2,500 samples) explains the *probability* of the
 explained class (p(melanoma), or 1 - p(melanoma) for naevus), by default the
 predicted one.
 
-Two things differ from the paper, neither changes the estimator (a third, the
-``reference``, is an option whose default is the paper's):
+Two things differ from the paper, neither changes the estimator (two more, the
+``reference`` and the ``sampler``, are options whose defaults are the paper's):
 
 * **Seeded.** ``KernelExplainer`` draws its coalitions from numpy's global RNG;
   the draw is wrapped in a context that seeds it with ``seed`` for every image and
@@ -29,6 +29,11 @@ Two things differ from the paper, neither changes the estimator (a third, the
   ``"inpaint"`` paint hidden superpixels from a per-image background instead
   (:mod:`dermviz.explain.backgrounds`). Every map carries its ``reference_gap``
   and a warning when the gap is degenerate.
+* **Sampler.** ``sampler="kernel"`` (the default, the paper's) is shap's
+  ``KernelExplainer``; ``sampler="leverage"`` is Leverage SHAP
+  (:mod:`dermviz.explain.shapley_estimators`): coalitions drawn by their leverage
+  scores, an exactly additive constrained regression, and a split-half error
+  estimate stored with every map (``estimated_error``, ``split_half_ssim``).
 
 References
 ----------
@@ -64,7 +69,11 @@ from dermviz.explain.base import (
     register,
     resolve_targets,
 )
+from dermviz.explain.shapley_estimators import ShapleyEstimate, leverage_shap
 from dermviz.models.predict import forward_fn, predict_proba
+
+#: Coalition samplers: shap's ``KernelExplainer`` (the paper's) and Leverage SHAP.
+SAMPLERS = ("kernel", "leverage")
 
 #: The paper's SLIC settings besides ``n_segments``, ``compactness`` and ``sigma``.
 SLIC_FIXED = {
@@ -291,7 +300,14 @@ class KernelSHAP(Explainer):
         shap's feature selection: ``"aic"`` (the paper's ``"auto"`` at 2,500
         samples), ``"bic"``, ``"num_features(k)"``, a Lasso alpha, or False.
     seed : int or None
-        Seeds the coalition sampling for every image; None leaves it unseeded.
+        Seeds the coalition sampling for every image (either sampler); None leaves it
+        unseeded.
+    sampler : {"kernel", "leverage"}
+        ``"kernel"`` (the paper's): shap's ``KernelExplainer``, left out of
+        :meth:`params` so older maps keep their key. ``"leverage"``: Leverage SHAP
+        (:func:`~dermviz.explain.shapley_estimators.leverage_shap`), which takes no
+        ``l1_reg`` (it is left out of its :meth:`params`) and stores a split-half
+        error estimate with each map.
     batch_size : int
         Coalition images per forward pass (not part of the cache key). Memory is
         two chunks of ``batch_size * H * W * 3 * 4`` bytes (the buffer and
@@ -309,6 +325,10 @@ class KernelSHAP(Explainer):
     ``n_segments`` (n,) int32, ``base_value`` (n,) float32 = f(background),
     ``f_x`` (n,) float32 = f(image), ``reference_gap`` (n,) float32 =
     ``|f_x - base_value|``, what the map's values add up to in absolute value.
+    With ``sampler="leverage"`` also ``estimated_error`` (n,) float32, the RMS
+    error per superpixel estimated from two half-sample estimates, and
+    ``split_half_ssim`` (n,) float32, the SSIM between those two half maps (a
+    run-to-run SSIM at half the samples, so a pessimistic one).
     Maps with a gap below
     :data:`~dermviz.explain.backgrounds.DEGENERATE_GAP` explain (almost)
     nothing; :attr:`SaliencyMaps.warnings` then says so
@@ -335,9 +355,13 @@ class KernelSHAP(Explainer):
     user_options = {
         "nsamples": f"coalitions per image (default {PAPER_NSAMPLES}, the paper's)",
         "n_segments": "SLIC superpixels per image (default 100, the paper's)",
+        "sampler": "coalition sampler: kernel (shap's, the paper's; default) or leverage "
+                   "(Leverage SHAP, with an error estimate per map)",
     }
     #: The paper's reference, the default (left out of the cache key).
     PAPER_REFERENCE: ClassVar[str] = "white"
+    #: The paper's sampler, the default (left out of the cache key).
+    PAPER_SAMPLER: ClassVar[str] = "kernel"
 
     def __init__(
         self,
@@ -351,12 +375,13 @@ class KernelSHAP(Explainer):
         nsamples: int = PAPER_NSAMPLES,
         l1_reg: str | float | bool = "aic",
         seed: int | None = 0,
+        sampler: str = "kernel",
         batch_size: int = 32,
     ) -> None:
         super().__init__(
             model, n_segments=n_segments, compactness=compactness, sigma=sigma,
             reference=reference, background=background, nsamples=nsamples, l1_reg=l1_reg,
-            seed=seed,
+            seed=seed, sampler=sampler,
         )
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -367,8 +392,9 @@ class KernelSHAP(Explainer):
         self.reference = p.get("reference", self.PAPER_REFERENCE)
         self.background = p.get("background", 255.0)
         self.nsamples = p["nsamples"]
-        self.l1_reg = p["l1_reg"]
+        self.l1_reg = p.get("l1_reg")
         self.seed = p["seed"]
+        self.sampler = p.get("sampler", self.PAPER_SAMPLER)
         self.batch_size = int(batch_size)
 
     @classmethod
@@ -377,7 +403,8 @@ class KernelSHAP(Explainer):
 
         ``reference`` appears only when it is not the paper's ``"white"`` (maps of
         the default keep the key they had before references existed);
-        ``background`` only with ``"white"``, the one reference that uses it.
+        ``background`` only with ``"white"``, the one reference that uses it;
+        ``sampler`` only when it is not ``"kernel"``, and ``l1_reg`` only with it.
         """
         params = super().canonical_params(**given)
         n_segments, nsamples = params["n_segments"], params["nsamples"]
@@ -413,6 +440,14 @@ class KernelSHAP(Explainer):
                 raise ValueError(f"background applies to reference='white' only, not to "
                                  f"reference={reference!r}")
             params["reference"] = reference
+        sampler = params.pop("sampler")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        if sampler != cls.PAPER_SAMPLER:
+            if params.pop("l1_reg") != "aic":
+                raise ValueError(f"l1_reg applies to sampler='kernel' only, not to "
+                                 f"sampler={sampler!r}")
+            params["sampler"] = sampler
         return params
 
     def explain(
@@ -431,13 +466,22 @@ class KernelSHAP(Explainer):
         values: list[np.ndarray] = []
         base = np.zeros(n, dtype=np.float32)
         f_x = np.zeros(n, dtype=np.float32)
+        errors = np.zeros(n, dtype=np.float32)
+        half_ssim = np.zeros(n, dtype=np.float32)
         notes: set[str] = set()
         for k in range(n):
             segments[k] = slic_segments(
                 images[k], n_segments=self.n_segments, compactness=self.compactness,
                 sigma=self.sigma,
             )
-            phi, base[k], f_x[k] = self._explain_one(images[k], segments[k], int(targets[k]))
+            f = self._predictor(images[k], segments[k], int(targets[k]))
+            if self.sampler == "leverage":
+                estimate = self._leverage(f)
+                phi, base[k], f_x[k] = estimate.values, estimate.base_value, estimate.f_x
+                errors[k] = estimate.estimated_error
+                half_ssim[k] = split_half_ssim(estimate.halves, segments[k])
+            else:
+                phi, base[k], f_x[k] = self._kernel(f)
             values.append(phi)
             if phi.size and not np.any(phi) and abs(f_x[k] - base[k]) > 1e-6:
                 notes.add(
@@ -468,6 +512,8 @@ class KernelSHAP(Explainer):
                 "base_value": base,
                 "f_x": f_x,
                 "reference_gap": gaps,
+                **({"estimated_error": errors, "split_half_ssim": half_ssim}
+                   if self.sampler == "leverage" else {}),
             },
             warnings=sorted(notes),
         )
@@ -486,20 +532,21 @@ class KernelSHAP(Explainer):
                 "show noise, not evidence (see the reference_gap extra). "
                 "Try another reference."]
 
-    def _explain_one(
-        self, image: np.ndarray, labels: np.ndarray, target: int
-    ) -> tuple[np.ndarray, float, float]:
-        """SHAP values (M,), f(background) and f(image) for one image."""
-        import shap  # heavy: imports numba, sklearn and more; only computing pays for it
-
+    def _predictor(self, image: np.ndarray, labels: np.ndarray, target: int) -> CoalitionPredictor:
+        """``f(z)`` of one image: its class probability with hidden superpixels painted."""
         if self.reference == self.PAPER_REFERENCE:
             fill: float | np.ndarray = self.background
         else:
             fill = background_image(image, self.reference)
-        f = CoalitionPredictor(
+        return CoalitionPredictor(
             self.model, image, labels, target_class=target, background=fill,
             batch_size=self.batch_size,
         )
+
+    def _kernel(self, f: CoalitionPredictor) -> tuple[np.ndarray, float, float]:
+        """shap's KernelExplainer: SHAP values (M,), f(background) and f(image)."""
+        import shap  # heavy: imports numba, sklearn and more; only computing pays for it
+
         m = f.n_segments
         with seeded_global_numpy(self.seed), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -513,3 +560,48 @@ class KernelSHAP(Explainer):
         base = float(np.ravel(explainer.expected_value)[0])
         fx = float(np.ravel(explainer.fx)[0]) if m > 0 else base
         return phi, base, fx
+
+    def _leverage(self, f: CoalitionPredictor) -> ShapleyEstimate:
+        """Leverage SHAP with the same budget, seeded per image like the kernel sampler
+        (``seed=None``: fresh entropy). Like shap, it evaluates at most ``2**M - 2``
+        coalitions besides the two ends, where the values are exact."""
+        m = f.n_segments
+        rng = np.random.default_rng(self.seed)
+        return leverage_shap(f, m, budget=max(self.nsamples, 2) if m >= 2 else 0, rng=rng)
+
+def split_half_ssim(halves: np.ndarray, segments: np.ndarray) -> float:
+    """SSIM between the superpixel maps of two half-sample estimates, on one shared scale.
+
+    Both maps go from ``[-vmax, vmax]`` to [0, 1] with ``vmax`` the larger absolute
+    value of the two (0 -> 0.5), then SSIM with ``data_range=1`` (as the sanity
+    checks compare signed maps). 1.0 when both halves are identical.
+    """
+    from skimage.metrics import structural_similarity  # with SLIC's skimage import
+
+    a, b = (np.asarray(h, np.float64)[segments] for h in halves)
+    vmax = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
+    if vmax == 0 or np.array_equal(a, b):
+        return 1.0
+    a, b = (a / vmax + 1) / 2, (b / vmax + 1) / 2
+    return float(structural_similarity(a, b, data_range=1.0))
+
+
+def error_note(extras: dict[str, np.ndarray], k: int = 0) -> str:
+    """A line to show beside map ``k``: its split-half error estimate, or why it has none.
+
+    Parameters
+    ----------
+    extras : dict of ndarray
+        :attr:`SaliencyMaps.extras` of a KernelSHAP batch.
+    k : int
+        The image's index in the batch.
+    """
+    if "estimated_error" not in extras:
+        return ("No per-map error estimate: shap's estimator (sampler 'kernel') does not "
+                "expose one; sampler 'leverage' stores one with each map.")
+    error = float(extras["estimated_error"][k])
+    values = np.asarray(extras.get("shap_values", np.zeros((k + 1, 0))))[k]
+    peak = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 0.0
+    share = f", {error / peak:.0%} of the largest |value|" if peak > 0 else ""
+    return (f"Estimated error ±{error:.2g} per superpixel (RMS{share}); run-to-run SSIM "
+            f"(split-half) {float(extras['split_half_ssim'][k]):.2f}")

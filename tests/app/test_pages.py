@@ -106,6 +106,7 @@ def test_saliency_page_shows_gradcam_and_kernelshap_side_by_side(
     assert not at.exception, at.exception
     assert len(at.get("image")) == 3
     assert any("f(all white)" in c.value for c in at.caption)
+    assert any("No per-map error estimate" in c.value for c in at.caption)
 
     # A new session: the map loads from the store; the other member offers a button.
     at = app_on(smoke_models_dir)
@@ -123,3 +124,23 @@ def test_saliency_page_shows_gradcam_and_kernelshap_side_by_side(
     assert not at.exception, at.exception
     assert len(at.get("image")) == 4
     assert any("One scale for all members" in c.value for c in at.caption)
+
+
+def test_saliency_page_shows_the_leverage_error_estimate(app_on, smoke_models_dir, smoke_suite):
+    """A Leverage SHAP map is shown with its split-half error estimate beside it."""
+    member = smoke_suite.member_ids[0]
+    image_id = smoke_suite.dataset().holdout["image_id"].iloc[0]
+    nsamples = 60
+    at = app_on(smoke_models_dir)
+    at.switch_page(str(REPO_ROOT / "app" / "views" / "saliency.py")).run()
+    at.multiselect[0].set_value([member]).run()
+    at.number_input(key="shap_nsamples").set_value(nsamples).run()
+    at.selectbox(key="shap_sampler").set_value("leverage").run()
+    assert not at.exception, at.exception
+    at.button(key=f"shap-{member}-{image_id}-{nsamples}").click().run()
+    _wait_for_background_maps()
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.get("image")) == 3
+    notes = [c.value for c in at.caption if "Estimated error" in c.value]
+    assert len(notes) == 1 and "run-to-run SSIM (split-half)" in notes[0]

@@ -90,6 +90,10 @@ def test_cli_method_options_come_from_the_registry(blur, tmp_path, capsys):
     explain_help = parser._subparsers._group_actions[0].choices["explain"].format_help()
     assert "blur only: blur radius in pixels" in explain_help and "blur (Blur)" in explain_help
     assert "--nsamples" in explain_help and "--layer" in explain_help
+    # an option its canonical parameters leave out at the default is still typed and offered
+    args = parser.parse_args(["explain", "--suite", "s", "--method", "kernelshap",
+                              "--sampler", "leverage"])
+    assert args.method_option_sampler == "leverage" and "--sampler" in explain_help
     code = main(["--models-dir", str(tmp_path), "explain", "--suite", "s", "--method",
                  "gradcam", "--radius", "2"])
     assert code == 2
