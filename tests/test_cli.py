@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
 from dermviz.cli import main
+from tests.conftest import REPO_ROOT
 
 
 def test_info_lists_suites(smoke_models_dir, capsys):
@@ -75,6 +77,32 @@ def test_train_on_shared_ham10000(tmp_path, capsys):
     assert preds["y"].sum() == 200 and (preds["test_index"] == range(400)).all()
     assert "auc" in suite.member("m00")["holdout"]
     assert "ham-tiny" in capsys.readouterr().out
+
+
+@pytest.mark.realdata
+def test_the_reference_ham10000_config_trains_at_a_tiny_size(tmp_path):
+    """configs/ham10000-auc.toml (cosine decay, early stopping) through `dermviz train`,
+    shrunk to 75 px, one member, 96 training images and two epochs."""
+    import tomllib
+
+    from dermviz.data.ham10000 import find_ham10000
+    from dermviz.models.suite import Suite
+
+    root = find_ham10000()
+    if root is None:
+        pytest.skip("shared HAM10000 copy not found (../shared/data/ham10000-200x150)")
+    shipped = tomllib.loads((REPO_ROOT / "configs" / "ham10000-auc.toml").read_text())["train"]
+    small = {**shipped, "image_size": 75, "n_members": 1, "max_train": 96, "epochs": 2,
+             "batch_size": 16, "patience": 1, "gradcam_layer": "mixed2"}
+    config = tmp_path / "small.json"
+    config.write_text(json.dumps(small))
+    assert main(["--models-dir", str(tmp_path), "train", "--data", str(root), "--config",
+                 str(config), "--name", "ham-small"]) == 0
+    suite = Suite(tmp_path / "ham-small")
+    assert suite.config["lr_schedule"] == "cosine" and suite.config["patience"] == 1
+    history = json.loads((suite.path / "members" / "m00" / "history.json").read_text())
+    assert 1 <= len(history["loss"]) <= 2
+    assert 0.0 <= suite.member("m00")["holdout"]["auc"] <= 1.0
 
 
 @pytest.mark.parametrize("command", ["info", "explain", "sanity"])
