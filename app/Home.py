@@ -39,6 +39,8 @@ pages = {
         st.Page(APP_DIR / "views" / "variation.py", title="Reproducibility & variation",
                 icon=":material/difference:"),
         st.Page(APP_DIR / "views" / "search.py", title="Search", icon=":material/tune:"),
+        st.Page(APP_DIR / "views" / "probe.py", title="Shortcut probe",
+                icon=":material/ink_pen:"),
     ],
 }
 st.navigation(pages).run()

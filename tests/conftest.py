@@ -52,3 +52,22 @@ def local_ray():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def smoke_probe_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder holding a smoke-size spurious-correlation probe suite trained with
+    GradMask, built through ``dermviz probe`` (once per session)."""
+    from dermviz.cli import main
+
+    root = tmp_path_factory.mktemp("probe-models")
+    rc = main(["--models-dir", str(root), "probe", "--size", "smoke", "--gradmask", "1"])
+    assert rc == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke_probe_suite(smoke_probe_models_dir: Path):
+    from dermviz.models.suite import Suite
+
+    return Suite(smoke_probe_models_dir / "probe-gradmask1-smoke")
