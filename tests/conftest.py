@@ -56,12 +56,13 @@ def local_ray():
 
 @pytest.fixture(scope="session")
 def smoke_probe_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder holding a smoke-size spurious-correlation probe suite trained with
-    GradMask, built through ``dermviz probe`` (once per session)."""
+    """A models folder holding a smoke-size spurious-correlation probe suite, built through
+    ``dermviz probe`` (once per session). Plain training: a GradMask fit costs 2-3x, and
+    tests/models/test_gradmask_training.py already runs one through ``dermviz train``."""
     from dermviz.cli import main
 
     root = tmp_path_factory.mktemp("probe-models")
-    rc = main(["--models-dir", str(root), "probe", "--size", "smoke", "--gradmask", "1"])
+    rc = main(["--models-dir", str(root), "probe", "--size", "smoke"])
     assert rc == 0
     return root
 
@@ -70,4 +71,4 @@ def smoke_probe_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def smoke_probe_suite(smoke_probe_models_dir: Path):
     from dermviz.models.suite import Suite
 
-    return Suite(smoke_probe_models_dir / "probe-gradmask1-smoke")
+    return Suite(smoke_probe_models_dir / "probe-smoke")

@@ -81,10 +81,10 @@ def test_probe_profiles_correlate_the_ink_in_training_only() -> None:
     assert probe_name(size="default", control=True, gradmask=None) == "probe-control"
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)  # the fixture trains; slow on a loaded 2-core CPU
 def test_probe_end_to_end_on_a_smoke_suite(smoke_probe_suite) -> None:
     suite = smoke_probe_suite
-    assert suite.config["gradmask"] == 1.0
+    assert suite.config["gradmask"] is None
     dataset = suite.dataset()
     assert suite_artefacts(dataset) == ["ink"]
     ink = dataset.holdout["ink"].to_numpy()

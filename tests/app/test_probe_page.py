@@ -25,12 +25,12 @@ def test_page_is_registered() -> None:
     assert "views\" / \"probe.py\"" in (REPO_ROOT / "app" / "Home.py").read_text()
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)  # the fixture trains; slow on a loaded 2-core CPU
 def test_probe_page_tells_the_ink_story(monkeypatch, smoke_probe_models_dir,
                                         smoke_probe_suite) -> None:
     at = open_page(monkeypatch, smoke_probe_models_dir)
     assert at.title[0].value == "Shortcut probe"
-    assert "GradMask, λ = 1" in " ".join(c.value for c in at.caption)
+    assert "plain training" in " ".join(c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 2  # accuracy with/without ink; shares vs chance
     images = at.get("image")
     assert 1 <= len(images) <= 4
@@ -38,7 +38,7 @@ def test_probe_page_tells_the_ink_story(monkeypatch, smoke_probe_models_dir,
     assert not at.exception
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)  # the fixture trains; slow on a loaded 2-core CPU
 def test_probe_page_shows_the_outside_share_without_artefacts(monkeypatch, smoke_models_dir
                                                               ) -> None:
     at = open_page(monkeypatch, smoke_models_dir)
