@@ -66,7 +66,7 @@ if tables["artefacts"]:
     st.dataframe(summary, hide_index=True)
 
     st.subheader(f"Examples: maps on the {artefact}")
-    member = st.selectbox("Member", suite.member_ids)
+    member = st.selectbox("Member", suite.member_ids, key="probe_member")
     marked = shares[(shares["member"] == member) & shares[artefact]]
     top = marked.sort_values(f"{artefact}_share", ascending=False).head(N_EXAMPLES)
     st.caption(f"The {len(top)} hold-out images where {member}'s map puts the most mass on "

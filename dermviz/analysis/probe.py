@@ -209,7 +209,9 @@ def probe_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per member, the mean shares of :func:`probe_table` (or :func:`saliency_shares`
     with a ``member`` column) beside their chance levels.
 
-    An artefact's means run over the images that carry it. Returns one row per member:
+    An artefact's means run over the images that carry it (``<name>_images`` of them;
+    an all-zero map, whose shares are undefined, is left out of the share's mean).
+    Returns one row per member:
     ``images``, ``lesion_share``, ``lesion_chance``, ``outside_share``,
     ``outside_chance`` and per artefact ``<name>_images``, ``<name>_share``,
     ``<name>_chance``.
@@ -223,7 +225,7 @@ def probe_summary(table: pd.DataFrame) -> pd.DataFrame:
     out = groups[cols].mean()
     out.insert(0, "images", groups.size())
     for name in artefacts:
-        out[f"{name}_images"] = groups[f"{name}_share"].count()
+        out[f"{name}_images"] = groups[f"{name}_chance"].count()  # images carrying it
         out[f"{name}_share"] = groups[f"{name}_share"].mean()
         out[f"{name}_chance"] = groups[f"{name}_chance"].mean()
     return out.reset_index()

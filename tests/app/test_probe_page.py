@@ -34,7 +34,7 @@ def test_probe_page_tells_the_ink_story(monkeypatch, smoke_probe_models_dir,
     assert len(at.get("plotly_chart")) == 2  # accuracy with/without ink; shares vs chance
     images = at.get("image")
     assert 1 <= len(images) <= 4
-    at.selectbox[-1].set_value(smoke_probe_suite.member_ids[1]).run()
+    at.selectbox(key="probe_member").set_value(smoke_probe_suite.member_ids[1]).run()
     assert not at.exception
 
 
