@@ -40,6 +40,8 @@ pages = {
                 icon=":material/difference:"),
         st.Page(APP_DIR / "views" / "search.py", title="Search", icon=":material/tune:"),
         st.Page(APP_DIR / "views" / "compare.py", title="Compare suites", icon=":material/scale:"),
+        st.Page(APP_DIR / "views" / "probe.py", title="Shortcut probe",
+                icon=":material/ink_pen:"),
     ],
 }
 st.navigation(pages).run()

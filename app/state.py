@@ -21,10 +21,11 @@ import pandas as pd
 import streamlit as st
 
 from dermviz import sanity
-from dermviz.analysis import browse, lesion_localization, retrieval, statistics
+from dermviz.analysis import browse, lesion_localization, probe, retrieval, statistics
 from dermviz.analysis.suite_comparison import SuiteComparison, compare_suites
 from dermviz.analysis.verdicts import verdicts
 from dermviz.data import thumbnails as thumbs
+from dermviz.data.synthetic import load_artefact_masks
 from dermviz.explain.base import get_explainer, make_explainer
 from dermviz.explain.consensus import Consensus, map_consensus
 from dermviz.explain.jobs import Job, MapJobs
@@ -419,3 +420,26 @@ def upload_saliency(
     Never stored: an upload is not part of the suite."""
     explainer = make_explainer(load_model(suite_path, member), method, params)
     return explainer.explain(_image[None], threshold=Suite(suite_path).threshold(member))
+
+
+# ----------------------------------------------------------------------------- shortcut probe
+
+
+@st.cache_data(show_spinner="Measuring where each member's saliency sits...", max_entries=16)
+def probe_tables(suite_path: str, stamp: int, method: str) -> dict[str, Any]:
+    """The probe's tables (:mod:`dermviz.analysis.probe`): ``artefacts`` (names),
+    ``accuracy`` (per member and subset), ``shares`` (per member and image) and
+    ``summary`` (per member). Maps missing from the store are computed first."""
+    suite, dataset = Suite(suite_path), load_dataset(suite_path)
+    shares = reporting_damage(lambda: probe.probe_table(suite, method=method, dataset=dataset))
+    return {"artefacts": probe.suite_artefacts(dataset),
+            "accuracy": probe.accuracy_by_artefact(suite, dataset=dataset),
+            "shares": shares, "summary": probe.probe_summary(shares)}
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def artefact_mask(suite_path: str, image_id: str, name: str) -> np.ndarray:
+    """One synthetic image's artefact pixels at the suite's image size."""
+    masks = load_artefact_masks(load_dataset(suite_path), [image_id],
+                                size=Suite(suite_path).image_size)
+    return masks[name][0]

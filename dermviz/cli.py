@@ -1,4 +1,4 @@
-"""Command line: ``dermviz demo | train | explain | info``.
+"""Command line: ``dermviz demo | probe | train | explain | info | search | sanity``.
 
 Errors a user can fix are printed as one line (``dermviz: error: ...``) with
 exit status 2; ``--debug`` shows the traceback instead. ``dermviz --help`` and
@@ -18,11 +18,12 @@ from pathlib import Path
 from dermviz.data.dataset import Dataset
 from dermviz.data.ham10000 import load_ham10000
 from dermviz.data.synthetic import make_synthetic
-from dermviz.demo import run_demo
+from dermviz.demo import run_demo, run_probe
 from dermviz.explain import precompute
 from dermviz.explain.base import Explainer, available_methods, get_explainer
 from dermviz.models.config import TrainConfig
 from dermviz.models.inception import resolve_weights
+from dermviz.models.profiles import PROBE_SIZES
 from dermviz.models.search_command import add_search_arguments, run_search
 from dermviz.models.suite import Suite, list_suites, models_root
 from dermviz.sanity.command import add_sanity_arguments, run_sanity
@@ -74,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-explain", action="store_true", help="skip GradCAM precomputation")
     demo.add_argument("--status-file", type=Path, default=None,
                       help="write live progress to this JSON file (the dashboard's builds)")
+
+    probe = _command(sub, "probe", _probe, "build a spurious-correlation probe suite (ink "
+                     "marks on every training melanoma; see docs/probe.md)")
+    probe.add_argument("--size", choices=list(PROBE_SIZES), default="default",
+                       help="smoke: seconds (tests); default: the demo's size (minutes)")
+    probe.add_argument("--control", action="store_true",
+                       help="the control: ink on half of each training class (no correlation)")
+    probe.add_argument("--gradmask", type=float, default=None, metavar="LAMBDA",
+                       help="train with GradMask at this weight (default: plain training)")
+    probe.add_argument("--name", default=None,
+                       help="suite name (default: probe[-control][-gradmask<LAMBDA>][-smoke])")
+    probe.add_argument("--overwrite", action="store_true", help="rebuild from scratch")
+    probe.add_argument("--no-explain", action="store_true", help="skip GradCAM precomputation")
 
     train = _command(sub, "train", _train, "train a suite on HAM10000 or synthetic data")
     train.add_argument("--config", type=Path, help="TOML/JSON file of training options")
@@ -169,6 +183,21 @@ def _demo(args: argparse.Namespace) -> None:
         set_status_sink(None)
     if status is not None:
         status.finish()
+    _print_suite(suite)
+
+
+def probe_name(*, size: str, control: bool, gradmask: float | None) -> str:
+    """The default suite name of ``dermviz probe``."""
+    return ("probe" + ("-control" if control else "")
+            + (f"-gradmask{gradmask:g}" if gradmask is not None else "")
+            + ("-smoke" if size == "smoke" else ""))
+
+
+def _probe(args: argparse.Namespace) -> None:
+    name = args.name or probe_name(size=args.size, control=args.control, gradmask=args.gradmask)
+    suite = run_probe(size=args.size, correlated=not args.control, gradmask=args.gradmask,
+                      out_dir=_models_dir(args) / name, overwrite=args.overwrite,
+                      explain=not args.no_explain)
     _print_suite(suite)
 
 

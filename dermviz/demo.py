@@ -2,6 +2,8 @@
 
 Two profiles (:mod:`dermviz.models.profiles`): ``smoke`` (seconds; what the tests
 use) and ``default`` (what the README's first command builds; a few minutes).
+:func:`run_probe` builds the spurious-correlation probe's suites the same way
+(:func:`dermviz.models.profiles.probe_profile`; ``docs/probe.md``).
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from pathlib import Path
 
 from dermviz.data.synthetic import make_synthetic
 from dermviz.explain.precompute import explain_suite
-from dermviz.models.profiles import PROFILES
+from dermviz.models.profiles import PROFILES, TrainProfile, probe_profile
 from dermviz.models.suite import Suite
 
-__all__ = ["PROFILES", "run_demo"]
+__all__ = ["PROFILES", "run_demo", "run_probe"]
 
 
 def run_demo(
@@ -25,13 +27,46 @@ def run_demo(
     progress: bool = True,
 ) -> Suite:
     """Build (or resume) the demo suite and precompute its GradCAM maps."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown demo profile {profile!r}; choose from {sorted(PROFILES)}")
+    return _build(PROFILES[profile], out_dir=out_dir, overwrite=overwrite, explain=explain,
+                  progress=progress)
+
+
+def run_probe(
+    *,
+    size: str = "default",
+    correlated: bool = True,
+    gradmask: float | None = None,
+    out_dir: str | Path,
+    overwrite: bool = False,
+    explain: bool = True,
+    progress: bool = True,
+) -> Suite:
+    """Build (or resume) a spurious-correlation probe suite and its GradCAM maps.
+
+    Parameters
+    ----------
+    size, correlated, gradmask
+        As for :func:`dermviz.models.profiles.probe_profile`: ink on every training
+        melanoma and no naevus (``correlated``) or on half of each class, and the
+        GradMask weight (None: plain training).
+    out_dir : path
+        The suite folder.
+    overwrite, explain, progress
+        As for :func:`run_demo`.
+    """
+    spec = probe_profile(size=size, correlated=correlated, gradmask=gradmask)
+    return _build(spec, out_dir=out_dir, overwrite=overwrite, explain=explain,
+                  progress=progress)
+
+
+def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain: bool,
+           progress: bool) -> Suite:
     # The training engine imports scikit-learn and TensorFlow: importing dermviz.demo
     # (as the CLI does for its help) must not.
     from dermviz.models.training import train_suite
 
-    if profile not in PROFILES:
-        raise ValueError(f"unknown demo profile {profile!r}; choose from {sorted(PROFILES)}")
-    spec = PROFILES[profile]
     dataset = make_synthetic(spec.data)
     suite = train_suite(
         dataset, spec.train, out_dir=out_dir, overwrite=overwrite, progress=progress

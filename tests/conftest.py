@@ -52,3 +52,23 @@ def local_ray():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def smoke_probe_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder holding a smoke-size spurious-correlation probe suite, built through
+    ``dermviz probe`` (once per session). Plain training: a GradMask fit costs 2-3x, and
+    tests/models/test_gradmask_training.py already runs one through ``dermviz train``."""
+    from dermviz.cli import main
+
+    root = tmp_path_factory.mktemp("probe-models")
+    rc = main(["--models-dir", str(root), "probe", "--size", "smoke"])
+    assert rc == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke_probe_suite(smoke_probe_models_dir: Path):
+    from dermviz.models.suite import Suite
+
+    return Suite(smoke_probe_models_dir / "probe-smoke")

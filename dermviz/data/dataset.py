@@ -118,12 +118,16 @@ class Dataset:
             out[k] = resize_image(self.source.read_image(row), size)
         return out
 
-    def load_masks(self, ids: Sequence[str], *, size: int) -> np.ndarray:
+    def load_masks(self, ids: Sequence[str], *, size: int, missing: str = "raise") -> np.ndarray:
         """Lesion masks for ``ids`` as ``bool`` (n, size, size).
 
-        Raises ``ValueError`` naming the images that have no mask.
+        ``missing="raise"`` (default) raises ``ValueError`` naming the images that have no
+        mask; ``missing="ones"`` gives them an all-True mask (the whole image counts as
+        lesion: what GradMask training needs, where such an image pays no penalty).
         """
         _check_size(size)
+        if missing not in ("raise", "ones"):
+            raise ValueError(f"missing must be 'raise' or 'ones', got {missing!r}")
         rows = self.rows(ids)
         out = np.zeros((len(rows), size, size), dtype=bool)
         absent = []
@@ -131,9 +135,10 @@ class Dataset:
             mask = self.source.read_mask(row) if row["has_mask"] else None
             if mask is None:
                 absent.append(image_id)
+                out[k] = True
                 continue
             out[k] = resize_mask(mask, size)
-        if absent:
+        if absent and missing == "raise":
             raise ValueError(f"no lesion mask for {len(absent)} image(s): {absent[:5]}")
         return out
 

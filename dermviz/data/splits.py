@@ -173,13 +173,26 @@ def apply_augmentation(image: np.ndarray, aug: str | None) -> np.ndarray:
         return image
     from skimage.exposure import adjust_gamma
 
-    parts = dict(item.split("=") for item in aug.split(";"))
-    flip = parts["flip"]
-    out = image
-    if flip in ("updown", "both"):
-        out = out[::-1]
-    if flip in ("leftright", "both"):
-        out = out[:, ::-1]
+    parts = _parse_augmentation(aug)
+    out = _flip(image, parts["flip"])
     gamma = float(parts["gamma"])
     out = adjust_gamma(out.astype(np.float32) / 255.0, gamma, gain=1)
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def augment_mask(mask: np.ndarray, aug: str | None) -> np.ndarray:
+    """The geometric part (the flip) of a paper-style augmentation string, applied to a
+    lesion mask so that it stays on the augmented image's lesion."""
+    return _flip(mask, _parse_augmentation(aug)["flip"]) if aug else mask
+
+
+def _parse_augmentation(aug: str) -> dict[str, str]:
+    return dict(item.split("=") for item in aug.split(";"))
+
+
+def _flip(image: np.ndarray, flip: str) -> np.ndarray:
+    if flip in ("updown", "both"):
+        image = image[::-1]
+    if flip in ("leftright", "both"):
+        image = image[:, ::-1]
+    return image

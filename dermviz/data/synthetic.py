@@ -62,7 +62,9 @@ __all__ = [
     "ArtefactSpec",
     "SyntheticConfig",
     "SyntheticSource",
+    "artefact_masks",
     "lesion_atypia",
+    "load_artefact_masks",
     "make_synthetic",
     "render_lesion",
 ]
@@ -671,6 +673,93 @@ def render_lesion(
         int(seed), str(label), float(difficulty), width, height, bool(ink), bool(ruler)
     )
     return image.copy(), mask.copy()
+
+
+def artefact_masks(
+    *,
+    seed: int,
+    label: str,
+    difficulty: float,
+    native_size: tuple[int, int] = (200, 150),
+    ink: bool = False,
+    ruler: bool = False,
+) -> dict[str, np.ndarray]:
+    """The pixels of each artefact :func:`render_lesion` draws with these arguments.
+
+    Artefacts have their own random streams, so the image rendered without one artefact
+    differs from the full image exactly where that artefact shows. Where two artefacts
+    overlap the pixels belong to the one drawn last (the ruler covers ink); an artefact
+    inside the dark vignette that rounds away to nothing has no pixels there.
+
+    Parameters
+    ----------
+    seed, label, difficulty, native_size, ink, ruler
+        As for :func:`render_lesion`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One ``bool`` (height, width) mask per name in :data:`ARTEFACT_NAMES`; all False
+        for an artefact that is not drawn.
+    """
+    on = {"ink": bool(ink), "ruler": bool(ruler)}
+    full, _ = render_lesion(seed=seed, label=label, difficulty=difficulty,
+                            native_size=native_size, **on)
+    out = {}
+    for name in ARTEFACT_NAMES:
+        if not on[name]:
+            out[name] = np.zeros(full.shape[:2], bool)
+            continue
+        without, _ = render_lesion(seed=seed, label=label, difficulty=difficulty,
+                                   native_size=native_size, **{**on, name: False})
+        out[name] = (full != without).any(axis=-1)
+    return out
+
+
+def load_artefact_masks(
+    dataset: Dataset, ids: list[str] | tuple[str, ...], *, size: int
+) -> dict[str, np.ndarray]:
+    """Artefact masks of synthetic images at ``size`` px.
+
+    A pixel of the output is artefact when at least a quarter of its area is (nearest
+    sampling, as for lesion masks, would drop a thin ink line when shrinking).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        A synthetic data set (:func:`make_synthetic`).
+    ids : sequence of str
+        Image ids.
+    size : int
+        Side of the square output, as for :meth:`Dataset.load_masks`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        For each name in :data:`ARTEFACT_NAMES`, ``bool`` (n, size, size).
+
+    Raises
+    ------
+    ValueError
+        ``dataset`` is not synthetic (only generated images have known artefact pixels).
+    """
+    if not isinstance(dataset.source, SyntheticSource):
+        raise ValueError(f"artefact masks exist for synthetic data only, not {dataset.name!r}")
+    rows = dataset.rows(list(ids))
+    native = dataset.source.config.native_size
+    out = {name: np.zeros((len(rows), size, size), bool) for name in ARTEFACT_NAMES}
+    for k, (_, row) in enumerate(rows.iterrows()):
+        flags = {name: bool(row.get(name, False)) for name in ARTEFACT_NAMES}
+        if not any(flags.values()):
+            continue
+        masks = artefact_masks(seed=int(row["seed"]), label=str(row["dx"]),
+                               difficulty=float(row["difficulty"]), native_size=native, **flags)
+        for name, mask in masks.items():
+            if mask.any():
+                area = cv2.resize(mask.astype(np.float32), (size, size),
+                                  interpolation=cv2.INTER_AREA)
+                out[name][k] = area >= 0.25
+    return out
 
 
 # --------------------------------------------------------------------------- data set

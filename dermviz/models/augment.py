@@ -144,3 +144,39 @@ def _rot90_layer_class() -> type:
 def RandomRot90(*, seed: int | None = None) -> Any:  # noqa: N802 - reads as a layer class
     """A Keras layer turning each image of a square batch by 0, 90, 180 or 270 degrees."""
     return _rot90_layer_class()(seed=seed, name="random_rot90")
+
+
+#: Layers that move pixels (and so must move a lesion mask with its image).
+_GEOMETRIC = ("RandomFlip", "RandomRotation", "RandomZoom", "_RandomRot90")
+
+
+def augment_with_masks(augmenter: Any, images: Any, masks: Any) -> tuple[Any, Any]:
+    """Augment a batch of images and their lesion masks together (training mode).
+
+    Geometric layers (flips, turns, rotation, zoom) see the mask as a fourth channel,
+    so it moves exactly as its image does; colour layers see the image only. The
+    layers and their seeds are ``augmenter``'s, in its order.
+
+    Parameters
+    ----------
+    augmenter : keras.Sequential
+        From :func:`build_augmenter`.
+    images : tensor, float32, (n, H, W, 3)
+    masks : tensor, float32, (n, H, W)
+
+    Returns
+    -------
+    images, masks : tensors
+        Masks interpolated by rotation or zoom are thresholded back to {0, 1}.
+    """
+    import keras  # heavy; only training needs it
+
+    ops = keras.ops
+    x = ops.concatenate([images, ops.expand_dims(ops.cast(masks, images.dtype), -1)], axis=-1)
+    for layer in augmenter.layers:
+        if type(layer).__name__ in _GEOMETRIC:
+            x = layer(x, training=True)
+        else:
+            x = ops.concatenate([layer(x[..., :3], training=True), x[..., 3:]], axis=-1)
+    mask = ops.cast(x[..., 3] > 0.5, images.dtype)
+    return x[..., :3], mask

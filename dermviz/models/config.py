@@ -60,8 +60,18 @@ class TrainConfig:
     # On-line augmentation of training batches (dermviz.models.augment.AugmentConfig's
     # options, e.g. {"rot90": true, "hue": 0.05}); None: only the split recipe's flips.
     augment: dict[str, Any] | None = None
+    # GradMask (dermviz.models.gradmask; Simpson et al. 2019): the weight lambda of the
+    # penalty on input-gradient saliency outside the lesion mask; None: off. Training then
+    # reads the lesion masks (all ones, no penalty, for images without one).
+    gradmask: float | None = None
 
     def __post_init__(self) -> None:
+        if self.gradmask is not None and (
+            isinstance(self.gradmask, bool) or not isinstance(self.gradmask, (int, float))
+            or not self.gradmask > 0 or self.gradmask == float("inf")
+        ):
+            raise ValueError(f"gradmask must be a weight > 0 (or None for off), "
+                             f"got {self.gradmask!r}")
         if self.augment is not None:
             AugmentConfig.from_dict(self.augment)  # unknown or out-of-range options fail here
         if self.n_members < 1:

@@ -7,7 +7,9 @@ with the trial's hyperparameters set), streams the member's split from the decod
 image cache (:mod:`dermviz.models.pipeline`), fits with class weights and seeded
 flips, keeps the epoch with the best validation AUC (or, for the paper's
 ``val_accuracy`` objective, the last epoch), exports an uncompiled float32 twin
-and predicts the validation split and the hold-out with it. It writes nothing:
+and predicts the validation split and the hold-out with it. With
+``config.gradmask`` it trains through :func:`dermviz.models.gradmask.make_gradmask_model`
+on images and lesion masks (validation and the saved member stay plain). It writes nothing:
 the callers save a member (:mod:`dermviz.models.records`) or a trial folder
 (:mod:`dermviz.models.search.trial`).
 
@@ -31,6 +33,7 @@ from tqdm.auto import tqdm
 from dermviz.models.augment import AugmentConfig, build_augmenter
 from dermviz.models.config import BETA_CAP, TrainConfig
 from dermviz.models.device import configure_device
+from dermviz.models.gradmask import make_gradmask_model
 from dermviz.models.image_cache import ImageCache
 from dermviz.models.inception import build_inception  # Keras: this module is heavy anyway
 from dermviz.models.pipeline import (
@@ -158,6 +161,7 @@ def fit_member(
     device: dict[str, Any] | None = None,
     callbacks: Sequence[Any] = (),
     progress: str | None = None,
+    pool_masks: ImageCache | None = None,
 ) -> FitResult:
     """Fit one member and predict its validation split and the hold-out.
 
@@ -181,6 +185,9 @@ def fit_member(
         More callbacks (progress files, pruning).
     progress : str, optional
         Show a step progress bar with this label.
+    pool_masks : ImageCache, optional
+        Lesion masks of ``pool``'s rows (``build_cache(..., masks=True)``); required
+        with ``config.gradmask``, unused otherwise.
 
     Returns
     -------
@@ -192,9 +199,19 @@ def fit_member(
                              f"asks for {config.image_size} px")
     if len(split.train_rows) == 0 or len(split.val_rows) == 0:
         raise ValueError("the split needs at least one training and one validation image")
+    gradmask = config.gradmask is not None
+    if gradmask and pool_masks is None:
+        raise ValueError("gradmask training needs the pool's lesion masks (pool_masks); "
+                         "this training path does not provide them")
+    if gradmask:
+        # The penalty's logit and second-order gradient want float32 (logit_model reads
+        # the head's float32 kernel), so GradMask fits never use mixed precision.
+        device = {**(device or {}), "mixed_precision": "off"}
     t0 = time.perf_counter()
     used = configure_device(device)
     model, train_model = build_member(config, seed=seed, mixed=used["mixed_precision"])
+    if gradmask:  # shares model's weights; validation and the saved twin stay plain
+        train_model = make_gradmask_model(model, weight=config.gradmask)
     batch = config.batch_size
     steps = -(-len(split.train_rows) // batch)
     train_model.compile(
@@ -205,13 +222,14 @@ def fit_member(
     train_ds = make_train_dataset(
         pool, split.train_rows, split.train_y, batch_size=batch, seed=seed,
         weights=split.train_weights(), augs=split.train_aug, flips=split.random_flips,
+        masks=pool_masks if gradmask else None,
     )
     if config.augment is not None:  # training batches only, seeded per fit
         augmenter = build_augmenter(AugmentConfig.from_dict(config.augment), seed=seed)
         train_ds = augment_dataset(train_ds, augmenter)
     val_ds = make_eval_dataset(pool, split.val_rows, split.val_y, batch_size=batch,
                                augs=split.val_aug)
-    best = _BestEpoch()
+    best = _BestEpoch(model)
     extra: list[Any] = [best, keras.callbacks.TerminateOnNaN(), *callbacks]
     if config.patience is not None:  # _BestEpoch restores the best weights, not this
         extra.append(keras.callbacks.EarlyStopping(
@@ -249,10 +267,12 @@ def fit_member(
 
 
 class _BestEpoch(keras.callbacks.Callback):
-    """Keep the weights of the epoch with the best validation AUC."""
+    """Keep ``member``'s weights of the epoch with the best validation AUC (the member,
+    not the fitted wrapper: a GradMask or mixed-precision wrapper holds more variables)."""
 
-    def __init__(self) -> None:
+    def __init__(self, member: Any) -> None:
         super().__init__()
+        self.member = member
         self.best_auc = -np.inf
         self.best_epoch = -1
         self.best_weights: list[np.ndarray] | None = None
@@ -262,7 +282,7 @@ class _BestEpoch(keras.callbacks.Callback):
         if self.best_weights is None or (np.isfinite(auc) and auc > self.best_auc):
             self.best_auc = auc if np.isfinite(auc) else self.best_auc
             self.best_epoch = epoch
-            self.best_weights = self.model.get_weights()
+            self.best_weights = self.member.get_weights()
 
     def restore(self, model: Any) -> None:
         if self.best_weights is not None:

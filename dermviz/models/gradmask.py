@@ -123,7 +123,12 @@ def make_gradmask_model(model: Any, *, weight: float) -> Any:
                     metric.update_state(loss)
                 else:
                     metric.update_state(y, p, sample_weight=sample_weight)
-            logs = {m.name: m.result() for m in self.metrics if m is not self.penalty_tracker}
+            logs: dict[str, Any] = {}
+            for metric in self.metrics:
+                if metric is self.penalty_tracker:
+                    continue
+                result = metric.result()  # compiled metrics come as one dict of results
+                logs.update(result if isinstance(result, dict) else {metric.name: result})
             if training:
                 logs["gradmask"] = self.penalty_tracker.result()
             return logs

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from dermviz.models.augment import augment_with_masks
 from dermviz.models.image_cache import ImageCache, iter_batches
 from dermviz.models.predict import forward_fn
 from dermviz.models.seeds import derived_seed
@@ -22,10 +23,14 @@ from dermviz.models.seeds import derived_seed
 def make_train_dataset(
     cache: ImageCache, rows: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int,
     weights: np.ndarray | None = None, augs: list | None = None, flips: bool = False,
+    masks: ImageCache | None = None,
 ) -> Any:
     """A ``tf.data`` pipeline of ``(float32 images, y, sample weight)`` batches.
 
     Each epoch draws a new order (and flips) from ``seed`` and the epoch number.
+    With ``masks`` (the lesion-mask cache of the same rows, for GradMask), batches
+    are ``((float32 images, float32 masks), y, sample weight)``, masks flipped and
+    augmented with their images.
     """
     import tensorflow as tf  # heavy: imported only when a fit starts
 
@@ -37,25 +42,37 @@ def make_train_dataset(
         epoch = next(epochs)
         yield from iter_batches(
             cache, rows, y, batch_size=batch_size, weights=weights, augs=augs,
-            shuffle_seed=derived_seed(seed, epoch), flips=flips,
+            shuffle_seed=derived_seed(seed, epoch), flips=flips, masks=masks,
         )
 
+    images = tf.TensorSpec((None, *size), tf.uint8)
     signature = (
-        tf.TensorSpec((None, *size), tf.uint8),
+        images if masks is None else (images, tf.TensorSpec((None, *size[:2]), tf.uint8)),
         tf.TensorSpec((None,), tf.float32),
         tf.TensorSpec((None,), tf.float32),
     )
     ds = tf.data.Dataset.from_generator(gen, output_signature=signature)
     ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
-    return ds.map(lambda x, yb, w: (tf.cast(x, tf.float32), yb, w)).prefetch(tf.data.AUTOTUNE)
+    return ds.map(lambda x, yb, w: (tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), x),
+                                    yb, w)).prefetch(tf.data.AUTOTUNE)
 
 
 def augment_dataset(ds: Any, augmenter: Any) -> Any:
     """``ds``'s image batches passed through a Keras augmenter in training mode
-    (:func:`dermviz.models.augment.build_augmenter`); None leaves ``ds`` as it is."""
+    (:func:`dermviz.models.augment.build_augmenter`); None leaves ``ds`` as it is.
+
+    ``(images, masks)`` batches (GradMask) get the geometric layers on both, the
+    colour layers on the images only (:func:`dermviz.models.augment.augment_with_masks`).
+    """
     if augmenter is None:
         return ds
-    return ds.map(lambda x, yb, w: (augmenter(x, training=True), yb, w))
+
+    def apply(x: Any, yb: Any, w: Any) -> Any:
+        if isinstance(x, tuple):
+            return augment_with_masks(augmenter, *x), yb, w
+        return augmenter(x, training=True), yb, w
+
+    return ds.map(apply)
 
 
 def make_eval_dataset(

@@ -8,13 +8,17 @@
     too coarse to mean anything), three members, 600 training images, six epochs.
     BatchNorm momentum 0.9: from scratch with ~100 steps, Keras' 0.99 leaves the
     inference statistics unconverged. A few minutes on a 2-core CPU.
+
+:func:`probe_profile` gives the spurious-correlation probe's suites (``dermviz probe``):
+the same sizes, with an ink mark on every training melanoma and no training naevus
+(or, for the control, on half of each class), and on half of each class in the hold-out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from dermviz.data.synthetic import SyntheticConfig
+from dermviz.data.synthetic import ArtefactSpec, SyntheticConfig
 from dermviz.models.config import TrainConfig
 
 
@@ -42,3 +46,40 @@ PROFILES: dict[str, TrainProfile] = {
         ),
     ),
 }
+
+
+#: The probe's artefact: a purple/blue ink mark (a circle or pen dots) near the lesion.
+PROBE_ARTEFACT = "ink"
+
+#: Sizes of the probe: the smoke and default profiles' data and training, two members.
+PROBE_SIZES = ("smoke", "default")
+
+
+def probe_profile(*, size: str = "default", correlated: bool = True,
+                  gradmask: float | None = None) -> TrainProfile:
+    """The data and training of a spurious-correlation probe suite.
+
+    Parameters
+    ----------
+    size : {"smoke", "default"}
+        The ``smoke`` or ``default`` profile's image size, data size and epochs, with
+        two members.
+    correlated : bool
+        True: every training melanoma carries an ink mark and no training naevus does,
+        so the ink alone separates the training classes. False (the control): half of
+        each class carries it. Either way half of each hold-out class carries it, so
+        there the ink says nothing about the label.
+    gradmask : float, optional
+        GradMask weight (``TrainConfig.gradmask``); None trains plainly.
+
+    Returns
+    -------
+    TrainProfile
+    """
+    if size not in PROBE_SIZES:
+        raise ValueError(f"size must be one of {list(PROBE_SIZES)}, got {size!r}")
+    base = PROFILES[size]
+    train = ArtefactSpec(1.0, 0.0) if correlated else ArtefactSpec(0.5, 0.5)
+    data = replace(base.data, artefacts_train={PROBE_ARTEFACT: train},
+                   artefacts_test={PROBE_ARTEFACT: ArtefactSpec(0.5, 0.5)})
+    return TrainProfile(data=data, train=base.train.replace(n_members=2, gradmask=gradmask))

@@ -69,8 +69,10 @@ def train_suite(
     manifest = start_manifest(out, name=name, dataset=dataset, config=config)
     seeds = [member_seed(config.seed, i) for i in range(config.n_members)]
     splits = member_splits(config, dataset.pool, seeds)
-    caches = build_caches(out, dataset, splits, size=config.image_size, progress=progress)
+    caches = build_caches(out, dataset, splits, size=config.image_size, progress=progress,
+                          masks=config.gradmask is not None)
     pool, holdout_cache = ImageCache(caches.pool), ImageCache(caches.holdout)
+    pool_masks = ImageCache(caches.pool_masks) if caches.pool_masks else None
     done = {m["id"] for m in manifest["members"]}
     bar = tqdm(range(config.n_members), desc=f"suite {name}", unit="member",
                disable=not progress)
@@ -87,6 +89,7 @@ def train_suite(
         seed = fit_seed(split.seed, 0)
         started = time.perf_counter()
         fit = fit_member(config, rows, pool, holdout_cache, seed=seed, device=device,
+                         pool_masks=pool_masks,
                          progress=f"{mid} (seed {split.seed})" if progress else None)
         if fit.diverged:
             raise RuntimeError(f"member {mid} diverged (predictions are not finite); "

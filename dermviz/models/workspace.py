@@ -3,6 +3,7 @@
 Both ``dermviz train`` and ``dermviz search`` decode the images once per suite::
 
     models/<suite>/cache/images-<size>/   pool.npy, holdout.npy (+ .ids.json)
+                                          pool-masks.npy (GradMask training only)
     models/<suite>/members/<id>/split.json
 
 ``split.json`` holds the member's split (image ids, cache rows, labels,
@@ -29,11 +30,13 @@ SPLIT_FILE = "split.json"
 
 @dataclass(frozen=True)
 class Caches:
-    """The suite's decoded pool and hold-out, and each pool image's row."""
+    """The suite's decoded pool and hold-out, and each pool image's row; the pool's
+    lesion masks (same rows) when asked for."""
 
     pool: Path
     holdout: Path
     row_of: dict[str, int]
+    pool_masks: Path | None = None
 
 
 def member_splits(config: TrainConfig, pool: pd.DataFrame, seeds: Sequence[int]
@@ -45,8 +48,9 @@ def member_splits(config: TrainConfig, pool: pd.DataFrame, seeds: Sequence[int]
 
 
 def build_caches(out: Path, dataset: Any, splits: Sequence[MemberSplit], *, size: int,
-                 progress: bool = False) -> Caches:
-    """Decode the pool images the splits use (in pool order) and the hold-out, once."""
+                 progress: bool = False, masks: bool = False) -> Caches:
+    """Decode the pool images the splits use (in pool order) and the hold-out, once;
+    with ``masks``, the pool's lesion masks too (GradMask)."""
     folder = Path(out) / "cache" / f"images-{size}"
     pool = dataset.pool
     used = {i for split in splits for f in (split.train, split.val) for i in f["image_id"]}
@@ -54,7 +58,10 @@ def build_caches(out: Path, dataset: Any, splits: Sequence[MemberSplit], *, size
     pool_path = build_cache(dataset, ids, folder, "pool", size=size, progress=progress)
     holdout_path = build_cache(dataset, dataset.holdout["image_id"].tolist(), folder, "holdout",
                                size=size, progress=progress)
-    return Caches(pool_path, holdout_path, {image_id: k for k, image_id in enumerate(ids)})
+    masks_path = (build_cache(dataset, ids, folder, "pool-masks", size=size, progress=progress,
+                              masks=True) if masks else None)
+    return Caches(pool_path, holdout_path, {image_id: k for k, image_id in enumerate(ids)},
+                  masks_path)
 
 
 def split_record(split: MemberSplit, row_of: dict[str, int]) -> dict[str, Any]:

@@ -59,7 +59,7 @@ from dermviz.models.search.summary import suite_summary
 from dermviz.models.search_config import REFERENCES, SearchConfig
 from dermviz.models.seeds import derived_seed, fit_seed, member_id
 from dermviz.models.suite import Suite, write_manifest
-from dermviz.models.workspace import build_caches, member_splits
+from dermviz.models.workspace import Caches, build_caches, member_splits
 from dermviz.store import write_atomic, write_json
 
 CONFIG_FILE = "suite_config.yaml"
@@ -124,7 +124,7 @@ def search_suite(
         _write_config_file(out, config)
         splits = member_splits(config.train, dataset.pool, config.member_seeds())
         caches = build_caches(out, dataset, splits, size=config.train.image_size,
-                              progress=progress)
+                              progress=progress, masks=config.train.gradmask is not None)
         plans = plan_members(out, name, config, splits, caches.row_of, open_storage(url))
         manifest["search"].update({
             "sampler_used": make_sampler(config.sampler, seed=0, n_startup_trials=0)[1],
@@ -134,7 +134,7 @@ def search_suite(
         for plan in plans:
             recover(plan, keep_models=config.keep_models)
         driver = _Driver(out, name, config, plans, backend, url, device, dataset.holdout,
-                         caches.pool, caches.holdout, manifest, progress)
+                         caches, manifest, progress)
         driver.run()
         manifest["search"]["summary"] = suite_summary(manifest["members"])
         finish_manifest(out, manifest)
@@ -179,11 +179,10 @@ class _Running:
 class _Driver:
     def __init__(self, out: Path, name: str, config: SearchConfig, plans: list[MemberPlan],
                  backend: Any, url: str, device: dict[str, Any], holdout: pd.DataFrame,
-                 pool_cache: Path, holdout_cache: Path, manifest: dict[str, Any],
-                 progress: bool) -> None:
+                 caches: Caches, manifest: dict[str, Any], progress: bool) -> None:
         self.out, self.name, self.config, self.plans = out, name, config, plans
         self.backend, self.url, self.device = backend, url, device
-        self.holdout, self.pool_cache, self.holdout_cache = holdout, pool_cache, holdout_cache
+        self.holdout, self.caches = holdout, caches
         self.manifest, self.progress = manifest, progress
         self.running: dict[cf.Future, _Running] = {}
         self.bar: Any = None
@@ -271,8 +270,10 @@ class _Driver:
             "trial_dir": str(folder.resolve()),
             "member": plan.mid,
             "number": trial.number,
-            "pool_cache": str(self.pool_cache.resolve()),
-            "holdout_cache": str(self.holdout_cache.resolve()),
+            "pool_cache": str(self.caches.pool.resolve()),
+            "holdout_cache": str(self.caches.holdout.resolve()),
+            "pool_masks": (str(self.caches.pool_masks.resolve()) if self.caches.pool_masks
+                           else None),
             "split_file": str(plan.split_file.resolve()),
             "train": self.config.train.to_dict(),
             "params": params,

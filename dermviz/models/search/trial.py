@@ -100,11 +100,12 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     split = SplitRows.from_record(json.loads(Path(spec["split_file"]).read_text()))
     pool = ImageCache(spec["pool_cache"])
     holdout = ImageCache(spec["holdout_cache"])
+    pool_masks = ImageCache(spec["pool_masks"]) if spec.get("pool_masks") else None
     monitor = _TrialMonitor(folder, config.epochs, spec["objective"], _reporter(spec))
     label = f"{spec['member']} #{spec['number']}" if spec.get("progress") else None
     fit = fit_member(
         config, split, pool, holdout, seed=seed, restore_best=spec["objective"] == "val_auc",
-        device=spec.get("device"), callbacks=[monitor], progress=label,
+        device=spec.get("device"), callbacks=[monitor], progress=label, pool_masks=pool_masks,
     )
     t_save = time.time()
     value = 0.0 if fit.diverged else _objective(spec["objective"], split.val_y, fit.p_val)
