@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 PAGES = [("Home", "dermviz"), ("Lesion browser",) * 2, ("Case",) * 2, ("New image",) * 2,
          ("Statistics", "Where the suite goes wrong"), ("Saliency", "Saliency"),
          ("Layer randomization",) * 2, ("Reproducibility & variation",) * 2,
-         ("Search", "Search")]
+         ("Search", "Search"), ("Compare suites",) * 2, ("Shortcut probe",) * 2]
 
 
 def main_area(tab):
