@@ -7,11 +7,13 @@
 #   benchmarks/gpu_check.sh [OUT_DIR]        # default: $OUT, else benchmarks/gpu-check
 #
 # Python: $PYTHON, else the repository's .venv/bin/python, else python3.
-# TensorFlow: used as found when it sees a GPU; otherwise tensorflow[and-cuda] at the
-# version pinned in requirements.txt is installed, from $WHEELHOUSE (a folder of wheels
-# for this Python: `pip download "tensorflow[and-cuda]==X" -d DIR` on a connected
-# machine) when set, else from the package registry. Without either it stops with a
-# clear message and exit status 3, and writes that message into OUT_DIR/gpu_check.json.
+# TensorFlow: used as found when it sees a GPU. Otherwise, only with GPU_CHECK_INSTALL=1,
+# tensorflow-cpu is replaced by tensorflow[and-cuda] at the version pinned in
+# requirements.txt, from $WHEELHOUSE (a folder of wheels for this Python:
+# `pip download "tensorflow[and-cuda]==X" -d DIR` on a connected machine) when set, else
+# from the package registry; a dry run comes first, so a failed install leaves the venv as
+# it was. Every failure stops with a clear message and exit status 3, also written into
+# OUT_DIR/gpu_check.json.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -66,9 +68,15 @@ pip_install() {  # pip install "$@" from $WHEELHOUSE or the registry
 if tf_sees_gpu; then
     echo "gpu_check: TensorFlow $("$PY" -c 'import tensorflow as tf; print(tf.__version__)') sees a GPU"
 else
+    if [ "${GPU_CHECK_INSTALL:-0}" != 1 ]; then
+        fail "TensorFlow sees no GPU; rerun with GPU_CHECK_INSTALL=1 to replace tensorflow-cpu by tensorflow[and-cuda]==$TF_VERSION in $("$PY" -c 'import sys; print(sys.prefix)') (from WHEELHOUSE or the registry)"
+    fi
     if [ -z "${WHEELHOUSE:-}" ] && ! registry_reachable; then
         fail "TensorFlow with a visible GPU is missing and no package registry is reachable: set WHEELHOUSE to a folder holding tensorflow[and-cuda]==$TF_VERSION and its dependencies as wheels for $("$PY" -c 'import sys; print("Python %d.%d" % sys.version_info[:2])')"
     fi
+    # Nothing is removed before the install is known to resolve.
+    pip_install --dry-run "tensorflow[and-cuda]==$TF_VERSION" >/dev/null \
+        || fail "could not install tensorflow[and-cuda]==$TF_VERSION (dry run failed; nothing was changed)"
     # tensorflow-cpu and tensorflow share their files: the README's GPU install swaps them.
     if "$PY" -m pip show --quiet tensorflow-cpu >/dev/null 2>&1; then
         echo "gpu_check: replacing tensorflow-cpu (as README.md's GPU section does)"

@@ -46,18 +46,35 @@ def test_cpu_smoke(tmp_path):
     assert "30 members x 25 trials" in text and "KernelSHAP coalition images per s" in text
 
 
-def test_script_fails_clearly_without_a_gpu_tensorflow(tmp_path):
-    """No GPU for TensorFlow and an empty wheelhouse: exit 3 and the reason, in JSON."""
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    # Hide any GPU, so that a GPU host checks the failure path too (not a 5-minute run).
-    env = {**os.environ, "PYTHON": sys.executable, "WHEELHOUSE": str(wheels),
-           "CUDA_VISIBLE_DEVICES": ""}
+def _gpu_check(tmp_path, **env_vars: str) -> tuple[subprocess.CompletedProcess, dict]:
+    # Hide any GPU, so that a GPU host checks the failure paths too (not a 5-minute run).
+    env = {**os.environ, "PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": "", **env_vars}
     out = tmp_path / "out"
     run = subprocess.run(["bash", str(REPO_ROOT / "benchmarks" / "gpu_check.sh"), str(out)],
                          env=env, capture_output=True, text=True, timeout=300)
+    return run, json.loads((out / "gpu_check.json").read_text())
+
+
+def _tensorflow_cpu_installed() -> bool:
+    return subprocess.run([sys.executable, "-m", "pip", "show", "--quiet", "tensorflow-cpu"],
+                          capture_output=True).returncode == 0
+
+
+def test_script_changes_nothing_without_an_explicit_install(tmp_path):
+    """No GPU for TensorFlow: exit 3 and the reason, in JSON; this venv left alone."""
+    assert _tensorflow_cpu_installed()
+    run, saved = _gpu_check(tmp_path)
     assert run.returncode == 3, run.stderr
-    saved = json.loads((out / "gpu_check.json").read_text())
-    assert saved["status"] == "failed"
+    assert saved["status"] == "failed" and "GPU_CHECK_INSTALL=1" in saved["reason"]
+    assert _tensorflow_cpu_installed()
+
+
+def test_a_failing_install_leaves_the_venv_as_it_was(tmp_path):
+    """GPU_CHECK_INSTALL=1 with an empty wheelhouse: the dry run fails, nothing removed."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    run, saved = _gpu_check(tmp_path, GPU_CHECK_INSTALL="1", WHEELHOUSE=str(wheels))
+    assert run.returncode == 3, run.stderr
     assert "tensorflow[and-cuda]==2.21.0" in saved["reason"]
-    assert "gpu_check: could not install" in run.stderr
+    assert "nothing was changed" in saved["reason"]
+    assert _tensorflow_cpu_installed()

@@ -11,7 +11,8 @@ import pytest
 from dermviz.data.synthetic import make_synthetic
 from dermviz.models.search_config import PROFILES
 
-pytestmark = pytest.mark.timeout(600)
+# Ray is an optional backend: about 2 minutes, so only in the slow run (-m slow).
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def test_ray_backend_completes_a_small_suite(tmp_path, local_ray):
