@@ -17,13 +17,13 @@ from pathlib import Path
 
 from dermviz.data.dataset import Dataset
 from dermviz.data.ham10000 import load_ham10000
-from dermviz.data.synthetic import make_synthetic
+from dermviz.data.synthetic import ARTEFACT_NAMES, make_synthetic
 from dermviz.demo import run_demo, run_probe
 from dermviz.explain import precompute
 from dermviz.explain.base import Explainer, available_methods, get_explainer
 from dermviz.models.config import TrainConfig
 from dermviz.models.inception import resolve_weights
-from dermviz.models.profiles import PROBE_SIZES
+from dermviz.models.profiles import PROBE_ARTEFACT, PROBE_SIZES
 from dermviz.models.search_command import add_search_arguments, run_search
 from dermviz.models.suite import Suite, list_suites, models_root
 from dermviz.sanity.command import add_sanity_arguments, run_sanity
@@ -76,16 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--status-file", type=Path, default=None,
                       help="write live progress to this JSON file (the dashboard's builds)")
 
-    probe = _command(sub, "probe", _probe, "build a spurious-correlation probe suite (ink "
-                     "marks on every training melanoma; see docs/probe.md)")
+    probe = _command(sub, "probe", _probe, "build a spurious-correlation probe suite (an "
+                     "artefact on every training melanoma; see docs/probe.md)")
     probe.add_argument("--size", choices=list(PROBE_SIZES), default="default",
                        help="smoke: seconds (tests); default: the demo's size (minutes)")
     probe.add_argument("--control", action="store_true",
-                       help="the control: ink on half of each training class (no correlation)")
+                       help="the control: the artefact on half of each training class (no "
+                       "correlation)")
+    probe.add_argument("--artefact", choices=list(ARTEFACT_NAMES), default=PROBE_ARTEFACT,
+                       help="the spurious artefact: an ink mark near the lesion (default) or a "
+                       "ruler along one edge")
     probe.add_argument("--gradmask", type=float, default=None, metavar="LAMBDA",
                        help="train with GradMask at this weight (default: plain training)")
     probe.add_argument("--name", default=None,
-                       help="suite name (default: probe[-control][-gradmask<LAMBDA>][-smoke])")
+                       help="suite name (default: "
+                       "probe[-ruler][-control][-gradmask<LAMBDA>][-smoke])")
     probe.add_argument("--overwrite", action="store_true", help="rebuild from scratch")
     probe.add_argument("--no-explain", action="store_true", help="skip GradCAM precomputation")
 
@@ -186,16 +191,20 @@ def _demo(args: argparse.Namespace) -> None:
     _print_suite(suite)
 
 
-def probe_name(*, size: str, control: bool, gradmask: float | None) -> str:
+def probe_name(*, size: str, control: bool, gradmask: float | None,
+               artefact: str = PROBE_ARTEFACT) -> str:
     """The default suite name of ``dermviz probe``."""
-    return ("probe" + ("-control" if control else "")
+    return ("probe" + ("" if artefact == PROBE_ARTEFACT else f"-{artefact}")
+            + ("-control" if control else "")
             + (f"-gradmask{gradmask:g}" if gradmask is not None else "")
             + ("-smoke" if size == "smoke" else ""))
 
 
 def _probe(args: argparse.Namespace) -> None:
-    name = args.name or probe_name(size=args.size, control=args.control, gradmask=args.gradmask)
+    name = args.name or probe_name(size=args.size, control=args.control, gradmask=args.gradmask,
+                                   artefact=args.artefact)
     suite = run_probe(size=args.size, correlated=not args.control, gradmask=args.gradmask,
+                      artefact=args.artefact,
                       out_dir=_models_dir(args) / name, overwrite=args.overwrite,
                       explain=not args.no_explain)
     _print_suite(suite)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dermviz.data.synthetic import make_synthetic
 from dermviz.explain.precompute import explain_suite
-from dermviz.models.profiles import PROFILES, TrainProfile, probe_profile
+from dermviz.models.profiles import PROBE_ARTEFACT, PROFILES, TrainProfile, probe_profile
 from dermviz.models.suite import Suite
 
 __all__ = ["PROFILES", "run_demo", "run_probe"]
@@ -38,6 +38,7 @@ def run_probe(
     size: str = "default",
     correlated: bool = True,
     gradmask: float | None = None,
+    artefact: str = PROBE_ARTEFACT,
     out_dir: str | Path,
     overwrite: bool = False,
     explain: bool = True,
@@ -47,16 +48,17 @@ def run_probe(
 
     Parameters
     ----------
-    size, correlated, gradmask
-        As for :func:`dermviz.models.profiles.probe_profile`: ink on every training
-        melanoma and no naevus (``correlated``) or on half of each class, and the
-        GradMask weight (None: plain training).
+    size, correlated, gradmask, artefact
+        As for :func:`dermviz.models.profiles.probe_profile`: the artefact (ink or a
+        ruler) on every training melanoma and no naevus (``correlated``) or on half of
+        each class, and the GradMask weight (None: plain training).
     out_dir : path
         The suite folder.
     overwrite, explain, progress
         As for :func:`run_demo`.
     """
-    spec = probe_profile(size=size, correlated=correlated, gradmask=gradmask)
+    spec = probe_profile(size=size, correlated=correlated, gradmask=gradmask,
+                         artefact=artefact)
     return _build(spec, out_dir=out_dir, overwrite=overwrite, explain=explain,
                   progress=progress)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import bench_startup
+from benchmarks import bench_probe, bench_startup
 from benchmarks.results import command_line, cpu_line, provenance, write_section
 
 INTEL = "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu avx avx2 avx512f\n"
@@ -52,3 +52,20 @@ def test_startup_labels_are_kept_side_by_side(tmp_path):
     assert bench_startup.read_data(path) == data
     row = next(line for line in text.splitlines() if line.startswith("| `dermviz --help`"))
     assert row == "| `dermviz --help` | 0.50 | 0.40-0.60 | tensorflow | 0.50 | 0.40-0.60 | no |"
+
+
+def test_probe_sections_name_their_artefact_and_keep_apart(tmp_path):
+    share = {"artefact_share": 0.30, "artefact_chance": 0.08, "lesion_share": 0.20,
+             "lesion_chance": 0.28, "images": 12, "layer": None}
+    row = {"name": "probe-ruler", "gradmask": None, "members": 2, "auc": 0.6, "acc_all": 0.55,
+           "acc_with": 0.5, "acc_without": 0.6, "fit_minutes": None,
+           "shares": {"KernelSHAP, blur reference": share}}
+    text = bench_probe.render([row], "default", artefact="ruler", shap_nsamples=400)
+    assert "| with ruler | without ruler |" in text
+    assert "| probe-ruler | KernelSHAP, blur reference | 12 | 30.0% (3.75x) | 20.0% (0.71x) " \
+           "| yes |" in text
+    path = tmp_path / "RESULTS.md"
+    write_section(bench_probe.title("ink"), "ink numbers", path=path)
+    write_section(bench_probe.title("ruler"), text, path=path)
+    assert bench_probe.title("ink") == "Spurious-correlation probe"
+    assert "ink numbers" in path.read_text() and "probe-ruler" in path.read_text()

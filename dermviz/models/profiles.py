@@ -10,15 +10,16 @@
     inference statistics unconverged. A few minutes on a 2-core CPU.
 
 :func:`probe_profile` gives the spurious-correlation probe's suites (``dermviz probe``):
-the same sizes, with an ink mark on every training melanoma and no training naevus
-(or, for the control, on half of each class), and on half of each class in the hold-out.
+the same sizes, with an artefact (an ink mark by default, or a ruler) on every training
+melanoma and no training naevus (or, for the control, on half of each class), and on half
+of each class in the hold-out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from dermviz.data.synthetic import ArtefactSpec, SyntheticConfig
+from dermviz.data.synthetic import ARTEFACT_NAMES, ArtefactSpec, SyntheticConfig
 from dermviz.models.config import TrainConfig
 
 
@@ -48,7 +49,9 @@ PROFILES: dict[str, TrainProfile] = {
 }
 
 
-#: The probe's artefact: a purple/blue ink mark (a circle or pen dots) near the lesion.
+#: The probe's default artefact: a purple/blue ink mark (a circle or pen dots) near the
+#: lesion, about 5% of the image. ``"ruler"`` (a scale strip along one edge, 6-10% of the
+#: image) is the other choice.
 PROBE_ARTEFACT = "ink"
 
 #: Sizes of the probe: the smoke and default profiles' data and training, two members.
@@ -56,7 +59,7 @@ PROBE_SIZES = ("smoke", "default")
 
 
 def probe_profile(*, size: str = "default", correlated: bool = True,
-                  gradmask: float | None = None) -> TrainProfile:
+                  gradmask: float | None = None, artefact: str = PROBE_ARTEFACT) -> TrainProfile:
     """The data and training of a spurious-correlation probe suite.
 
     Parameters
@@ -65,12 +68,14 @@ def probe_profile(*, size: str = "default", correlated: bool = True,
         The ``smoke`` or ``default`` profile's image size, data size and epochs, with
         two members.
     correlated : bool
-        True: every training melanoma carries an ink mark and no training naevus does,
-        so the ink alone separates the training classes. False (the control): half of
-        each class carries it. Either way half of each hold-out class carries it, so
-        there the ink says nothing about the label.
+        True: every training melanoma carries the artefact and no training naevus does,
+        so the artefact alone separates the training classes. False (the control): half
+        of each class carries it. Either way half of each hold-out class carries it, so
+        there the artefact says nothing about the label.
     gradmask : float, optional
         GradMask weight (``TrainConfig.gradmask``); None trains plainly.
+    artefact : {"ink", "ruler"}
+        The spurious artefact (:data:`dermviz.data.synthetic.ARTEFACT_NAMES`).
 
     Returns
     -------
@@ -78,8 +83,10 @@ def probe_profile(*, size: str = "default", correlated: bool = True,
     """
     if size not in PROBE_SIZES:
         raise ValueError(f"size must be one of {list(PROBE_SIZES)}, got {size!r}")
+    if artefact not in ARTEFACT_NAMES:
+        raise ValueError(f"artefact must be one of {list(ARTEFACT_NAMES)}, got {artefact!r}")
     base = PROFILES[size]
     train = ArtefactSpec(1.0, 0.0) if correlated else ArtefactSpec(0.5, 0.5)
-    data = replace(base.data, artefacts_train={PROBE_ARTEFACT: train},
-                   artefacts_test={PROBE_ARTEFACT: ArtefactSpec(0.5, 0.5)})
+    data = replace(base.data, artefacts_train={artefact: train},
+                   artefacts_test={artefact: ArtefactSpec(0.5, 0.5)})
     return TrainProfile(data=data, train=base.train.replace(n_members=2, gradmask=gradmask))

@@ -14,7 +14,8 @@ from dermviz.analysis.probe import (
     saliency_shares,
     suite_artefacts,
 )
-from dermviz.cli import probe_name
+from dermviz.cli import build_parser, probe_name
+from dermviz.data.synthetic import ArtefactSpec, load_artefact_masks, make_synthetic
 from dermviz.models.profiles import probe_profile
 
 
@@ -79,6 +80,35 @@ def test_probe_profiles_correlate_the_ink_in_training_only() -> None:
         probe_profile(size="huge")
     assert probe_name(size="smoke", control=False, gradmask=1.0) == "probe-gradmask1-smoke"
     assert probe_name(size="default", control=True, gradmask=None) == "probe-control"
+
+
+def test_a_ruler_probe_correlates_the_ruler_and_leaves_the_ink_out() -> None:
+    ruler = probe_profile(artefact="ruler")
+    assert ruler.data.artefact_specs("train") == {"ruler": ArtefactSpec(1.0, 0.0)}
+    assert ruler.data.artefact_specs("test") == {"ruler": ArtefactSpec(0.5, 0.5)}
+    assert probe_name(size="default", control=False, gradmask=None,
+                      artefact="ruler") == "probe-ruler"
+    assert probe_name(size="smoke", control=True, gradmask=10.0,
+                      artefact="ruler") == "probe-ruler-control-gradmask10-smoke"
+    with pytest.raises(ValueError, match="artefact must be one of"):
+        probe_profile(artefact="hair")
+    args = build_parser().parse_args(["probe", "--size", "smoke", "--artefact", "ruler"])
+    assert args.artefact == "ruler"
+
+
+def test_a_ruler_probes_data_carry_the_ruler_with_the_label_in_training_only() -> None:
+    dataset = make_synthetic(probe_profile(size="smoke", artefact="ruler").data)
+    pool, holdout = dataset.pool, dataset.holdout
+    assert not pool["ink"].any() and not holdout["ink"].any()
+    assert (pool["ruler"] == (pool["dx"] == "mel")).all()  # the ruler gives the label away
+    assert 0 < holdout["ruler"].sum() < len(holdout)
+    assert suite_artefacts(dataset) == ["ruler"]
+    ids = holdout["image_id"].tolist()
+    masks = load_artefact_masks(dataset, ids, size=64)["ruler"]
+    on = masks.any(axis=(1, 2))
+    np.testing.assert_array_equal(on, holdout["ruler"].to_numpy(bool))
+    # a strip along one edge: more than the ink's ~5% of the image, well under the lesion
+    assert 0.04 < masks[on].mean() < 0.15
 
 
 @pytest.mark.timeout(2400)  # the fixture trains; slow on a loaded 2-core CPU

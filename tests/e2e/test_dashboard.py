@@ -119,5 +119,9 @@ def test_upload_shows_the_suites_verdict(page, tmp_path):
     verdict.wait_for(timeout=300_000)
     wait_idle(page)
     assert verdict.inner_text().split(":")[1].strip() in ("melanoma", "naevus")
-    assert main_area(page).get_by_text("lesion.png, 200x160 px").count() == 1
+    # Waited for, not counted: a CI run once counted it between two script runs.
+    caption = main_area(page).get_by_test_id("stImageCaption").filter(
+        has_text="lesion.png, 200x160 px")
+    caption.wait_for(timeout=60_000)
+    assert caption.count() == 1
     assert page.get_by_test_id("stException").count() == 0
