@@ -20,16 +20,22 @@ __all__ = ["PROFILES", "run_demo", "run_probe"]
 
 def run_demo(
     *,
-    profile: str = "default",
+    profile: str | TrainProfile = "default",
     out_dir: str | Path,
     overwrite: bool = False,
     explain: bool = True,
     progress: bool = True,
 ) -> Suite:
-    """Build (or resume) the demo suite and precompute its GradCAM maps."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown demo profile {profile!r}; choose from {sorted(PROFILES)}")
-    return _build(PROFILES[profile], out_dir=out_dir, overwrite=overwrite, explain=explain,
+    """Build (or resume) the demo suite and precompute its GradCAM maps.
+
+    ``profile`` names one of :data:`PROFILES`, or is a :class:`TrainProfile` of its own
+    (a variant of one, as the demo benchmark tries).
+    """
+    if isinstance(profile, str):
+        if profile not in PROFILES:
+            raise ValueError(f"unknown demo profile {profile!r}; choose from {sorted(PROFILES)}")
+        profile = PROFILES[profile]
+    return _build(profile, out_dir=out_dir, overwrite=overwrite, explain=explain,
                   progress=progress)
 
 

@@ -69,3 +69,18 @@ def test_probe_sections_name_their_artefact_and_keep_apart(tmp_path):
     write_section(bench_probe.title("ruler"), text, path=path)
     assert bench_probe.title("ink") == "Spurious-correlation probe"
     assert "ink numbers" in path.read_text() and "probe-ruler" in path.read_text()
+
+
+def test_demo_variants_set_training_and_data_options():
+    import pytest
+
+    from benchmarks.bench_demo import variant
+    from dermviz.models.profiles import PROFILES
+
+    base = PROFILES["default"]
+    changed, changes = variant(base, ["epochs=4", "n_train=480", "gradcam_layer=mixed6"])
+    assert (changed.train.epochs, changed.data.n_train) == (4, 480)
+    assert changed.train.gradcam_layer == "mixed6" and changes["epochs"] == 4
+    assert changed.train.image_size == base.train.image_size  # the rest is the profile's
+    with pytest.raises(SystemExit, match="not a training or data option"):
+        variant(base, ["colour=blue"])
