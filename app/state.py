@@ -426,12 +426,15 @@ def upload_saliency(
 
 
 @st.cache_data(show_spinner="Measuring where each member's saliency sits...", max_entries=16)
-def probe_tables(suite_path: str, stamp: int, method: str) -> dict[str, Any]:
+def probe_tables(suite_path: str, stamp: int, method: str,
+                 params: dict[str, Any] | None = None) -> dict[str, Any]:
     """The probe's tables (:mod:`dermviz.analysis.probe`): ``artefacts`` (names),
     ``accuracy`` (per member and subset), ``shares`` (per member and image) and
-    ``summary`` (per member). Maps missing from the store are computed first."""
+    ``summary`` (per member), from ``method``'s maps with ``params`` (default: the
+    suite's). Maps missing from the store are computed first."""
     suite, dataset = Suite(suite_path), load_dataset(suite_path)
-    shares = reporting_damage(lambda: probe.probe_table(suite, method=method, dataset=dataset))
+    shares = reporting_damage(lambda: probe.probe_table(suite, method=method, params=params,
+                                                        dataset=dataset))
     return {"artefacts": probe.suite_artefacts(dataset),
             "accuracy": probe.accuracy_by_artefact(suite, dataset=dataset),
             "shares": shares, "summary": probe.probe_summary(shares)}

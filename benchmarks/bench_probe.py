@@ -41,6 +41,7 @@ if str(REPO) not in sys.path:  # `python benchmarks/bench_probe.py` from the rep
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks.results import provenance, write_section  # noqa: E402
+from dermviz.models.profiles import PROBE_FINE_LAYER  # noqa: E402
 
 TITLE = "Spurious-correlation probe"
 
@@ -57,7 +58,7 @@ def title(artefact: str) -> str:
 #: mark), and KernelSHAP on SLIC superpixels, hidden ones showing a blurred copy (the white
 #: reference leaves these saturated members little to explain).
 MAP_SOURCES = (("GradCAM, suite layer", "gradcam", {}),
-               ("GradCAM, mixed2", "gradcam", {"layer": "mixed2"}),
+               (f"GradCAM, {PROBE_FINE_LAYER}", "gradcam", {"layer": PROBE_FINE_LAYER}),
                ("KernelSHAP, blur reference", "kernelshap", {"reference": "blur"}))
 
 

@@ -11,8 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from dermviz.data.synthetic import make_synthetic
-from dermviz.explain.precompute import explain_suite
-from dermviz.models.profiles import PROBE_ARTEFACT, PROFILES, TrainProfile, probe_profile
+from dermviz.explain.precompute import default_params, explain_suite
+from dermviz.models.profiles import (
+    PROBE_ARTEFACT,
+    PROBE_FINE_LAYER,
+    PROFILES,
+    TrainProfile,
+    probe_profile,
+)
 from dermviz.models.suite import Suite
 
 __all__ = ["PROFILES", "run_demo", "run_probe"]
@@ -50,7 +56,8 @@ def run_probe(
     explain: bool = True,
     progress: bool = True,
 ) -> Suite:
-    """Build (or resume) a spurious-correlation probe suite and its GradCAM maps.
+    """Build (or resume) a spurious-correlation probe suite and its GradCAM maps, at
+    the suite's layer and at :data:`~dermviz.models.profiles.PROBE_FINE_LAYER`.
 
     Parameters
     ----------
@@ -65,8 +72,12 @@ def run_probe(
     """
     spec = probe_profile(size=size, correlated=correlated, gradmask=gradmask,
                          artefact=artefact)
-    return _build(spec, out_dir=out_dir, overwrite=overwrite, explain=explain,
-                  progress=progress)
+    suite = _build(spec, out_dir=out_dir, overwrite=overwrite, explain=explain,
+                   progress=progress)
+    if explain and spec.train.gradcam_layer != PROBE_FINE_LAYER:
+        explain_suite(suite, method="gradcam", progress=progress,
+                      params=default_params(suite, "gradcam", layer=PROBE_FINE_LAYER))
+    return suite
 
 
 def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain: bool,

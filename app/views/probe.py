@@ -5,6 +5,7 @@ import streamlit as st
 
 from app import state
 from dermviz.explain.overlay import cam_overlay, outline_mask
+from dermviz.models import profiles
 
 METHOD = "gradcam"  # precomputed by `dermviz probe` / `dermviz demo`; the page reads the store
 LESION_COLOUR = (0, 255, 255)
@@ -14,12 +15,24 @@ N_EXAMPLES = 4
 st.title("Shortcut probe")
 suite = state.require_trained_suite()
 path = str(suite.path)
-tables = state.probe_tables(path, state.suite_stamp(suite), METHOD)
+suite_layer = state.method_params(path, METHOD)["layer"]
+layers = list(dict.fromkeys([suite_layer, profiles.PROBE_FINE_LAYER]))
+with st.sidebar:
+    layer = st.radio(
+        "GradCAM layer", layers, key="probe_layer",
+        format_func=lambda name: f"{name} (the suite's)" if name == suite_layer
+        else f"{name} (finer grid)",
+        help="A late layer's grid is coarse (mixed7: 6x6 at 128 px): a thin artefact at the "
+        "image's edge and the lesion beside it fall into the same cells. An early layer "
+        "sees them apart. `dermviz probe` precomputes both; other suites compute the finer "
+        "maps on first use.")
+params = state.method_params(path, METHOD, layer=layer)
+tables = state.probe_tables(path, state.suite_stamp(suite), METHOD, params)
 summary, shares = tables["summary"], tables["shares"]
 weight = suite.config.get("gradmask")
 st.caption(f"Suite **{suite.name}**: " + (f"trained with GradMask, λ = {weight:g}."
            if weight else "plain training (no GradMask).")
-           + " Saliency: GradCAM maps from the suite's map store.")
+           + f" Saliency: GradCAM maps on `{layer}` from the suite's map store.")
 
 
 def share_chart(columns: list[tuple[str, str, str]], title: str) -> go.Figure:
@@ -71,7 +84,6 @@ if tables["artefacts"]:
     top = marked.sort_values(f"{artefact}_share", ascending=False).head(N_EXAMPLES)
     st.caption(f"The {len(top)} hold-out images where {member}'s map puts the most mass on "
                f"the {artefact}. Outlines: lesion in cyan, {artefact} in magenta.")
-    params = state.method_params(path, METHOD)
     for col, row in zip(st.columns(N_EXAMPLES), top.itertuples(index=False), strict=False):
         maps = state.saliency(path, member, row.image_id, METHOD, params)
         picture = cam_overlay(state.image(path, row.image_id), maps.maps[0], alpha=0.5)

@@ -54,6 +54,11 @@ PROFILES: dict[str, TrainProfile] = {
 #: image) is the other choice.
 PROBE_ARTEFACT = "ink"
 
+#: A finer GradCAM layer the probe also maps: at 128 px ``mixed2`` has a 13x13 grid where
+#: the default suite layer ``mixed7`` has 6x6, too coarse to tell a ruler strip or an ink
+#: ring from the lesion beside it.
+PROBE_FINE_LAYER = "mixed2"
+
 #: Sizes of the probe: the smoke and default profiles' data and training, two members.
 PROBE_SIZES = ("smoke", "default")
 

@@ -39,6 +39,23 @@ def test_probe_page_tells_the_ink_story(monkeypatch, smoke_probe_models_dir,
 
 
 @pytest.mark.timeout(2400)  # the fixture trains; slow on a loaded 2-core CPU
+def test_probe_page_measures_at_the_chosen_gradcam_layer(monkeypatch, smoke_probe_models_dir,
+                                                         smoke_probe_suite) -> None:
+    # The smoke suite's own layer is mixed2, the fine layer: offer mixed1 beside it.
+    monkeypatch.setattr("dermviz.models.profiles.PROBE_FINE_LAYER", "mixed1")
+    at = open_page(monkeypatch, smoke_probe_models_dir)
+    layer = at.radio(key="probe_layer")
+    assert layer.options == ["mixed2 (the suite's)", "mixed1 (finer grid)"]
+    before = at.dataframe[1].value  # the share summary per member
+    layer.set_value("mixed1").run()
+    assert not at.exception
+    assert "GradCAM maps on `mixed1`" in " ".join(c.value for c in at.caption)
+    after = at.dataframe[1].value
+    assert list(after["member"]) == list(before["member"])
+    assert not after["lesion_share"].equals(before["lesion_share"])  # other maps, other shares
+
+
+@pytest.mark.timeout(2400)  # the fixture trains; slow on a loaded 2-core CPU
 def test_probe_page_shows_the_outside_share_without_artefacts(monkeypatch, smoke_models_dir
                                                               ) -> None:
     at = open_page(monkeypatch, smoke_models_dir)
