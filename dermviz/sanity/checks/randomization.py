@@ -14,7 +14,6 @@ References
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -25,7 +24,6 @@ import pandas as pd
 from dermviz.sanity import tables
 from dermviz.sanity.base import (
     DEFAULT_SIMILARITIES,
-    Loaders,
     Progress,
     SanitySpec,
     normalise_ids,
@@ -33,17 +31,19 @@ from dermviz.sanity.base import (
     normalise_similarities,
     register_check,
 )
+from dermviz.sanity.checks._common import (
+    maps_from_saved,
+    maps_to_saved,
+    member_compute,
+    prepare_inputs,
+)
 from dermviz.sanity.scoring import (
     ExplainerFactory,
     Ticker,
-    as_uint8,
     baseline_maps,
-    check_ids,
-    constant_map_warnings,
-    degenerate_map_warnings,
-    explain,
-    explainer_factory,
+    map_warnings,
     score,
+    timed_explain,
 )
 
 __all__ = [
@@ -291,13 +291,9 @@ class RandomizationResult:
 
     def to_saved(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """What :mod:`dermviz.sanity.storage` writes beside the tables."""
-        meta = {
-            "stage_names": self.stage_names,
-            "stage_layers": self.stage_layers,
-            "timings": self.timings,
-        }
-        arrays = {"maps": self.maps, **{f"baseline__{k}": v for k, v in self.baselines.items()}}
-        return meta, arrays
+        return maps_to_saved(
+            self, {"stage_names": self.stage_names, "stage_layers": self.stage_layers}
+        )
 
     @classmethod
     def from_saved(cls, spec: RandomizationSpec, meta: Mapping[str, Any],
@@ -307,11 +303,7 @@ class RandomizationResult:
             spec=spec,
             stage_names=list(meta["stage_names"]),
             stage_layers=[list(x) for x in meta["stage_layers"]],
-            maps=arrays["maps"],
-            baselines={
-                k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith("baseline__")
-            },
-            timings=dict(meta.get("timings", {})),
+            **maps_from_saved(meta, arrays),
             **common,
         )
 
@@ -358,19 +350,13 @@ def run_randomization_study(
     """
     from dermviz.sanity.randomization import as_stages, randomize  # Keras-heavy, as above
 
-    ids = check_ids(image_ids, len(images))
-    if spec.image_ids and tuple(ids) != spec.image_ids:
-        raise ValueError("image_ids differ from spec.image_ids")
-    images_u8 = as_uint8(images)
-    factory = make_explainer or explainer_factory(spec.method, spec.method_params)
+    ids, images_u8, factory = prepare_inputs(images, image_ids, spec, make_explainer)
     stages = as_stages(layers) if layers is not None else resolve_stages(model, spec)
     layers_of = dict(stages)
-    ticker = Ticker(progress, len(stages) + 1, f"{spec.method} randomization")
     timings: dict[str, float] = {}
-    try:
-        start = time.perf_counter()
-        sm0, signed = explain(factory, model, images, threshold=spec.threshold)
-        timings["original"] = time.perf_counter() - start
+    with Ticker(progress, len(stages) + 1, f"{spec.method} randomization") as ticker:
+        sm0, signed = timed_explain(timings, "original", factory, model, images,
+                                    threshold=spec.threshold)
         ticker("original")
         fixed = sm0.target_class if spec.target == "original" else None
         runs = [("original", sm0)]
@@ -383,15 +369,10 @@ def run_randomization_study(
             reset_batchnorm=spec.reset_batchnorm,
             copy=False,
         ):
-            start = time.perf_counter()
-            sm, _ = explain(
-                factory, randomized, images, target_class=fixed, threshold=spec.threshold
-            )
-            timings[name] = time.perf_counter() - start
+            sm, _ = timed_explain(timings, name, factory, randomized, images,
+                                  target_class=fixed, threshold=spec.threshold)
             runs.append((name, sm))
             ticker(name)
-    finally:
-        ticker.close()
 
     maps = np.stack([sm.maps for _, sm in runs]).astype(np.float32)
     baselines = baseline_maps(images_u8, maps[0], seed=spec.seed, signed=signed)
@@ -434,20 +415,13 @@ def run_randomization_study(
         predictions=predictions,
         method=runs[0][1].method,
         signed=signed,
-        warnings=sorted({w for _, sm in runs for w in sm.warnings})
-        + constant_map_warnings({name: maps[k] for k, (name, _) in enumerate(runs)})
-        + degenerate_map_warnings(dict(runs)),
+        warnings=map_warnings(dict(runs), {name: maps[k] for k, (name, _) in enumerate(runs)}),
         timings=timings,
     )
 
 
-def _compute(spec: RandomizationSpec, loaders: Loaders, *, progress: Progress):
-    if not spec.image_ids:
-        raise ValueError("the spec lists no images")
-    ids = list(spec.image_ids)
-    return run_randomization_study(
-        loaders.model(spec.member_id), loaders.images(ids), ids, spec, progress=progress
-    )
-
-
-register_check(RandomizationSpec, compute=_compute, result_type=RandomizationResult)
+register_check(
+    RandomizationSpec,
+    compute=member_compute(run_randomization_study),
+    result_type=RandomizationResult,
+)
