@@ -36,20 +36,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from dermviz.sanity.base import (
-    Progress,
-    SanitySpec,
-    normalise_ids,
-    normalise_params,
-    register_check,
-)
+from dermviz.sanity.base import MemberSpec, Progress, register_check
 from dermviz.sanity.checks._common import (
     maps_from_saved,
     maps_to_saved,
     member_compute,
     prepare_inputs,
 )
-from dermviz.sanity.checks.randomization import LAYER_SETS, TARGETS, select_stages
+from dermviz.sanity.checks.randomization import check_layer_options, select_stages
 from dermviz.sanity.scoring import (
     ExplainerFactory,
     Ticker,
@@ -97,17 +91,16 @@ def discrete_entropy(values: np.ndarray, *, n_bins: int = 100) -> float:
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class EfficientRandomizationSpec(SanitySpec):
+class EfficientRandomizationSpec(MemberSpec):
     """An eMPRT study: a member's maps before and after randomizing a whole layer set.
+
+    Every field of :class:`~dermviz.sanity.base.MemberSpec` (``member_id``,
+    ``image_ids``, ``method``, ``method_params``, ``threshold``; ``seed`` seeds
+    the re-initialisation, the same draws as the other tests, and the random
+    baseline), plus:
 
     Attributes
     ----------
-    member_id : str
-    image_ids : tuple of str
-    method : str
-        Registry name of the saliency method.
-    method_params : dict
-        Explainer parameters.
     layer_set : {"blocks", "paper"}
         The layers randomized, all at once: ``"blocks"`` (default) is every
         weighted layer of the model, the paper's fully randomized model;
@@ -116,55 +109,28 @@ class EfficientRandomizationSpec(SanitySpec):
         Only these stages of the layer set (default all).
     n_bins : int
         Histogram bins of :func:`discrete_entropy`.
-    seed : int
-        Seeds the re-initialisation (the same draws as the other tests) and the
-        random baseline.
     reset_bias, reset_batchnorm : bool
         See :func:`~dermviz.sanity.randomization.randomize`.
     target : {"original", "predicted"}
         Whether the randomized model explains the trained model's predicted class
         (default) or its own.
-    threshold : float
-        The member's operating threshold.
     """
 
     kind: ClassVar[str] = "emprt"
 
-    member_id: str
-    image_ids: tuple[str, ...]
-    method: str = "gradcam"
-    method_params: dict[str, Any] = field(default_factory=dict)
     layer_set: str = "blocks"
     stages: tuple[str, ...] | None = None
     n_bins: int = 100
-    seed: int = 0
     reset_bias: bool = False
     reset_batchnorm: bool = False
     target: str = "original"
-    threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "member_id", str(self.member_id))
-        set_(self, "image_ids", normalise_ids(self.image_ids))
-        set_(self, "method_params", normalise_params(self.method_params))
-        set_(self, "seed", int(self.seed))
-        set_(self, "threshold", float(self.threshold))
-        if self.layer_set not in LAYER_SETS:
-            raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {self.layer_set!r}")
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        super().__post_init__()
+        check_layer_options(self)
         if isinstance(self.n_bins, bool) or int(self.n_bins) != self.n_bins or self.n_bins < 2:
             raise ValueError(f"n_bins must be an integer >= 2, got {self.n_bins!r}")
-        set_(self, "n_bins", int(self.n_bins))
-        if self.stages is not None:
-            set_(self, "stages", tuple(str(x) for x in self.stages))
-            if not self.stages or len(set(self.stages)) != len(self.stages):
-                raise ValueError("stages must list at least one stage, each once")
-
-    @property
-    def members(self) -> tuple[str, ...]:
-        return (self.member_id,)
+        object.__setattr__(self, "n_bins", int(self.n_bins))
 
     def describe(self) -> str:
         detail = f"eMPRT, {self.layer_set} layers randomized"

@@ -24,10 +24,8 @@ import pandas as pd
 from dermviz.sanity import tables
 from dermviz.sanity.base import (
     DEFAULT_SIMILARITIES,
+    MemberSpec,
     Progress,
-    SanitySpec,
-    normalise_ids,
-    normalise_params,
     normalise_similarities,
     register_check,
 )
@@ -52,6 +50,7 @@ __all__ = [
     "TARGETS",
     "RandomizationResult",
     "RandomizationSpec",
+    "check_layer_options",
     "resolve_stages",
     "run_randomization_study",
     "select_stages",
@@ -67,20 +66,30 @@ ORDERS = ("cascading", "bottom_up", "independent")
 TARGETS = ("original", "predicted")
 
 
+def check_layer_options(spec: Any) -> None:
+    """Check the ``layer_set`` and ``target`` of a randomization spec (this test's,
+    eMPRT's) and normalise its ``stages``; raises ValueError."""
+    if spec.layer_set not in LAYER_SETS:
+        raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {spec.layer_set!r}")
+    if spec.target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {spec.target!r}")
+    if spec.stages is not None:
+        object.__setattr__(spec, "stages", tuple(str(x) for x in spec.stages))
+        if not spec.stages or len(set(spec.stages)) != len(spec.stages):
+            raise ValueError("stages must list at least one stage, each once")
+
+
 @dataclass(frozen=True, eq=False, kw_only=True)
-class RandomizationSpec(SanitySpec):
+class RandomizationSpec(MemberSpec):
     """What a randomization study computes; its :meth:`key` names the cached result.
+
+    Every field of :class:`~dermviz.sanity.base.MemberSpec` (``member_id``, the
+    member randomized; ``image_ids``, ``method``, such as ``"gradcam"`` or
+    ``"kernelshap"``, ``method_params``, ``threshold``; ``seed`` also seeds the
+    re-initialisation), plus:
 
     Attributes
     ----------
-    member_id : str
-        The suite member randomized.
-    image_ids : tuple of str
-        The images, in order.
-    method : str
-        Registry name of the saliency method (``"gradcam"``, ``"kernelshap"``).
-    method_params : dict
-        Keyword arguments of the explainer (JSON-serialisable).
     layer_set : {"paper", "blocks"}
         :func:`~dermviz.sanity.randomization.paper_stages` (six single layers) or
         :func:`~dermviz.sanity.randomization.block_layers` (whole blocks).
@@ -89,15 +98,11 @@ class RandomizationSpec(SanitySpec):
         accumulates the stages from the input side.
     similarities : tuple of str
         :data:`~dermviz.sanity.similarity.SIMILARITIES` names.
-    seed : int
-        Seeds the re-initialisation and the random baseline.
     reset_bias, reset_batchnorm : bool
         See :func:`~dermviz.sanity.randomization.randomize` (default: kept, as
         in the paper).
     target : {"original", "predicted"}
         Which class each stage explains; see :data:`TARGETS`.
-    threshold : float
-        The member's operating threshold (decides the predicted class).
     n_stages : int, optional
         Only the first ``n_stages`` stages in randomization order (the top-most,
         or the bottom-most for ``"bottom_up"``): a quick preview.
@@ -109,41 +114,23 @@ class RandomizationSpec(SanitySpec):
 
     kind: ClassVar[str] = "randomization"
 
-    member_id: str
-    image_ids: tuple[str, ...]
-    method: str = "gradcam"
-    method_params: dict[str, Any] = field(default_factory=dict)
     layer_set: str = "paper"
     order: str = "cascading"
     similarities: tuple[str, ...] = DEFAULT_SIMILARITIES
-    seed: int = 0
     reset_bias: bool = False
     reset_batchnorm: bool = False
     target: str = "original"
-    threshold: float = 0.5
     n_stages: int | None = None
     stages: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "member_id", str(self.member_id))
-        set_(self, "image_ids", normalise_ids(self.image_ids))
-        set_(self, "similarities", normalise_similarities(self.similarities))
-        set_(self, "method_params", normalise_params(self.method_params))
-        set_(self, "seed", int(self.seed))
-        set_(self, "threshold", float(self.threshold))
-        if self.layer_set not in LAYER_SETS:
-            raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {self.layer_set!r}")
+        super().__post_init__()
+        object.__setattr__(self, "similarities", normalise_similarities(self.similarities))
+        check_layer_options(self)
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.n_stages is not None and self.n_stages < 1:
             raise ValueError(f"n_stages must be >= 1, got {self.n_stages}")
-        if self.stages is not None:
-            set_(self, "stages", tuple(str(x) for x in self.stages))
-            if not self.stages or len(set(self.stages)) != len(self.stages):
-                raise ValueError("stages must list at least one stage, each once")
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
@@ -151,19 +138,13 @@ class RandomizationSpec(SanitySpec):
             del d["stages"]  # keeps the keys of specs written before the field existed
         return d
 
-    @property
-    def members(self) -> tuple[str, ...]:
-        return (self.member_id,)
-
     def describe(self) -> str:
         detail = f"{self.layer_set} layers, {self.order}"
         if self.stages is not None:
             detail += f", stages {', '.join(self.stages)}"
         if self.n_stages is not None:
             detail += f", first {self.n_stages} stages"
-        if "nsamples" in self.method_params:
-            detail += f", nsamples {self.method_params['nsamples']}"
-        return detail
+        return detail + self.sampling_detail()
 
 
 def select_stages(
