@@ -675,15 +675,8 @@ def render_lesion(
     return image.copy(), mask.copy()
 
 
-def artefact_masks(
-    *,
-    seed: int,
-    label: str,
-    difficulty: float,
-    native_size: tuple[int, int] = (200, 150),
-    ink: bool = False,
-    ruler: bool = False,
-) -> dict[str, np.ndarray]:
+def artefact_masks(*, ink: bool = False, ruler: bool = False,
+                   **scene: Any) -> dict[str, np.ndarray]:
     """The pixels of each artefact :func:`render_lesion` draws with these arguments.
 
     Artefacts have their own random streams, so the image rendered without one artefact
@@ -693,8 +686,11 @@ def artefact_masks(
 
     Parameters
     ----------
-    seed, label, difficulty, native_size, ink, ruler
-        As for :func:`render_lesion`.
+    ink, ruler : bool
+        The artefacts drawn, as for :func:`render_lesion`.
+    **scene
+        ``seed``, ``label``, ``difficulty`` and ``native_size``: keyword arguments of
+        :func:`render_lesion`, which checks them.
 
     Returns
     -------
@@ -703,15 +699,13 @@ def artefact_masks(
         for an artefact that is not drawn.
     """
     on = {"ink": bool(ink), "ruler": bool(ruler)}
-    full, _ = render_lesion(seed=seed, label=label, difficulty=difficulty,
-                            native_size=native_size, **on)
+    full, _ = render_lesion(**scene, **on)
     out = {}
     for name in ARTEFACT_NAMES:
         if not on[name]:
             out[name] = np.zeros(full.shape[:2], bool)
             continue
-        without, _ = render_lesion(seed=seed, label=label, difficulty=difficulty,
-                                   native_size=native_size, **{**on, name: False})
+        without, _ = render_lesion(**scene, **{**on, name: False})
         out[name] = (full != without).any(axis=-1)
     return out
 

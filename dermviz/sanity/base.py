@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,6 +24,8 @@ __all__ = [
     "DEFAULT_SIMILARITIES",
     "Check",
     "Loaders",
+    "MemberSpec",
+    "MethodSpec",
     "Progress",
     "SanitySpec",
     "check_kinds",
@@ -116,6 +118,65 @@ def normalise_similarities(similarities: Sequence[str]) -> tuple[str, ...]:
 def normalise_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Explainer parameters as sorted plain JSON (so keys do not depend on types)."""
     return json.loads(json.dumps(dict(params), sort_keys=True))
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MethodSpec(SanitySpec):
+    """Base of the checks that explain images with one saliency method.
+
+    Attributes
+    ----------
+    image_ids : tuple of str
+        The images, in order.
+    method : str
+        Registry name of the saliency method.
+    method_params : dict
+        Explainer parameters.
+    seed : int
+        Seeds the random baseline map (and what else the check says).
+    """
+
+    image_ids: tuple[str, ...]
+    method: str = "gradcam"
+    method_params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "image_ids", normalise_ids(self.image_ids))
+        set_(self, "method_params", normalise_params(self.method_params))
+        set_(self, "seed", int(self.seed))
+
+    def sampling_detail(self) -> str:
+        """``", nsamples <n>"`` for a sampling method's spec (for :meth:`describe`), else ``""``."""
+        if "nsamples" not in self.method_params:
+            return ""
+        return f", nsamples {self.method_params['nsamples']}"
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MemberSpec(MethodSpec):
+    """Base of the checks on one suite member: :class:`MethodSpec`, plus:
+
+    Attributes
+    ----------
+    member_id : str
+        The suite member explained.
+    threshold : float
+        The member's operating threshold (decides the predicted class).
+    """
+
+    member_id: str
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "member_id", str(self.member_id))
+        object.__setattr__(self, "threshold", float(self.threshold))
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (self.member_id,)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ Keras-free at import: the explainers are built by the caller's factory, and
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from dermviz.sanity.base import Progress
 from dermviz.sanity.baselines import BASELINES
@@ -29,7 +31,10 @@ __all__ = [
     "degenerate_map_warnings",
     "explain",
     "explainer_factory",
+    "map_warnings",
+    "predictions_table",
     "score",
+    "timed_explain",
 ]
 
 #: ``make_explainer(model) -> Explainer``.
@@ -59,6 +64,12 @@ class Ticker:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+    def __enter__(self) -> Ticker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()  # the bar closes also when a step fails
 
 
 def as_uint8(images: np.ndarray) -> np.ndarray:
@@ -161,6 +172,26 @@ def degenerate_map_warnings(runs: Mapping[str, SaliencyMaps]) -> list[str]:
     return out
 
 
+def map_warnings(runs: Mapping[str, SaliencyMaps], maps: Mapping[str, np.ndarray]) -> list[str]:
+    """A result's warnings: the explainers' own (sorted, once each), then
+    :func:`constant_map_warnings` of ``maps`` and :func:`degenerate_map_warnings`
+    of ``runs``."""
+    return (sorted({w for sm in runs.values() for w in sm.warnings})
+            + constant_map_warnings(maps) + degenerate_map_warnings(runs))
+
+
+def predictions_table(runs: Mapping[str, SaliencyMaps], ids: Sequence[str]) -> pd.DataFrame:
+    """``image_id, source, p_melanoma, target_class`` of each source's maps."""
+    return pd.DataFrame(
+        [
+            (image_id, source, float(sm.p_melanoma[i]), int(sm.target_class[i]))
+            for source, sm in runs.items()
+            for i, image_id in enumerate(ids)
+        ],
+        columns=["image_id", "source", "p_melanoma", "target_class"],
+    )
+
+
 def score(a: np.ndarray, b: np.ndarray, *, image: np.ndarray, signed: bool, measure: str) -> float:
     """One similarity of two maps of ``image``."""
     return float(SIMILARITIES[measure](a, b, image=image, signed=signed))
@@ -174,3 +205,12 @@ def explain(factory: ExplainerFactory, model: Any, images: np.ndarray, **kwargs:
     del explainer
     gc.collect()
     return result, signed
+
+
+def timed_explain(timings: dict[str, float], name: str, factory: ExplainerFactory, model: Any,
+                  images: np.ndarray, **kwargs: Any):
+    """:func:`explain`, its seconds recorded as ``timings[name]``."""
+    start = time.perf_counter()
+    out = explain(factory, model, images, **kwargs)
+    timings[name] = time.perf_counter() - start
+    return out

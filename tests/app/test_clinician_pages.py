@@ -8,36 +8,13 @@ import shutil
 import struct
 import zlib
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from dermviz.analysis.browse import MISSED_MELANOMAS, LesionFilter, lesion_table
-from tests.conftest import REPO_ROOT
-
-HOME = str(REPO_ROOT / "app" / "Home.py")
-VIEWS = REPO_ROOT / "app" / "views"
-TIMEOUT = 300  # the first case or upload imports TensorFlow and loads the members
-
-
-@pytest.fixture
-def open_page(monkeypatch: pytest.MonkeyPatch):
-    def make(models_dir: Path, view: str, /, **query: str) -> AppTest:
-        monkeypatch.setenv("DERMVIZ_MODELS", str(models_dir))
-        at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
-        at.query_params.update(query)
-        return at.switch_page(str(VIEWS / f"{view}.py")).run()
-
-    return make
-
-
-def _cards(at: AppTest) -> list[str]:
-    """Image ids of the browser's cards, from their links to the Case page."""
-    queries = [parse_qs(link.proto.query_string) for link in at.get("page_link")]
-    return [q["image"][0] for q in queries if "image" in q]
+from tests.app.pages import card_ids
 
 
 def test_browser_filters_change_the_grid_and_survive_a_reload(open_page, smoke_models_dir,
@@ -46,32 +23,32 @@ def test_browser_filters_change_the_grid_and_survive_a_reload(open_page, smoke_m
     at = open_page(smoke_models_dir, "browser")
     assert not at.exception, at.exception
     default = LesionFilter().apply(table)["image_id"].tolist()
-    assert _cards(at) == default[:24]
+    assert card_ids(at) == default[:24]
     assert dict(at.query_params) == {}  # the default view needs no parameter
 
     at.selectbox(key="browser_true_class").set_value("naevus").run()
     assert not at.exception, at.exception
     naevi = LesionFilter(true_class="naevus").apply(table)["image_id"].tolist()
-    assert _cards(at) == naevi and len(naevi) < len(default)
+    assert card_ids(at) == naevi and len(naevi) < len(default)
     at.toggle(key="browser_descending").set_value(False).run()
     query = dict(at.query_params)
     assert query == {"true_class": "naevus", "descending": "0"}
     ascending = LesionFilter(true_class="naevus", descending=False).apply(table)
-    assert _cards(at) == ascending["image_id"].tolist()
+    assert card_ids(at) == ascending["image_id"].tolist()
 
     # A reload (or a shared link): a new session with the same URL shows the same view.
     again = open_page(smoke_models_dir, "browser", **query)
     assert not again.exception, again.exception
     assert again.selectbox(key="browser_true_class").value == "naevus"
     assert again.toggle(key="browser_descending").value is False
-    assert _cards(again) == _cards(at)
+    assert card_ids(again) == card_ids(at)
 
     # Missed melanomas in one click; the URL follows.
     next(b for b in again.button if b.label == "Missed melanomas").click().run()
     assert not again.exception, again.exception
     assert dict(again.query_params) == MISSED_MELANOMAS.to_query()
     missed = MISSED_MELANOMAS.apply(table)["image_id"].tolist()
-    assert _cards(again) == missed
+    assert card_ids(again) == missed
     assert again.selectbox(key="browser_verdict").value == "naevus"
 
 
@@ -80,7 +57,7 @@ def test_browser_survives_a_bad_link(open_page, smoke_models_dir):
     assert not at.exception, at.exception
     notes = " ".join(w.value for w in at.warning)
     assert "min_wrong" in notes and "sort" in notes
-    assert _cards(at)  # the rest of the view still shows
+    assert card_ids(at)  # the rest of the view still shows
 
 
 @pytest.fixture(scope="module")

@@ -6,35 +6,13 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from dermviz.analysis.browse import LesionFilter, lesion_table
 from dermviz.analysis.lesion_localization import join_localization, suite_localization
-from tests.conftest import REPO_ROOT
-
-HOME = str(REPO_ROOT / "app" / "Home.py")
-VIEWS = REPO_ROOT / "app" / "views"
-TIMEOUT = 300  # the Case page imports TensorFlow
-
-
-@pytest.fixture
-def open_page(monkeypatch: pytest.MonkeyPatch):
-    def make(models_dir: Path, view: str, /, **query: str) -> AppTest:
-        monkeypatch.setenv("DERMVIZ_MODELS", str(models_dir))
-        at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
-        at.query_params.update(query)
-        return at.switch_page(str(VIEWS / f"{view}.py")).run()
-
-    return make
-
-
-def _cards(at: AppTest) -> list[str]:
-    queries = [parse_qs(link.proto.query_string) for link in at.get("page_link")]
-    return [q["image"][0] for q in queries if "image" in q]
+from tests.app.pages import card_ids
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +58,11 @@ def test_browser_filter_on_maps_that_miss_the_lesion(open_page, hitting_models):
     assert not at.exception, at.exception
     missing = LesionFilter(misses_lesion=True).apply(table)["image_id"].tolist()
     assert missing != default and not set(hits) & set(missing)
-    assert _cards(at) == missing[:24]
+    assert card_ids(at) == missing[:24]
     assert at.query_params["misses_lesion"] == "1"
     again = open_page(models, "browser", misses_lesion="1")  # a shared link
     assert again.checkbox(key="browser_misses_lesion").value is True
-    assert _cards(again) == _cards(at)
+    assert card_ids(again) == card_ids(at)
 
 
 def test_browser_without_stored_maps_disables_the_filter(open_page, smoke_models_dir,
@@ -96,7 +74,7 @@ def test_browser_without_stored_maps_disables_the_filter(open_page, smoke_models
     assert at.checkbox(key="browser_misses_lesion").disabled
     assert any("misses_lesion" in w.value for w in at.warning)
     assert any("dermviz explain" in c.value for c in at.caption)
-    assert _cards(at)  # the filter was ignored, the grid still shows
+    assert card_ids(at)  # the filter was ignored, the grid still shows
 
 
 @pytest.fixture(scope="module")

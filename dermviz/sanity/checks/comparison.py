@@ -3,7 +3,7 @@ and the scoring of map pairs against each other and the baselines."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,15 +11,18 @@ import numpy as np
 import pandas as pd
 
 from dermviz.sanity import tables
-from dermviz.sanity.base import SanitySpec, normalise_similarities
+from dermviz.sanity.base import Progress, SanitySpec, normalise_similarities
 from dermviz.sanity.scoring import (
+    ExplainerFactory,
+    Ticker,
     baseline_maps,
-    constant_map_warnings,
-    degenerate_map_warnings,
+    explain,
+    map_warnings,
+    predictions_table,
     score,
 )
 
-__all__ = ["ComparisonResult", "compare", "explainer_seeds"]
+__all__ = ["ComparisonResult", "compare", "explain_sources", "explainer_seeds"]
 
 
 @dataclass
@@ -100,10 +103,37 @@ def explainer_seeds(method_params: Mapping[str, Any], n: int) -> list[int] | Non
     return None if seed is None else [int(seed) + r for r in range(n)]
 
 
+def explain_sources(
+    names: Sequence[str],
+    load: Callable[[str], Any],
+    make_explainer: ExplainerFactory,
+    images: np.ndarray,
+    *,
+    target_class: int | np.ndarray | None,
+    thresholds: float | Mapping[str, float],
+    progress: Progress,
+    desc: str,
+) -> tuple[dict[str, Any], bool]:
+    """``({name: SaliencyMaps}, signed)``: the images explained with ``load(name)``'s
+    model for each name, one model at a time (dropped after explaining), at its
+    threshold (per name if a mapping, missing: 0.5); one tick per name."""
+    results: dict[str, Any] = {}
+    signed = False
+    with Ticker(progress, len(names), desc) as ticker:
+        for name in names:
+            model = load(name)
+            thr = thresholds.get(name, 0.5) if isinstance(thresholds, Mapping) else thresholds
+            results[name], signed = explain(
+                make_explainer, model, images, target_class=target_class, threshold=float(thr)
+            )
+            del model
+            ticker(name)
+    return results, signed
+
+
 def compare(
     *,
     kind: str,
-    maps: dict[str, np.ndarray],
     runs: dict[str, Any],
     pairs: list[tuple[str, str]],
     images_u8: np.ndarray,
@@ -113,7 +143,9 @@ def compare(
     seed: int,
     params: dict[str, Any],
 ) -> ComparisonResult:
-    """Score ``pairs`` of map sets, and every map set against the baselines."""
+    """Score ``pairs`` of map sets (``runs``' maps, as float32), and every map set
+    against the baselines."""
+    maps = {k: sm.maps.astype(np.float32) for k, sm in runs.items()}
     similarities = normalise_similarities(similarities)
     method = next(iter(runs.values())).method
     rows = []
@@ -134,14 +166,6 @@ def compare(
                     rows.append((image_id, "baseline", source, f"baseline:{bname}", measure, value))
     table = pd.DataFrame(rows, columns=["image_id", "kind", "a", "b", "measure", "value"])
     table.insert(0, "method", method)
-    predictions = pd.DataFrame(
-        [
-            (image_id, source, float(sm.p_melanoma[i]), int(sm.target_class[i]))
-            for source, sm in runs.items()
-            for i, image_id in enumerate(ids)
-        ],
-        columns=["image_id", "source", "p_melanoma", "target_class"],
-    )
     return ComparisonResult(
         kind=kind,
         method=method,
@@ -150,9 +174,7 @@ def compare(
         images=images_u8,
         maps=maps,
         table=table,
-        predictions=predictions,
+        predictions=predictions_table(runs, ids),
         params=params,
-        warnings=sorted({w for sm in runs.values() for w in sm.warnings})
-        + constant_map_warnings(maps)
-        + degenerate_map_warnings(runs),
+        warnings=map_warnings(runs, maps),
     )

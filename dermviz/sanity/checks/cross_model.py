@@ -16,58 +16,48 @@ import numpy as np
 from dermviz.sanity.base import (
     DEFAULT_SIMILARITIES,
     Loaders,
+    MethodSpec,
     Progress,
-    SanitySpec,
-    normalise_ids,
-    normalise_params,
     normalise_similarities,
     register_check,
 )
-from dermviz.sanity.checks.comparison import ComparisonResult, compare, explainer_seeds
-from dermviz.sanity.scoring import (
-    ExplainerFactory,
-    Ticker,
-    as_uint8,
-    check_ids,
-    explain,
-    explainer_factory,
+from dermviz.sanity.checks.comparison import (
+    ComparisonResult,
+    compare,
+    explain_sources,
+    explainer_seeds,
 )
+from dermviz.sanity.scoring import ExplainerFactory, as_uint8, check_ids, explainer_factory
 
 __all__ = ["CrossModelSpec", "run_cross_model"]
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class CrossModelSpec(SanitySpec):
+class CrossModelSpec(MethodSpec):
     """A cross-model check: the same images explained by several members.
+
+    Every field of :class:`~dermviz.sanity.base.MethodSpec` (``image_ids``,
+    ``method``, ``seed``; a seeded method gets one seed per member from
+    ``method_params``, see
+    :func:`~dermviz.sanity.checks.comparison.explainer_seeds`), plus:
 
     Attributes
     ----------
     member_ids : tuple of str
         The members compared (at least two).
-    image_ids : tuple of str
-    method : str
-    method_params : dict
-        Explainer parameters. A seeded method gets one seed per member
-        (:func:`~dermviz.sanity.checks.comparison.explainer_seeds`).
     reference : str, optional
         Compare this member with each other one; default: all pairs.
     thresholds : dict of str to float
         Operating threshold per member (missing: 0.5).
     similarities : tuple of str
-    seed : int
-        Seeds the random baseline map.
     """
 
     kind: ClassVar[str] = "cross_model"
 
     member_ids: tuple[str, ...]
-    image_ids: tuple[str, ...]
-    method: str = "gradcam"
-    method_params: dict[str, Any] = field(default_factory=dict)
     reference: str | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
     similarities: tuple[str, ...] = DEFAULT_SIMILARITIES
-    seed: int = 0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -75,11 +65,9 @@ class CrossModelSpec(SanitySpec):
         if len(members) < 2 or len(set(members)) != len(members):
             raise ValueError(f"cross-model needs at least two distinct members, got {members}")
         set_(self, "member_ids", members)
-        set_(self, "image_ids", normalise_ids(self.image_ids))
+        super().__post_init__()
         set_(self, "similarities", normalise_similarities(self.similarities))
-        set_(self, "method_params", normalise_params(self.method_params))
         set_(self, "thresholds", {str(k): float(v) for k, v in self.thresholds.items()})
-        set_(self, "seed", int(self.seed))
         if self.reference is not None and self.reference not in members:
             raise ValueError(f"reference {self.reference!r} is not among {list(members)}")
 
@@ -93,9 +81,7 @@ class CrossModelSpec(SanitySpec):
 
     def describe(self) -> str:
         detail = " vs ".join(self.member_ids)
-        if "nsamples" in self.method_params:
-            detail += f", nsamples {self.method_params['nsamples']}"
-        return detail
+        return detail + self.sampling_detail()
 
 
 def run_cross_model(
@@ -149,28 +135,18 @@ def run_cross_model(
         raise ValueError(f"reference {reference!r} is not among {names}")
     ids = check_ids(image_ids, len(images))
     images_u8 = as_uint8(images)
-    ticker = Ticker(progress, len(names), "cross-model")
-    results: dict[str, Any] = {}
-    signed = False
-    try:
-        for name in names:
-            entry = models[name]
-            model = entry if isinstance(entry, keras.Model) else entry()
-            thr = thresholds.get(name, 0.5) if isinstance(thresholds, Mapping) else thresholds
-            results[name], signed = explain(
-                make_explainer, model, images, target_class=target_class, threshold=float(thr)
-            )
-            del model
-            ticker(name)
-    finally:
-        ticker.close()
+    results, signed = explain_sources(
+        names,
+        lambda name: models[name] if isinstance(models[name], keras.Model) else models[name](),
+        make_explainer, images, target_class=target_class, thresholds=thresholds,
+        progress=progress, desc="cross-model",
+    )
     if reference is None:
         pairs = list(itertools.combinations(names, 2))
     else:
         pairs = [(reference, n) for n in names if n != reference]
     return compare(
         kind="cross_model",
-        maps={k: sm.maps.astype(np.float32) for k, sm in results.items()},
         runs=results,
         pairs=pairs,
         images_u8=images_u8,

@@ -29,7 +29,6 @@ References
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -37,25 +36,21 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from dermviz.sanity.base import (
-    Loaders,
-    Progress,
-    SanitySpec,
-    normalise_ids,
-    normalise_params,
-    register_check,
+from dermviz.sanity.base import MemberSpec, Progress, register_check
+from dermviz.sanity.checks._common import (
+    maps_from_saved,
+    maps_to_saved,
+    member_compute,
+    prepare_inputs,
 )
-from dermviz.sanity.checks.randomization import LAYER_SETS, TARGETS, select_stages
+from dermviz.sanity.checks.randomization import check_layer_options, select_stages
 from dermviz.sanity.scoring import (
     ExplainerFactory,
     Ticker,
-    as_uint8,
     baseline_maps,
-    check_ids,
-    constant_map_warnings,
-    degenerate_map_warnings,
-    explain,
-    explainer_factory,
+    map_warnings,
+    predictions_table,
+    timed_explain,
 )
 
 __all__ = [
@@ -96,17 +91,16 @@ def discrete_entropy(values: np.ndarray, *, n_bins: int = 100) -> float:
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class EfficientRandomizationSpec(SanitySpec):
+class EfficientRandomizationSpec(MemberSpec):
     """An eMPRT study: a member's maps before and after randomizing a whole layer set.
+
+    Every field of :class:`~dermviz.sanity.base.MemberSpec` (``member_id``,
+    ``image_ids``, ``method``, ``method_params``, ``threshold``; ``seed`` seeds
+    the re-initialisation, the same draws as the other tests, and the random
+    baseline), plus:
 
     Attributes
     ----------
-    member_id : str
-    image_ids : tuple of str
-    method : str
-        Registry name of the saliency method.
-    method_params : dict
-        Explainer parameters.
     layer_set : {"blocks", "paper"}
         The layers randomized, all at once: ``"blocks"`` (default) is every
         weighted layer of the model, the paper's fully randomized model;
@@ -115,55 +109,28 @@ class EfficientRandomizationSpec(SanitySpec):
         Only these stages of the layer set (default all).
     n_bins : int
         Histogram bins of :func:`discrete_entropy`.
-    seed : int
-        Seeds the re-initialisation (the same draws as the other tests) and the
-        random baseline.
     reset_bias, reset_batchnorm : bool
         See :func:`~dermviz.sanity.randomization.randomize`.
     target : {"original", "predicted"}
         Whether the randomized model explains the trained model's predicted class
         (default) or its own.
-    threshold : float
-        The member's operating threshold.
     """
 
     kind: ClassVar[str] = "emprt"
 
-    member_id: str
-    image_ids: tuple[str, ...]
-    method: str = "gradcam"
-    method_params: dict[str, Any] = field(default_factory=dict)
     layer_set: str = "blocks"
     stages: tuple[str, ...] | None = None
     n_bins: int = 100
-    seed: int = 0
     reset_bias: bool = False
     reset_batchnorm: bool = False
     target: str = "original"
-    threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "member_id", str(self.member_id))
-        set_(self, "image_ids", normalise_ids(self.image_ids))
-        set_(self, "method_params", normalise_params(self.method_params))
-        set_(self, "seed", int(self.seed))
-        set_(self, "threshold", float(self.threshold))
-        if self.layer_set not in LAYER_SETS:
-            raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {self.layer_set!r}")
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        super().__post_init__()
+        check_layer_options(self)
         if isinstance(self.n_bins, bool) or int(self.n_bins) != self.n_bins or self.n_bins < 2:
             raise ValueError(f"n_bins must be an integer >= 2, got {self.n_bins!r}")
-        set_(self, "n_bins", int(self.n_bins))
-        if self.stages is not None:
-            set_(self, "stages", tuple(str(x) for x in self.stages))
-            if not self.stages or len(set(self.stages)) != len(self.stages):
-                raise ValueError("stages must list at least one stage, each once")
-
-    @property
-    def members(self) -> tuple[str, ...]:
-        return (self.member_id,)
+        object.__setattr__(self, "n_bins", int(self.n_bins))
 
     def describe(self) -> str:
         detail = f"eMPRT, {self.layer_set} layers randomized"
@@ -248,24 +215,14 @@ class EfficientRandomizationResult:
 
     def to_saved(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """What :mod:`dermviz.sanity.storage` writes beside the tables."""
-        meta = {"layers": self.layers, "timings": self.timings}
-        arrays = {"maps": self.maps, **{f"baseline__{k}": v for k, v in self.baselines.items()}}
-        return meta, arrays
+        return maps_to_saved(self, {"layers": self.layers})
 
     @classmethod
     def from_saved(cls, spec: EfficientRandomizationSpec, meta: Mapping[str, Any],
                    arrays: Mapping[str, np.ndarray], **common: Any) -> EfficientRandomizationResult:
         """The result from what :meth:`to_saved` wrote (``common``: the shared fields)."""
-        return cls(
-            spec=spec,
-            layers=list(meta["layers"]),
-            maps=arrays["maps"],
-            baselines={
-                k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith("baseline__")
-            },
-            timings=dict(meta.get("timings", {})),
-            **common,
-        )
+        return cls(spec=spec, layers=list(meta["layers"]), **maps_from_saved(meta, arrays),
+                   **common)
 
 
 def _ratio(value: float, reference: float) -> float:
@@ -286,12 +243,8 @@ def run_efficient_randomization(
 
     Parameters
     ----------
-    model : keras.Model
-        The trained member (never modified).
-    images : ndarray, (n, H, W, 3)
-        Values in [0, 255], in the order of ``image_ids``.
-    image_ids : sequence of str
-        Must equal ``spec.image_ids`` when the spec lists images.
+    model, images, image_ids
+        As for :func:`~dermviz.sanity.checks.randomization.run_randomization_study`.
     spec : EfficientRandomizationSpec
     make_explainer : callable, optional
         ``make_explainer(model) -> Explainer`` (default: the registered
@@ -310,33 +263,23 @@ def run_efficient_randomization(
     # Keras-heavy: the spec module stays light for listing and loading.
     from dermviz.sanity.randomization import as_stages, randomize
 
-    ids = check_ids(image_ids, len(images))
-    if spec.image_ids and tuple(ids) != spec.image_ids:
-        raise ValueError("image_ids differ from spec.image_ids")
-    images_u8 = as_uint8(images)
-    factory = make_explainer or explainer_factory(spec.method, spec.method_params)
+    ids, images_u8, factory = prepare_inputs(images, image_ids, spec, make_explainer)
     stages = (as_stages(layers) if layers is not None
               else select_stages(model, spec.layer_set, stages=spec.stages))
     chosen = list(dict.fromkeys(name for _, names in stages for name in names))
-    ticker = Ticker(progress, 2, f"{spec.method} eMPRT")
     timings: dict[str, float] = {}
-    try:
-        start = time.perf_counter()
-        trained, signed = explain(factory, model, images, threshold=spec.threshold)
-        timings["trained"] = time.perf_counter() - start
+    with Ticker(progress, 2, f"{spec.method} eMPRT") as ticker:
+        trained, signed = timed_explain(timings, "trained", factory, model, images,
+                                        threshold=spec.threshold)
         ticker("trained")
         fixed = trained.target_class if spec.target == "original" else None
         _, randomized_model = next(randomize(
             model, [("randomized", chosen)], seed=spec.seed, reset_bias=spec.reset_bias,
             reset_batchnorm=spec.reset_batchnorm, copy=False,
         ))
-        start = time.perf_counter()
-        randomized, _ = explain(factory, randomized_model, images, target_class=fixed,
-                                threshold=spec.threshold)
-        timings["randomized"] = time.perf_counter() - start
+        randomized, _ = timed_explain(timings, "randomized", factory, randomized_model, images,
+                                      target_class=fixed, threshold=spec.threshold)
         ticker("randomized")
-    finally:
-        ticker.close()
 
     runs = dict(zip(SOURCES, (trained, randomized), strict=True))
     maps = np.stack([sm.maps for sm in runs.values()]).astype(np.float32)
@@ -352,11 +295,6 @@ def run_efficient_randomization(
                  for s, h in entropies.items() if s != "trained"]
     table = pd.DataFrame(rows, columns=["image_id", "kind", "source", "measure", "value"])
     table.insert(0, "method", trained.method)
-    predictions = pd.DataFrame(
-        [(image_id, source, float(sm.p_melanoma[i]), int(sm.target_class[i]))
-         for source, sm in runs.items() for i, image_id in enumerate(ids)],
-        columns=["image_id", "source", "p_melanoma", "target_class"],
-    )
     return EfficientRandomizationResult(
         spec=spec,
         image_ids=ids,
@@ -365,25 +303,16 @@ def run_efficient_randomization(
         baselines=baselines,
         images=images_u8,
         table=table,
-        predictions=predictions,
+        predictions=predictions_table(runs, ids),
         method=trained.method,
         signed=signed,
-        warnings=sorted({w for sm in runs.values() for w in sm.warnings})
-        + constant_map_warnings(dict(zip(SOURCES, maps, strict=True)))
-        + degenerate_map_warnings(runs),
+        warnings=map_warnings(runs, dict(zip(SOURCES, maps, strict=True))),
         timings=timings,
     )
 
 
-def _compute(spec: EfficientRandomizationSpec, loaders: Loaders, *, progress: Progress):
-    if not spec.image_ids:
-        raise ValueError("the spec lists no images")
-    ids = list(spec.image_ids)
-    return run_efficient_randomization(
-        loaders.model(spec.member_id), loaders.images(ids), ids, spec, progress=progress
-    )
-
-
 register_check(
-    EfficientRandomizationSpec, compute=_compute, result_type=EfficientRandomizationResult
+    EfficientRandomizationSpec,
+    compute=member_compute(run_efficient_randomization),
+    result_type=EfficientRandomizationResult,
 )

@@ -14,7 +14,6 @@ References
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -25,25 +24,24 @@ import pandas as pd
 from dermviz.sanity import tables
 from dermviz.sanity.base import (
     DEFAULT_SIMILARITIES,
-    Loaders,
+    MemberSpec,
     Progress,
-    SanitySpec,
-    normalise_ids,
-    normalise_params,
     normalise_similarities,
     register_check,
+)
+from dermviz.sanity.checks._common import (
+    maps_from_saved,
+    maps_to_saved,
+    member_compute,
+    prepare_inputs,
 )
 from dermviz.sanity.scoring import (
     ExplainerFactory,
     Ticker,
-    as_uint8,
     baseline_maps,
-    check_ids,
-    constant_map_warnings,
-    degenerate_map_warnings,
-    explain,
-    explainer_factory,
+    map_warnings,
     score,
+    timed_explain,
 )
 
 __all__ = [
@@ -52,6 +50,7 @@ __all__ = [
     "TARGETS",
     "RandomizationResult",
     "RandomizationSpec",
+    "check_layer_options",
     "resolve_stages",
     "run_randomization_study",
     "select_stages",
@@ -67,20 +66,30 @@ ORDERS = ("cascading", "bottom_up", "independent")
 TARGETS = ("original", "predicted")
 
 
+def check_layer_options(spec: Any) -> None:
+    """Check the ``layer_set`` and ``target`` of a randomization spec (this test's,
+    eMPRT's) and normalise its ``stages``; raises ValueError."""
+    if spec.layer_set not in LAYER_SETS:
+        raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {spec.layer_set!r}")
+    if spec.target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {spec.target!r}")
+    if spec.stages is not None:
+        object.__setattr__(spec, "stages", tuple(str(x) for x in spec.stages))
+        if not spec.stages or len(set(spec.stages)) != len(spec.stages):
+            raise ValueError("stages must list at least one stage, each once")
+
+
 @dataclass(frozen=True, eq=False, kw_only=True)
-class RandomizationSpec(SanitySpec):
+class RandomizationSpec(MemberSpec):
     """What a randomization study computes; its :meth:`key` names the cached result.
+
+    Every field of :class:`~dermviz.sanity.base.MemberSpec` (``member_id``, the
+    member randomized; ``image_ids``, ``method``, such as ``"gradcam"`` or
+    ``"kernelshap"``, ``method_params``, ``threshold``; ``seed`` also seeds the
+    re-initialisation), plus:
 
     Attributes
     ----------
-    member_id : str
-        The suite member randomized.
-    image_ids : tuple of str
-        The images, in order.
-    method : str
-        Registry name of the saliency method (``"gradcam"``, ``"kernelshap"``).
-    method_params : dict
-        Keyword arguments of the explainer (JSON-serialisable).
     layer_set : {"paper", "blocks"}
         :func:`~dermviz.sanity.randomization.paper_stages` (six single layers) or
         :func:`~dermviz.sanity.randomization.block_layers` (whole blocks).
@@ -89,15 +98,11 @@ class RandomizationSpec(SanitySpec):
         accumulates the stages from the input side.
     similarities : tuple of str
         :data:`~dermviz.sanity.similarity.SIMILARITIES` names.
-    seed : int
-        Seeds the re-initialisation and the random baseline.
     reset_bias, reset_batchnorm : bool
         See :func:`~dermviz.sanity.randomization.randomize` (default: kept, as
         in the paper).
     target : {"original", "predicted"}
         Which class each stage explains; see :data:`TARGETS`.
-    threshold : float
-        The member's operating threshold (decides the predicted class).
     n_stages : int, optional
         Only the first ``n_stages`` stages in randomization order (the top-most,
         or the bottom-most for ``"bottom_up"``): a quick preview.
@@ -109,41 +114,23 @@ class RandomizationSpec(SanitySpec):
 
     kind: ClassVar[str] = "randomization"
 
-    member_id: str
-    image_ids: tuple[str, ...]
-    method: str = "gradcam"
-    method_params: dict[str, Any] = field(default_factory=dict)
     layer_set: str = "paper"
     order: str = "cascading"
     similarities: tuple[str, ...] = DEFAULT_SIMILARITIES
-    seed: int = 0
     reset_bias: bool = False
     reset_batchnorm: bool = False
     target: str = "original"
-    threshold: float = 0.5
     n_stages: int | None = None
     stages: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "member_id", str(self.member_id))
-        set_(self, "image_ids", normalise_ids(self.image_ids))
-        set_(self, "similarities", normalise_similarities(self.similarities))
-        set_(self, "method_params", normalise_params(self.method_params))
-        set_(self, "seed", int(self.seed))
-        set_(self, "threshold", float(self.threshold))
-        if self.layer_set not in LAYER_SETS:
-            raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {self.layer_set!r}")
+        super().__post_init__()
+        object.__setattr__(self, "similarities", normalise_similarities(self.similarities))
+        check_layer_options(self)
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.n_stages is not None and self.n_stages < 1:
             raise ValueError(f"n_stages must be >= 1, got {self.n_stages}")
-        if self.stages is not None:
-            set_(self, "stages", tuple(str(x) for x in self.stages))
-            if not self.stages or len(set(self.stages)) != len(self.stages):
-                raise ValueError("stages must list at least one stage, each once")
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
@@ -151,19 +138,13 @@ class RandomizationSpec(SanitySpec):
             del d["stages"]  # keeps the keys of specs written before the field existed
         return d
 
-    @property
-    def members(self) -> tuple[str, ...]:
-        return (self.member_id,)
-
     def describe(self) -> str:
         detail = f"{self.layer_set} layers, {self.order}"
         if self.stages is not None:
             detail += f", stages {', '.join(self.stages)}"
         if self.n_stages is not None:
             detail += f", first {self.n_stages} stages"
-        if "nsamples" in self.method_params:
-            detail += f", nsamples {self.method_params['nsamples']}"
-        return detail
+        return detail + self.sampling_detail()
 
 
 def select_stages(
@@ -291,13 +272,9 @@ class RandomizationResult:
 
     def to_saved(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """What :mod:`dermviz.sanity.storage` writes beside the tables."""
-        meta = {
-            "stage_names": self.stage_names,
-            "stage_layers": self.stage_layers,
-            "timings": self.timings,
-        }
-        arrays = {"maps": self.maps, **{f"baseline__{k}": v for k, v in self.baselines.items()}}
-        return meta, arrays
+        return maps_to_saved(
+            self, {"stage_names": self.stage_names, "stage_layers": self.stage_layers}
+        )
 
     @classmethod
     def from_saved(cls, spec: RandomizationSpec, meta: Mapping[str, Any],
@@ -307,11 +284,7 @@ class RandomizationResult:
             spec=spec,
             stage_names=list(meta["stage_names"]),
             stage_layers=[list(x) for x in meta["stage_layers"]],
-            maps=arrays["maps"],
-            baselines={
-                k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith("baseline__")
-            },
-            timings=dict(meta.get("timings", {})),
+            **maps_from_saved(meta, arrays),
             **common,
         )
 
@@ -358,19 +331,13 @@ def run_randomization_study(
     """
     from dermviz.sanity.randomization import as_stages, randomize  # Keras-heavy, as above
 
-    ids = check_ids(image_ids, len(images))
-    if spec.image_ids and tuple(ids) != spec.image_ids:
-        raise ValueError("image_ids differ from spec.image_ids")
-    images_u8 = as_uint8(images)
-    factory = make_explainer or explainer_factory(spec.method, spec.method_params)
+    ids, images_u8, factory = prepare_inputs(images, image_ids, spec, make_explainer)
     stages = as_stages(layers) if layers is not None else resolve_stages(model, spec)
     layers_of = dict(stages)
-    ticker = Ticker(progress, len(stages) + 1, f"{spec.method} randomization")
     timings: dict[str, float] = {}
-    try:
-        start = time.perf_counter()
-        sm0, signed = explain(factory, model, images, threshold=spec.threshold)
-        timings["original"] = time.perf_counter() - start
+    with Ticker(progress, len(stages) + 1, f"{spec.method} randomization") as ticker:
+        sm0, signed = timed_explain(timings, "original", factory, model, images,
+                                    threshold=spec.threshold)
         ticker("original")
         fixed = sm0.target_class if spec.target == "original" else None
         runs = [("original", sm0)]
@@ -383,15 +350,10 @@ def run_randomization_study(
             reset_batchnorm=spec.reset_batchnorm,
             copy=False,
         ):
-            start = time.perf_counter()
-            sm, _ = explain(
-                factory, randomized, images, target_class=fixed, threshold=spec.threshold
-            )
-            timings[name] = time.perf_counter() - start
+            sm, _ = timed_explain(timings, name, factory, randomized, images,
+                                  target_class=fixed, threshold=spec.threshold)
             runs.append((name, sm))
             ticker(name)
-    finally:
-        ticker.close()
 
     maps = np.stack([sm.maps for _, sm in runs]).astype(np.float32)
     baselines = baseline_maps(images_u8, maps[0], seed=spec.seed, signed=signed)
@@ -434,20 +396,13 @@ def run_randomization_study(
         predictions=predictions,
         method=runs[0][1].method,
         signed=signed,
-        warnings=sorted({w for _, sm in runs for w in sm.warnings})
-        + constant_map_warnings({name: maps[k] for k, (name, _) in enumerate(runs)})
-        + degenerate_map_warnings(dict(runs)),
+        warnings=map_warnings(dict(runs), {name: maps[k] for k, (name, _) in enumerate(runs)}),
         timings=timings,
     )
 
 
-def _compute(spec: RandomizationSpec, loaders: Loaders, *, progress: Progress):
-    if not spec.image_ids:
-        raise ValueError("the spec lists no images")
-    ids = list(spec.image_ids)
-    return run_randomization_study(
-        loaders.model(spec.member_id), loaders.images(ids), ids, spec, progress=progress
-    )
-
-
-register_check(RandomizationSpec, compute=_compute, result_type=RandomizationResult)
+register_check(
+    RandomizationSpec,
+    compute=member_compute(run_randomization_study),
+    result_type=RandomizationResult,
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,74 +17,49 @@ import numpy as np
 from dermviz.sanity.base import (
     DEFAULT_SIMILARITIES,
     Loaders,
+    MemberSpec,
     Progress,
-    SanitySpec,
-    normalise_ids,
-    normalise_params,
     normalise_similarities,
     register_check,
 )
-from dermviz.sanity.checks.comparison import ComparisonResult, compare, explainer_seeds
-from dermviz.sanity.scoring import (
-    ExplainerFactory,
-    Ticker,
-    as_uint8,
-    check_ids,
-    explain,
-    explainer_factory,
+from dermviz.sanity.checks.comparison import (
+    ComparisonResult,
+    compare,
+    explain_sources,
+    explainer_seeds,
 )
+from dermviz.sanity.scoring import ExplainerFactory, as_uint8, check_ids, explainer_factory
 
 __all__ = ["ReproducibilitySpec", "run_reproducibility"]
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class ReproducibilitySpec(SanitySpec):
+class ReproducibilitySpec(MemberSpec):
     """A reproducibility check: one member, ``runs`` explanations of the same images.
+
+    Every field of :class:`~dermviz.sanity.base.MemberSpec` (``member_id``,
+    ``image_ids``, ``method``, ``threshold``, ``seed``; a seeded method gets one
+    seed per run from ``method_params``, see
+    :func:`~dermviz.sanity.checks.comparison.explainer_seeds`), plus:
 
     Attributes
     ----------
-    member_id : str
-    image_ids : tuple of str
-    method : str
-        Registry name of the saliency method.
-    method_params : dict
-        Explainer parameters. A seeded method gets one seed per run
-        (:func:`~dermviz.sanity.checks.comparison.explainer_seeds`).
     runs : int
         Number of runs (>= 2); all pairs are compared.
     similarities : tuple of str
-    threshold : float
-        The member's operating threshold.
-    seed : int
-        Seeds the random baseline map.
     """
 
     kind: ClassVar[str] = "reproducibility"
 
-    member_id: str
-    image_ids: tuple[str, ...]
-    method: str = "gradcam"
-    method_params: dict[str, Any] = field(default_factory=dict)
     runs: int = 2
     similarities: tuple[str, ...] = DEFAULT_SIMILARITIES
-    threshold: float = 0.5
-    seed: int = 0
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "member_id", str(self.member_id))
-        set_(self, "image_ids", normalise_ids(self.image_ids))
-        set_(self, "similarities", normalise_similarities(self.similarities))
-        set_(self, "method_params", normalise_params(self.method_params))
-        set_(self, "seed", int(self.seed))
-        set_(self, "threshold", float(self.threshold))
+        super().__post_init__()
+        object.__setattr__(self, "similarities", normalise_similarities(self.similarities))
         if int(self.runs) < 2:
             raise ValueError(f"runs must be >= 2, got {self.runs}")
-        set_(self, "runs", int(self.runs))
-
-    @property
-    def members(self) -> tuple[str, ...]:
-        return (self.member_id,)
+        object.__setattr__(self, "runs", int(self.runs))
 
     def explainer_seeds(self) -> list[int] | None:
         """The explainer seed of each run (None: the method takes no seed)."""
@@ -92,9 +67,7 @@ class ReproducibilitySpec(SanitySpec):
 
     def describe(self) -> str:
         detail = f"{self.member_id} x {self.runs}"
-        if "nsamples" in self.method_params:
-            detail += f", nsamples {self.method_params['nsamples']}"
-        return detail
+        return detail + self.sampling_detail()
 
 
 def run_reproducibility(
@@ -144,20 +117,13 @@ def run_reproducibility(
         raise ValueError(f"runs must be >= 2, got {runs}")
     ids = check_ids(image_ids, len(images))
     images_u8 = as_uint8(images)
-    ticker = Ticker(progress, runs, "reproducibility")
-    results: dict[str, Any] = {}
-    signed = False
-    try:
-        for r in range(1, runs + 1):
-            results[f"run{r}"], signed = explain(
-                make_explainer, model, images, target_class=target_class, threshold=threshold
-            )
-            ticker(f"run{r}")
-    finally:
-        ticker.close()
+    results, signed = explain_sources(
+        [f"run{r}" for r in range(1, runs + 1)], lambda _: model, make_explainer, images,
+        target_class=target_class, thresholds=threshold, progress=progress,
+        desc="reproducibility",
+    )
     return compare(
         kind="reproducibility",
-        maps={k: sm.maps.astype(np.float32) for k, sm in results.items()},
         runs=results,
         pairs=list(itertools.combinations(results, 2)),
         images_u8=images_u8,

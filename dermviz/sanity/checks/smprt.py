@@ -28,7 +28,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dermviz.sanity.base import Loaders, Progress, register_check
+from dermviz.sanity.base import Progress, register_check
+from dermviz.sanity.checks._common import member_compute
 from dermviz.sanity.checks.randomization import (
     RandomizationResult,
     RandomizationSpec,
@@ -193,13 +194,8 @@ def run_smooth_randomization(
     )
 
 
-def _compute(spec: SmoothRandomizationSpec, loaders: Loaders, *, progress: Progress):
-    if not spec.image_ids:
-        raise ValueError("the spec lists no images")
-    ids = list(spec.image_ids)
-    return run_smooth_randomization(
-        loaders.model(spec.member_id), loaders.images(ids), ids, spec, progress=progress
-    )
-
-
-register_check(SmoothRandomizationSpec, compute=_compute, result_type=RandomizationResult)
+register_check(
+    SmoothRandomizationSpec,
+    compute=member_compute(run_smooth_randomization),
+    result_type=RandomizationResult,
+)
