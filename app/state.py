@@ -45,6 +45,11 @@ T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: How often a panel waiting on background work (a KernelSHAP map, the demo build) redraws.
+#: Each poll reruns a fragment, about 0.1 s of the server's CPU and GIL: polling every
+#: second took 10% from the map it waited for on a 2-core machine (bench_polling.py).
+POLL_SECONDS = 2.0
+
 
 def models_dir() -> Path:
     """``$DERMVIZ_MODELS``, else the repository's ``models/``."""

@@ -79,7 +79,7 @@ polling = any((j := state.map_job(path, m, image_id, SHAP, shap_params)) is not 
               and j.state in ("queued", "running") for m in members if shap.get(m) is None)
 
 
-@st.fragment(run_every=1.0 if polling else None)
+@st.fragment(run_every=state.POLL_SECONDS if polling else None)
 def shap_pending(member: str) -> None:
     """No stored KernelSHAP map yet: a button that computes it in the background, then
     its progress; the page redraws once the map is stored."""

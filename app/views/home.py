@@ -81,7 +81,7 @@ def _training_record(record: dict) -> None:
 
 def build_panel() -> None:
     running = build_status(state.models_dir(), DEMO).running
-    st.fragment(_build_panel, run_every=2.0 if running else None)()
+    st.fragment(_build_panel, run_every=state.POLL_SECONDS if running else None)()
 
 
 paths = state.suite_paths(str(state.models_dir()))

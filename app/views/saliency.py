@@ -153,7 +153,7 @@ jobs = {m: state.map_job(path, m, image_id, SHAP, shap_params) for m in missing}
 polling = any(j is not None and j.state in ("queued", "running") for j in jobs.values())
 
 
-@st.fragment(run_every=1.0 if polling else None)
+@st.fragment(run_every=state.POLL_SECONDS if polling else None)
 def shap_pending(member: str) -> None:
     """A not-yet-computed KernelSHAP map: a compute button, then progress while it runs.
 
