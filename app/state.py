@@ -100,7 +100,7 @@ def choose_suite() -> Suite | None:
             "background), or from a terminal (synthetic data, minutes on a CPU):\n\n"
             "```bash\ndermviz demo\n```\n\n"
             "or train one on HAM10000:\n\n"
-            "```bash\ndermviz train --data ../shared/data/ham10000-200x150 --name ham128 "
+            "```bash\ndermviz train --data <your HAM10000 folder> --name ham128 "
             "--image-size 128\n```"
         )
         return None

@@ -11,7 +11,7 @@ Also runs on its own: ``python -m dermviz.models.search_command --name NAME ...`
 Examples::
 
     dermviz search --profile smoke --name search-smoke          # seconds per trial
-    dermviz search --config suite.toml --data ../shared/data/ham10000-200x150 --name paper
+    dermviz search --config suite.toml --data <HAM10000 folder> --name paper
     dermviz search --config suite.toml --name paper --backend ray --address auto
     dermviz search --profile paper --write-config suite.toml     # a config to edit
 
