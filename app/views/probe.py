@@ -73,6 +73,10 @@ if tables["artefacts"]:
     st.caption(f"Mean share of each GradCAM map's mass on the {artefact} (over the images "
                "that carry it) and on the lesion; the markers are chance, the region's share "
                "of the image (what a uniform map scores).")
+    if layer != profiles.PROBE_FINE_LAYER:
+        st.caption(f"`{layer}` has a coarse grid: a thin {artefact} and the lesion beside it "
+                   f"share its cells. Pick `{profiles.PROBE_FINE_LAYER}` in the sidebar to "
+                   "see them apart.")
     st.plotly_chart(share_chart([(f"{artefact}_share", f"{artefact}_chance", f"on {artefact}"),
                                  ("lesion_share", "lesion_chance", "on lesion")],
                                 "share of saliency"), width="stretch")

@@ -46,10 +46,12 @@ def test_probe_page_measures_at_the_chosen_gradcam_layer(monkeypatch, smoke_prob
     at = open_page(monkeypatch, smoke_probe_models_dir)
     layer = at.radio(key="probe_layer")
     assert layer.options == ["mixed2 (the suite's)", "mixed1 (finer grid)"]
+    assert "Pick `mixed1` in the sidebar" in " ".join(c.value for c in at.caption)
     before = at.dataframe[1].value  # the share summary per member
     layer.set_value("mixed1").run()
     assert not at.exception
-    assert "GradCAM maps on `mixed1`" in " ".join(c.value for c in at.caption)
+    captions = " ".join(c.value for c in at.caption)
+    assert "GradCAM maps on `mixed1`" in captions and "Pick `mixed1`" not in captions
     after = at.dataframe[1].value
     assert list(after["member"]) == list(before["member"])
     assert not after["lesion_share"].equals(before["lesion_share"])  # other maps, other shares
