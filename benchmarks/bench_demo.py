@@ -27,9 +27,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.results import provenance, write_section  # noqa: E402
+from dermviz.models.profiles import TrainProfile  # noqa: E402
 
 
-def variant(profile: object, settings: list[str]) -> tuple[object, dict]:
+def variant(profile: TrainProfile, settings: list[str]) -> tuple[TrainProfile, dict]:
     """``profile`` with ``KEY=VALUE`` settings applied to its training or data options."""
     import json
     from dataclasses import fields, replace

@@ -68,14 +68,8 @@ def ensure_suite(models: Path, name: str) -> None:
 
 
 def map_path(models: Path, suite_name: str, member: str, nsamples: int) -> tuple[Path, str]:
-    """Where the page's KernelSHAP map for the first hold-out image will be stored."""
-    path, image_id = _map_path(models, suite_name, member, nsamples)
-    if path.exists():  # an earlier run's map: the round would time a cache hit
-        raise FileExistsError(f"{path} is stored already: pass a --nsamples no run has used")
-    return path, image_id
-
-
-def _map_path(models: Path, suite_name: str, member: str, nsamples: int) -> tuple[Path, str]:
+    """Where the page's KernelSHAP map for the first hold-out image will be stored; it
+    must not be stored yet."""
     from dermviz.explain import KernelSHAP
     from dermviz.explain.cache import MapCache
     from dermviz.explain.precompute import default_params
@@ -84,7 +78,10 @@ def _map_path(models: Path, suite_name: str, member: str, nsamples: int) -> tupl
     suite = Suite(models / suite_name)
     image_id = suite.dataset().holdout.sort_values("test_index")["image_id"].iloc[0]
     params = default_params(suite, KernelSHAP.name, nsamples=nsamples)
-    return MapCache.of(suite).path(member, image_id, KernelSHAP.name, params), image_id
+    path = MapCache.of(suite).path(member, image_id, KernelSHAP.name, params)
+    if path.exists():  # an earlier run's map: the round would time a cache hit
+        raise FileExistsError(f"{path} is stored already: pass a --nsamples no run has used")
+    return path, image_id
 
 
 def poll_seconds() -> float:
