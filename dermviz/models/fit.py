@@ -16,11 +16,20 @@ the callers save a member (:mod:`dermviz.models.records`) or a trial folder
 The same config, split, caches and seed give the same model in any process: every
 random choice is drawn from ``seed`` (initial weights and dropout through
 :func:`dermviz.models.inception.seed_initializers`, data order and flips through
-NumPy), and nothing is reused between fits.
+NumPy). Fits in one process may share a compiled model (:class:`CompiledFits`): its
+variables are reloaded from a freshly seeded build, so sharing changes the time, not
+the model.
+
+With XLA on (``device={"xla": "on"}``, or ``auto`` on a GPU), only the training step
+is compiled, and training batches have one shape (each epoch's last, smaller batch is
+left out): XLA compiles once per input shape, and a ragged batch would cost a second
+compile of InceptionV3's step (tens of seconds on a CPU). Validation runs uncompiled:
+its last batch is ragged too, and it is a small share of the work.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +50,7 @@ from dermviz.models.pipeline import (
     make_eval_dataset,
     make_train_dataset,
     predict_rows,
+    train_steps,
 )
 from dermviz.store.status import report
 
@@ -58,6 +68,7 @@ class FitResult:
     diverged: bool  # predictions not finite
     device: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)  # build, fit, export, predict
+    reused: bool = False  # trained in a compiled model shared with an earlier fit
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,7 @@ def fit_member(
     callbacks: Sequence[Any] = (),
     progress: str | None = None,
     pool_masks: ImageCache | None = None,
+    compiled: CompiledFits | None = None,
 ) -> FitResult:
     """Fit one member and predict its validation split and the hold-out.
 
@@ -188,6 +200,9 @@ def fit_member(
     pool_masks : ImageCache, optional
         Lesion masks of ``pool``'s rows (``build_cache(..., masks=True)``); required
         with ``config.gradmask``, unused otherwise.
+    compiled : CompiledFits, optional
+        Share compiled models with the other fits of this process that use the same
+        object (a suite's members); None compiles a model for this fit alone.
 
     Returns
     -------
@@ -206,23 +221,39 @@ def fit_member(
     if gradmask:
         # The penalty's logit and second-order gradient want float32 (logit_model reads
         # the head's float32 kernel), so GradMask fits never use mixed precision.
-        device = {**(device or {}), "mixed_precision": "off"}
+        # Its double-backward step is not measured under XLA either: no XLA.
+        device = {**(device or {}), "mixed_precision": "off", "xla": "off"}
     t0 = time.perf_counter()
     used = configure_device(device)
-    model, train_model = build_member(config, seed=seed, mixed=used["mixed_precision"])
-    if gradmask:  # shares model's weights; validation and the saved twin stay plain
-        train_model = make_gradmask_model(model, weight=config.gradmask)
+    jit = xla_on(used) and not config.run_eagerly
     batch = config.batch_size
-    steps = -(-len(split.train_rows) // batch)
-    train_model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch=steps), loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
-        run_eagerly=config.run_eagerly, jit_compile=used["jit_compile"],
-    )
+    drop = jit and len(split.train_rows) >= batch
+    steps = train_steps(len(split.train_rows), batch_size=batch, drop_remainder=drop)
+    model, train_model = build_member(config, seed=seed, mixed=used["mixed_precision"])
+    key = None if (compiled is None or gradmask) else _trace_key(config, steps, used)
+    slot = compiled.get(key) if (compiled is not None and key is not None) else None
+    if slot is not None:  # the compiled step of an earlier fit, reloaded with this seed's model
+        slot.load(model)
+        model, train_model = slot.model, slot.train_model
+    else:
+        if gradmask:  # shares model's weights; validation and the saved twin stay plain
+            train_model = make_gradmask_model(model, weight=config.gradmask)
+        train_model.compile(
+            optimizer=make_optimizer(config, steps_per_epoch=steps),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.AUC(name="auc"),
+                     keras.metrics.BinaryAccuracy(name="accuracy")],
+            run_eagerly=config.run_eagerly, jit_compile=jit,
+        )
+        if jit:  # XLA for the training step only (see the module's docstring)
+            train_model.make_train_function()
+            train_model.jit_compile = False
+        if compiled is not None and key is not None:
+            compiled.put(key, _Compiled.keep(model, train_model))
     train_ds = make_train_dataset(
         pool, split.train_rows, split.train_y, batch_size=batch, seed=seed,
         weights=split.train_weights(), augs=split.train_aug, flips=split.random_flips,
-        masks=pool_masks if gradmask else None,
+        masks=pool_masks if gradmask else None, drop_remainder=drop, epochs=config.epochs,
     )
     if config.augment is not None:  # training batches only, seeded per fit
         augmenter = build_augmenter(AugmentConfig.from_dict(config.augment), seed=seed)
@@ -240,7 +271,8 @@ def fit_member(
         extra.append(bar)
     t1 = time.perf_counter()
     history = train_model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                              verbose=0, callbacks=extra, shuffle=False)  # the pipeline shuffles
+                              steps_per_epoch=steps, verbose=0, callbacks=extra,
+                              shuffle=False)  # the pipeline shuffles
     t2 = time.perf_counter()
     if bar is not None:
         bar.close()
@@ -253,9 +285,13 @@ def fit_member(
     twin = export_float32(model, config)
     t3 = time.perf_counter()
     eager = config.run_eagerly
-    p_val = predict_rows(twin, pool, split.val_rows, batch_size=batch, augs=split.val_aug,
-                         eager=eager)
-    p_test = predict_rows(twin, holdout, np.arange(len(holdout)), batch_size=batch, eager=eager)
+    # A float32 fit predicts as its twin does; the fitted model's forward pass is
+    # traced once for every fit that shares it.
+    predictor = twin if used["mixed_precision"] else model
+    p_val = predict_rows(predictor, pool, split.val_rows, batch_size=batch,
+                         augs=split.val_aug, eager=eager)
+    p_test = predict_rows(predictor, holdout, np.arange(len(holdout)), batch_size=batch,
+                          eager=eager)
     t4 = time.perf_counter()
     return FitResult(
         model=twin, history=hist, best_epoch=int(kept), epochs_run=epochs_run,
@@ -263,7 +299,67 @@ def fit_member(
         diverged=not (np.isfinite(p_val).all() and np.isfinite(p_test).all()), device=used,
         seconds={"build": round(t1 - t0, 2), "fit": round(t2 - t1, 3),
                  "export": round(t3 - t2, 2), "predict": round(t4 - t3, 2)},
+        reused=slot is not None,
     )
+
+
+def xla_on(used: dict[str, Any]) -> bool:
+    """Whether a fit compiles with XLA: ``on``, or ``auto`` with a GPU (Keras' own
+    ``auto`` rule: never on a CPU alone)."""
+    jit = used["jit_compile"]
+    return bool(used["gpus"]) if jit == "auto" else bool(jit)
+
+
+class CompiledFits:
+    """Compiled training models kept between the fits of one process.
+
+    Tracing InceptionV3's training step takes tens of seconds on a CPU (more with XLA),
+    once per compiled model. Fits whose step would trace the same (the same config but
+    for its seed, steps per epoch and device switches) share one compiled model: each
+    fit loads into it every variable of its own freshly seeded build (weights, BatchNorm
+    statistics, dropout seed state) and resets the optimizer's to their initial values,
+    so it trains the model a fit of its own would. GradMask fits are not shared.
+    """
+
+    def __init__(self) -> None:
+        self._slots: dict[str, _Compiled] = {}
+
+    def get(self, key: str) -> _Compiled | None:
+        return self._slots.get(key)
+
+    def put(self, key: str, slot: _Compiled) -> None:
+        self._slots[key] = slot
+
+
+def _trace_key(config: TrainConfig, steps: int, used: dict[str, Any]) -> str:
+    fixed = {**config.to_dict(), "seed": None, "n_members": None}
+    return json.dumps([fixed, steps, used], sort_keys=True, default=str)
+
+
+@dataclass
+class _Compiled:
+    model: Any
+    train_model: Any
+    optimizer_init: list[np.ndarray]
+
+    @classmethod
+    def keep(cls, model: Any, train_model: Any) -> _Compiled:
+        optimizer = train_model.optimizer
+        if not optimizer.built:  # its variables exist before the first fit, to be reset
+            optimizer.build(train_model.trainable_variables)
+        return cls(model, train_model, [np.array(v) for v in optimizer.variables])
+
+    def load(self, fresh: Any) -> None:
+        """Take every variable of ``fresh`` (a build of the same architecture)."""
+        mine, theirs = self.model.variables, fresh.variables
+        if len(mine) != len(theirs) or any(
+                tuple(a.shape) != tuple(b.shape) for a, b in zip(mine, theirs, strict=True)):
+            raise RuntimeError("a shared compiled model and the new build differ")
+        for dst, src in zip(mine, theirs, strict=True):
+            dst.assign(src.value)
+        for var, value in zip(self.train_model.optimizer.variables, self.optimizer_init,
+                              strict=True):
+            var.assign(value)
 
 
 class _BestEpoch(keras.callbacks.Callback):

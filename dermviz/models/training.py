@@ -7,7 +7,9 @@ validation AUC is kept, the operating threshold is chosen on validation data, an
 the member is saved with its history and hold-out predictions
 (:func:`dermviz.models.records.save_member`). Members are saved one by one,
 ``member.json`` last, so an interrupted run resumes where it stopped: completed
-members are never retrained.
+members are never retrained. The members share one compiled training step
+(:class:`dermviz.models.fit.CompiledFits`): tracing it costs tens of seconds, the
+same for every member.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tqdm.auto import tqdm
 
 from dermviz.data.dataset import Dataset
 from dermviz.models.config import TrainConfig
-from dermviz.models.fit import SplitRows, fit_member
+from dermviz.models.fit import CompiledFits, SplitRows, fit_member
 from dermviz.models.image_cache import ImageCache
 from dermviz.models.records import finish_manifest, save_member, start_manifest
 from dermviz.models.seeds import fit_seed, member_id, member_seed
@@ -76,6 +78,7 @@ def train_suite(
     done = {m["id"] for m in manifest["members"]}
     bar = tqdm(range(config.n_members), desc=f"suite {name}", unit="member",
                disable=not progress)
+    compiled = CompiledFits()
     for index in bar:
         mid = member_id(index)
         if mid in done:
@@ -89,7 +92,7 @@ def train_suite(
         seed = fit_seed(split.seed, 0)
         started = time.perf_counter()
         fit = fit_member(config, rows, pool, holdout_cache, seed=seed, device=device,
-                         pool_masks=pool_masks,
+                         pool_masks=pool_masks, compiled=compiled,
                          progress=f"{mid} (seed {split.seed})" if progress else None)
         if fit.diverged:
             raise RuntimeError(f"member {mid} diverged (predictions are not finite); "
