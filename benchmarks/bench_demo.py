@@ -9,8 +9,9 @@ Appends a section to benchmarks/RESULTS.md.
         [--set epochs=4 --set n_train=480 ...] [--no-write]
 
 ``--set KEY=VALUE`` tries a variant of the profile: a training option
-(:class:`dermviz.models.config.TrainConfig`) or a data option
-(:class:`dermviz.data.synthetic.SyntheticConfig`); the section's title names the variant.
+(:class:`dermviz.models.config.TrainConfig`), a data option
+(:class:`dermviz.data.synthetic.SyntheticConfig`) or ``xla`` (auto, on, off); the
+section's title names the variant.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def variant(profile: TrainProfile, settings: list[str]) -> tuple[TrainProfile, d
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        if key in profile.train.to_dict():
+        if key == "xla":
+            profile = replace(profile, xla=str(value))
+        elif key in profile.train.to_dict():
             train[key] = value
         elif key in data_fields:
             data[key] = value
@@ -100,9 +103,13 @@ def main() -> None:
         "",
         f"- Profile `{label}`: {cfg.train.n_members} members, "
         f"{cfg.train.image_size} px, {cfg.data.n_train} training / {cfg.data.n_test} hold-out "
-        f"synthetic images, {cfg.train.epochs} epochs, GradCAM on `{params['layer']}`.",
+        f"synthetic images, {cfg.train.epochs} epochs ({cfg.train.lr_schedule} learning "
+        f"rate), XLA {cfg.xla}, GradCAM on `{params['layer']}`.",
         f"- Wall time, data + training + GradCAM for the hold-out: **{wall:.0f} s "
         f"({wall / 60:.1f} min)**.",
+        "- Training per member (the first one traces and compiles the step the others "
+        "share): " + ", ".join(
+            f"{suite.member(m)['fit_seconds']:.0f} s" for m in suite.member_ids) + ".",
         "- Hold-out accuracy per member: "
         + ", ".join(f"{a:.3f}" for a in metrics["accuracy"])
         + f" (mean **{metrics['accuracy'].mean():.3f}**); AUC "

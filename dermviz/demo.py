@@ -87,9 +87,8 @@ def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain:
     from dermviz.models.training import train_suite
 
     dataset = make_synthetic(spec.data)
-    suite = train_suite(
-        dataset, spec.train, out_dir=out_dir, overwrite=overwrite, progress=progress
-    )
+    suite = train_suite(dataset, spec.train, out_dir=out_dir, overwrite=overwrite,
+                        progress=progress, device={"xla": spec.xla})
     if explain:
         explain_suite(suite, method="gradcam", progress=progress)
     return suite

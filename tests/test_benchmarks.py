@@ -82,5 +82,24 @@ def test_demo_variants_set_training_and_data_options():
     assert (changed.train.epochs, changed.data.n_train) == (4, 480)
     assert changed.train.gradcam_layer == "mixed6" and changes["epochs"] == 4
     assert changed.train.image_size == base.train.image_size  # the rest is the profile's
+    no_xla, changes = variant(base, ["xla=off"])
+    assert no_xla.xla == "off" and no_xla.train == base.train and changes == {"xla": "off"}
     with pytest.raises(SystemExit, match="not a training or data option"):
         variant(base, ["colour=blue"])
+
+
+def test_fit_step_table_compares_steady_steps_with_the_defaults_at_each_size():
+    from benchmarks.bench_fit_step import render
+
+    def fits(first: float, steady: float) -> list[dict]:
+        return [{"first_step": first, "steady_step": steady, "steps": 15,
+                 "member_seconds": 60.0},
+                {"first_step": 1.5, "steady_step": steady, "steps": 15, "member_seconds": 25.0}]
+
+    text = render([{"variant": "base", "size": 128, "fits": fits(40.0, 3.0)},
+                   {"variant": "xla", "size": 128, "fits": fits(55.0, 2.0)},
+                   {"variant": "xla", "size": 112, "fits": fits(50.0, 1.5)}], "Written by x")
+    rows = [line for line in text.splitlines() if line.startswith("| XLA")]
+    assert "| 128 | 15 | 55.0 | 2.00 | 1.50x | 1.5 | 60, 25 |" in rows[0]
+    assert "| n/a |" in rows[1]  # no defaults measured at 112 px
+    assert text.startswith("Written by x")

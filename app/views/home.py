@@ -6,6 +6,7 @@ import streamlit as st
 from app import state
 from dermviz.analysis.training import training_summary
 from dermviz.background import build_status, log_tail, start_demo_build
+from dermviz.models.profiles import PROFILES
 
 DEMO = "demo"
 
@@ -40,8 +41,10 @@ def _build_panel() -> None:
         if status.log is not None:
             st.code(log_tail(status.log, lines=8) or "(no output)", language=None)
     label = "Resume the demo build" if status.state == "stopped" else "Build the demo suite"
-    st.write("Build the demo suite: synthetic dermoscopy, three members at 128 px, with their "
-             "GradCAM maps. It runs in the background, resumably, the same as `dermviz demo`.")
+    demo = PROFILES["default"].train
+    st.write(f"Build the demo suite: synthetic dermoscopy, {demo.n_members} members at "
+             f"{demo.image_size} px, with their GradCAM maps. It runs in the background, "
+             "resumably, the same as `dermviz demo`.")
     if st.button(label, type="primary"):
         start_demo_build(state.models_dir())
         st.rerun()

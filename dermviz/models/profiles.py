@@ -4,10 +4,12 @@
     Seconds, not minutes: 75 px, 48 synthetic training images, two members, one
     epoch. What the tests use; its numbers mean nothing.
 ``default``
-    128 px, where GradCAM on ``mixed7`` has a 6x6 grid (``mixed10`` would be 2x2,
-    too coarse to mean anything), three members, 600 training images, six epochs.
-    BatchNorm momentum 0.9: from scratch with ~100 steps, Keras' 0.99 leaves the
-    inference statistics unconverged. A few minutes on a 2-core CPU.
+    112 px, where GradCAM on ``mixed7`` has a 5x5 grid (``mixed10`` would be 2x2,
+    too coarse to mean anything), three members, 600 training images, four epochs
+    with a cosine learning-rate decay, the training step compiled with XLA.
+    BatchNorm momentum 0.9: from scratch with ~60 steps, Keras' 0.99 leaves the
+    inference statistics unconverged. Under 8 minutes on a 2-core AVX2 CPU
+    (``benchmarks/RESULTS.md``, "Demo suite").
 
 :func:`probe_profile` gives the spurious-correlation probe's suites (``dermviz probe``):
 the same sizes, with an artefact (an ink mark by default, or a ruler) on every training
@@ -25,10 +27,16 @@ from dermviz.models.config import TrainConfig
 
 @dataclass(frozen=True)
 class TrainProfile:
-    """Synthetic data and the training config of a ready-made suite."""
+    """Synthetic data, the training config and the XLA switch of a ready-made suite.
+
+    ``xla`` ("auto", "on" or "off"; :func:`dermviz.models.device.configure_device`):
+    "on" compiles the training step with XLA on a CPU too. It pays off over a few
+    hundred steps (``benchmarks/RESULTS.md``, "Demo suite"), not for a smoke run.
+    """
 
     data: SyntheticConfig
     train: TrainConfig
+    xla: str = "auto"
 
 
 PROFILES: dict[str, TrainProfile] = {
@@ -42,11 +50,17 @@ PROFILES: dict[str, TrainProfile] = {
     "default": TrainProfile(
         data=SyntheticConfig(n_train=600, n_test=200, seed=0),
         train=TrainConfig(
-            image_size=128, n_members=3, epochs=6, batch_size=32, bn_momentum=0.9,
-            gradcam_layer="mixed7",
+            image_size=112, n_members=3, epochs=4, batch_size=32, bn_momentum=0.9,
+            lr_schedule="cosine", gradcam_layer="mixed7",
         ),
+        xla="on",
     ),
 }
+
+#: The probe's training at ``size="default"``: 128 px and six epochs, where ``mixed2``
+#: has a 13x13 grid to tell a thin artefact from the lesion (docs/probe.md's results).
+PROBE_DEFAULT_TRAIN = PROFILES["default"].train.replace(
+    image_size=128, epochs=6, lr_schedule="constant")
 
 
 #: The probe's default artefact: a purple/blue ink mark (a circle or pen dots) near the
@@ -70,8 +84,8 @@ def probe_profile(*, size: str = "default", correlated: bool = True,
     Parameters
     ----------
     size : {"smoke", "default"}
-        The ``smoke`` or ``default`` profile's image size, data size and epochs, with
-        two members.
+        The ``smoke`` or ``default`` profile's data, with two members; ``default``
+        trains as :data:`PROBE_DEFAULT_TRAIN` says (128 px, six epochs).
     correlated : bool
         True: every training melanoma carries the artefact and no training naevus does,
         so the artefact alone separates the training classes. False (the control): half
@@ -94,4 +108,5 @@ def probe_profile(*, size: str = "default", correlated: bool = True,
     train = ArtefactSpec(1.0, 0.0) if correlated else ArtefactSpec(0.5, 0.5)
     data = replace(base.data, artefacts_train={artefact: train},
                    artefacts_test={artefact: ArtefactSpec(0.5, 0.5)})
-    return TrainProfile(data=data, train=base.train.replace(n_members=2, gradmask=gradmask))
+    fit = PROBE_DEFAULT_TRAIN if size == "default" else base.train
+    return replace(base, data=data, train=fit.replace(n_members=2, gradmask=gradmask))

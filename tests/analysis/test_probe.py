@@ -16,7 +16,7 @@ from dermviz.analysis.probe import (
 )
 from dermviz.cli import build_parser, probe_name
 from dermviz.data.synthetic import ArtefactSpec, load_artefact_masks, make_synthetic
-from dermviz.models.profiles import probe_profile
+from dermviz.models.profiles import PROFILES, probe_profile
 
 
 def regions() -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +76,8 @@ def test_probe_profiles_correlate_the_ink_in_training_only() -> None:
     control = probe_profile(correlated=False)
     assert control.data.artefact_specs("train")["ink"].p_nv == 0.5
     assert control.train.image_size == 128 and control.data.n_train == 600
+    assert (control.train.epochs, control.train.lr_schedule) == (6, "constant")
+    assert control.xla == PROFILES["default"].xla  # the demo's XLA setting carries over
     with pytest.raises(ValueError, match="size"):
         probe_profile(size="huge")
     assert probe_name(size="smoke", control=False, gradmask=1.0) == "probe-gradmask1-smoke"
