@@ -119,7 +119,7 @@ def _prefetched(ds: Any) -> Any:
     """``ds`` with two batches prefetched and tf.data's autotuning off.
 
     With autotuning on, deleting an iterator waited for tf.data's background threads:
-    on a 2-core CPU, 15-35 s with the CPU idle, at every epoch's end and at a fit's
+    on a 2-core CPU, 15-35 s with the CPU idle, at most epochs' ends and at a fit's
     end (a native stack showed ``~RootDataset::Iterator`` waiting on its thread pool).
     One generator feeds these pipelines, so a fixed buffer of two batches is all
     prefetching can do.
