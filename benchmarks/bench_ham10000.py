@@ -7,11 +7,13 @@ hold-out metrics and writes the "HAM10000 suite" section of benchmarks/RESULTS.m
     python benchmarks/bench_ham10000.py --data HAM10000_FOLDER [--config CONFIG]
     python benchmarks/bench_ham10000.py --data HAM10000_FOLDER --existing models/ham-auc
 
-About 30 minutes on 2 CPU cores with the default config (2 members, 128 px, 4 epochs).
+About 30 minutes on 2 CPU cores with the default config (2 members, 128 px, 4 epochs);
+``configs/ham10000-auc.toml`` (3 members, whole pool, 10 epochs) takes hours.
 ``--existing`` reports a suite trained earlier (for instance at low priority beside other
 work, or resumed across sessions, when its wall time means nothing): instead of the wall
 time it times ``--steps`` training steps of the suite's model and batch size on this
-machine and gives the training time they imply (steps per epoch x epochs run, per member).
+machine and gives the training time they imply (steps per epoch x epochs run, per member),
+beside the fit time each member's trainer recorded and the CPU it ran on.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="ham128")
     parser.add_argument("--out", type=Path, default=None, help="models dir (default: temp)")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--xla", choices=["auto", "on", "off"], default="auto",
+                        help="passed to `dermviz train` (XLA on the training step)")
     parser.add_argument("--existing", type=Path, default=None,
                         help="report this trained suite instead of training one")
     parser.add_argument("--steps", type=int, default=20,
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path(tempfile.mkdtemp(prefix="dermviz-bench-ham-"))
         cmd = [sys.executable, "-m", "dermviz", "--models-dir", str(out), "train",
                "--data", str(args.data), "--config", str(args.config), "--name", args.name,
-               "--overwrite"]
+               "--xla", args.xla, "--overwrite"]
         env = {**os.environ,
                "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         start = time.perf_counter()
@@ -71,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - start
         suite = Suite(out / args.name)
         n = max(len(suite.member_ids), 1)
-        timing = (f"- Wall time, `dermviz train` end to end: **{wall / 60:.1f} min** for "
-                  f"{len(suite.member_ids)} members ({wall / 60 / n:.1f} min each).")
+        timing = (f"- Wall time, `dermviz train --xla {args.xla}` end to end: "
+                  f"**{wall / 60:.1f} min** for {len(suite.member_ids)} members "
+                  f"({wall / 60 / n:.1f} min each).")
     table = suite.metrics_table()
     train = suite.config
     settings = ", ".join(f"{k} {train[k]}" for k in TRAIN_KEYS if k in train)
@@ -136,8 +141,13 @@ def existing_timing(suite: Any, *, steps: int) -> str:
         epochs = len(history.get("loss", [])) or config.epochs
         steps_per_epoch = -(-n_train // config.batch_size)
         minutes = per_step * steps_per_epoch * epochs / 60
+        recorded = ""
+        if member.get("fit_seconds") is not None:  # timed by the trainer itself
+            cpu = member.get("machine", {}).get("cpu", "an unrecorded CPU")
+            recorded = (f"; the trainer recorded **{member['fit_seconds'] / 60:.0f} min** "
+                        f"on {cpu}")
         lines.append(f"  - {mid}: {n_train} training images, {steps_per_epoch} steps x "
-                     f"{epochs} epochs: about **{minutes:.0f} min** of training")
+                     f"{epochs} epochs: about **{minutes:.0f} min** of training{recorded}")
     return "\n".join(lines)
 
 
