@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| sd over seeds | {table['auc'].std(ddof=1):.3f} | {table['accuracy'].std(ddof=1):.3f} "
         "| | | |" if len(table) > 1 else "",
         "",
+        *epoch_lines(suite),
+        "",
         "For comparison see docs/protocol.md §7 (the paper's members) and docs/stack.md §6 (a "
         "from-scratch run on the whole pool).",
     ]
@@ -107,6 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_section(TITLE, text)
     return 0
+
+
+def epoch_lines(suite: Any) -> list[str]:
+    """What keeping the best epoch by validation AUC bought each member (from its history)."""
+    lines = ["Early stopping keeps the epoch with the best validation AUC; each member's "
+             "validation AUC there and at its last epoch (the model a fixed-length run keeps):",
+             "", "| member | epochs run | epoch kept | val AUC kept | val AUC last | bought |",
+             "|---|---|---|---|---|---|"]
+    for mid in suite.member_ids:
+        history = json.loads((suite.path / "members" / mid / "history.json").read_text())
+        val_auc = history.get("val_auc", [])
+        if not val_auc:
+            continue
+        kept = int(suite.member(mid).get("best_epoch", max(range(len(val_auc)),
+                                                           key=val_auc.__getitem__)))
+        lines.append(f"| {mid} | {len(val_auc)} | {kept + 1} | {val_auc[kept]:.3f} "
+                     f"| {val_auc[-1]:.3f} | {val_auc[kept] - val_auc[-1]:+.3f} |")
+    return lines
 
 
 def existing_timing(suite: Any, *, steps: int) -> str:

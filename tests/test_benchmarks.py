@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from types import SimpleNamespace
 
-from benchmarks import bench_probe, bench_startup
+from benchmarks import bench_ham10000, bench_probe, bench_startup
 from benchmarks.results import command_line, cpu_line, provenance, write_section
 
 INTEL = "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu avx avx2 avx512f\n"
@@ -103,3 +105,16 @@ def test_fit_step_table_compares_steady_steps_with_the_defaults_at_each_size():
     assert "| 128 | 15 | 55.0 | 2.00 | 1.50x | 1.5 | 60, 25 |" in rows[0]
     assert "| n/a |" in rows[1]  # no defaults measured at 112 px
     assert text.startswith("Written by x")
+
+
+def test_ham_report_says_what_keeping_the_best_epoch_bought(tmp_path):
+    histories = {"m00": [0.80, 0.91, 0.86], "m01": [0.70, 0.75, 0.88]}
+    kept = {"m00": 1, "m01": 2}
+    for mid, val_auc in histories.items():
+        (tmp_path / "members" / mid).mkdir(parents=True)
+        (tmp_path / "members" / mid / "history.json").write_text(json.dumps({"val_auc": val_auc}))
+    suite = SimpleNamespace(path=tmp_path, member_ids=list(histories),
+                            member=lambda mid: {"best_epoch": kept[mid]})
+    rows = [line for line in bench_ham10000.epoch_lines(suite) if line.startswith("| m0")]
+    assert rows == ["| m00 | 3 | 2 | 0.910 | 0.860 | +0.050 |",
+                    "| m01 | 3 | 3 | 0.880 | 0.880 | +0.000 |"]
