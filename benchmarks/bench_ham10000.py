@@ -14,6 +14,9 @@ work, or resumed across sessions, when its wall time means nothing): instead of 
 time it times ``--steps`` training steps of the suite's model and batch size on this
 machine and gives the training time they imply (steps per epoch x epochs run, per member),
 beside the fit time each member's trainer recorded and the CPU it ran on.
+``--baseline OTHER`` adds what the settings that differ between the two suites bought,
+member by member where the two share a seed (same split, same initial weights), e.g. a
+one-member suite trained with ``dermviz train ... --members 1 --lr-schedule constant``.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="passed to `dermviz train` (XLA on the training step)")
     parser.add_argument("--existing", type=Path, default=None,
                         help="report this trained suite instead of training one")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a suite differing in some settings: report what they bought")
     parser.add_argument("--steps", type=int, default=20,
                         help="with --existing: training steps to time")
     args = parser.parse_args(argv)
@@ -101,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *epoch_lines(suite),
         "",
+        *(ablation_lines(suite, Suite(args.baseline))
+          if args.baseline is not None else []),
         "For comparison see docs/protocol.md §7 (the paper's members) and docs/stack.md §6 (a "
         "from-scratch run on the whole pool).",
     ]
@@ -127,6 +134,45 @@ def epoch_lines(suite: Any) -> list[str]:
         lines.append(f"| {mid} | {len(val_auc)} | {kept + 1} | {val_auc[kept]:.3f} "
                      f"| {val_auc[-1]:.3f} | {val_auc[kept] - val_auc[-1]:+.3f} |")
     return lines
+
+
+def ablation_lines(suite: Any, baseline: Any) -> list[str]:
+    """What the settings in which ``suite`` differs from ``baseline`` bought, per shared seed.
+
+    Members are paired by seed (same split and initial weights), so the pair differs only in
+    the settings named (and in float32 round-off, which grows over the steps: the suite's
+    sd over seeds says how large a difference noise alone makes).
+    """
+    ours, theirs = suite.config, baseline.config
+    differ = [k for k in sorted(set(ours) | set(theirs))
+              if k not in ("n_members",) and ours.get(k) != theirs.get(k)]
+    by_seed = {baseline.member(mid)["seed"]: mid for mid in baseline.member_ids}
+    pairs = [(mid, by_seed[suite.member(mid)["seed"]]) for mid in suite.member_ids
+             if suite.member(mid)["seed"] in by_seed]
+    if not pairs:
+        return [f"The baseline {baseline.path.name} shares no member seed with this suite: "
+                "nothing to pair."]
+    changed = ", ".join(f"{k} {theirs.get(k)} -> {ours.get(k)}" for k in differ) or "nothing"
+    lines = [f"What the settings that differ bought ({changed}), against the suite "
+             f"`{baseline.path.name}`, member by member with the same seed:", "",
+             "| member | seed | hold-out AUC | baseline's | bought | val AUC kept "
+             "| baseline's (epoch kept / run) |",
+             "|---|---|---|---|---|---|---|"]
+    for mid, other in pairs:
+        a, b = suite.member(mid), baseline.member(other)
+        runs = len(json.loads((baseline.path / "members" / other / "history.json")
+                              .read_text()).get("val_auc", [])) or "?"
+        kept = b.get("best_epoch")
+        kept_text = f"{kept + 1} / {runs}" if kept is not None else f"? / {runs}"
+        lines.append(f"| {mid} | {a['seed']} | {a['holdout']['auc']:.3f} "
+                     f"| {b['holdout']['auc']:.3f} "
+                     f"| {a['holdout']['auc'] - b['holdout']['auc']:+.3f} "
+                     f"| {_fmt(a.get('val_auc'))} | {_fmt(b.get('val_auc'))} ({kept_text}) |")
+    return lines
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def existing_timing(suite: Any, *, steps: int) -> str:

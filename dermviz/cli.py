@@ -21,7 +21,7 @@ from dermviz.data.synthetic import ARTEFACT_NAMES, make_synthetic
 from dermviz.demo import run_demo, run_probe
 from dermviz.explain import precompute
 from dermviz.explain.base import Explainer, available_methods, get_explainer
-from dermviz.models.config import TrainConfig
+from dermviz.models.config import LR_SCHEDULES, TrainConfig
 from dermviz.models.inception import resolve_weights
 from dermviz.models.profiles import PROBE_ARTEFACT, PROBE_SIZES
 from dermviz.models.search_command import add_search_arguments, run_search
@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("max-train", int), ("recipe", str), ("weights", str), ("gradcam-layer", str),
     ]:
         train.add_argument(f"--{flag}", type=kind, default=None)
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                       help="learning rate over the epochs (overrides the config)")
     train.add_argument("--synthetic-train", type=int, default=None,
                        help="synthetic data: size of the training pool")
     train.add_argument("--synthetic-test", type=int, default=None,
@@ -220,7 +222,7 @@ def _train(args: argparse.Namespace) -> None:
         "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "dense_units": args.dense_units, "dropout": args.dropout, "seed": args.seed,
         "max_train": args.max_train, "recipe": args.recipe, "weights": args.weights,
-        "gradcam_layer": args.gradcam_layer,
+        "gradcam_layer": args.gradcam_layer, "lr_schedule": args.lr_schedule,
     }
     config = config.replace(**{k: v for k, v in flags.items() if v is not None})
     if config.weights != "none":

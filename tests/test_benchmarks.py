@@ -118,3 +118,26 @@ def test_ham_report_says_what_keeping_the_best_epoch_bought(tmp_path):
     rows = [line for line in bench_ham10000.epoch_lines(suite) if line.startswith("| m0")]
     assert rows == ["| m00 | 3 | 2 | 0.910 | 0.860 | +0.050 |",
                     "| m01 | 3 | 3 | 0.880 | 0.880 | +0.000 |"]
+
+
+def test_ham_report_pairs_members_by_seed_with_a_baseline(tmp_path):
+    def fake(name, config, members):
+        for mid, *_ in members:
+            (tmp_path / name / "members" / mid).mkdir(parents=True)
+            (tmp_path / name / "members" / mid / "history.json").write_text(
+                json.dumps({"val_auc": [0.5] * 10}))
+        records = {mid: {"seed": seed, "holdout": {"auc": auc}, "val_auc": val,
+                         "best_epoch": kept} for mid, seed, auc, val, kept in members}
+        return SimpleNamespace(path=tmp_path / name, config=config,
+                               member_ids=list(records), member=records.__getitem__)
+
+    cosine = fake("cos", {"lr_schedule": "cosine", "n_members": 2, "epochs": 10},
+                  [("m00", 7, 0.944, 0.931, 8), ("m01", 9, 0.950, 0.934, 7)])
+    constant = fake("const", {"lr_schedule": "constant", "n_members": 1, "epochs": 10},
+                    [("m00", 7, 0.930, 0.925, 5)])
+    lines = bench_ham10000.ablation_lines(cosine, constant)
+    assert "lr_schedule constant -> cosine" in lines[0] and "n_members" not in lines[0]
+    rows = [line for line in lines if line.startswith("| m0")]
+    assert rows == ["| m00 | 7 | 0.944 | 0.930 | +0.014 | 0.931 | 0.925 (6 / 10) |"]
+    stranger = fake("other", {"lr_schedule": "constant"}, [("m00", 1, 0.9, 0.9, 0)])
+    assert "shares no member seed" in bench_ham10000.ablation_lines(cosine, stranger)[0]

@@ -40,6 +40,30 @@ def test_train_with_imagenet_offline_fails_fast(tmp_path, monkeypatch, capsys):
     assert "not available offline" in capsys.readouterr().err
 
 
+def test_train_flags_override_the_config_file(tmp_path, monkeypatch):
+    """`--lr-schedule` and `--epochs` replace the file's values; the rest of the file stays."""
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(dataset, config, **kwargs):
+        seen["config"] = config
+        raise Stop
+
+    monkeypatch.setattr("dermviz.models.training.train_suite", capture)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"lr_schedule": "cosine", "epochs": 10, "patience": 4}))
+    with pytest.raises(Stop):
+        main(["--models-dir", str(tmp_path), "train", "--data", "synthetic",
+              "--synthetic-train", "8", "--synthetic-test", "4", "--config", str(config),
+              "--name", "x", "--lr-schedule", "constant", "--epochs", "2"])
+    got = seen["config"]
+    assert (got.lr_schedule, got.epochs, got.patience) == ("constant", 2, 4)
+    with pytest.raises(SystemExit):  # argparse refuses a schedule it does not know
+        main(["train", "--name", "x", "--lr-schedule", "step"])
+
+
 def test_explain_layer_option_fills_the_store(smoke_models_dir, smoke_suite, capsys):
     ids = smoke_suite.dataset().holdout["image_id"].tolist()[:3]
     args = ["--models-dir", str(smoke_models_dir), "explain", "--suite", "demo-smoke",
