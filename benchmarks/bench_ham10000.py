@@ -154,20 +154,28 @@ def ablation_lines(suite: Any, baseline: Any) -> list[str]:
                 "nothing to pair."]
     changed = ", ".join(f"{k} {theirs.get(k)} -> {ours.get(k)}" for k in differ) or "nothing"
     lines = [f"What the settings that differ bought ({changed}), against the suite "
-             f"`{baseline.path.name}`, member by member with the same seed:", "",
+             f"`{baseline.path.name}`, member by member with the same seed (validation AUC "
+             "at the epoch each kept, and the baseline's at its last epoch):", "",
              "| member | seed | hold-out AUC | baseline's | bought | val AUC kept "
-             "| baseline's (epoch kept / run) |",
-             "|---|---|---|---|---|---|---|"]
+             "| baseline's (epoch kept / run) | baseline's last |",
+             "|---|---|---|---|---|---|---|---|"]
     for mid, other in pairs:
         a, b = suite.member(mid), baseline.member(other)
-        runs = len(json.loads((baseline.path / "members" / other / "history.json")
-                              .read_text()).get("val_auc", [])) or "?"
+        val_auc = json.loads((baseline.path / "members" / other / "history.json")
+                             .read_text()).get("val_auc", [])
         kept = b.get("best_epoch")
-        kept_text = f"{kept + 1} / {runs}" if kept is not None else f"? / {runs}"
+        kept_text = f"{kept + 1} / {len(val_auc)}" if kept is not None else f"? / {len(val_auc)}"
         lines.append(f"| {mid} | {a['seed']} | {a['holdout']['auc']:.3f} "
                      f"| {b['holdout']['auc']:.3f} "
                      f"| {a['holdout']['auc'] - b['holdout']['auc']:+.3f} "
-                     f"| {_fmt(a.get('val_auc'))} | {_fmt(b.get('val_auc'))} ({kept_text}) |")
+                     f"| {_fmt(a.get('val_auc'))} | {_fmt(b.get('val_auc'))} ({kept_text}) "
+                     f"| {_fmt(val_auc[-1] if val_auc else None)} |")
+    fits = [f"{mid} {b['fit_seconds'] / 60:.0f} min on {b.get('machine', {}).get('cpu', '?')}"
+            for mid in baseline.member_ids
+            if (b := baseline.member(mid)).get("fit_seconds") is not None]
+    if fits:
+        lines += ["", f"The baseline's fit times, recorded by its trainer: {'; '.join(fits)}."]
+    lines.append("")
     return lines
 
 

@@ -125,9 +125,10 @@ def test_ham_report_pairs_members_by_seed_with_a_baseline(tmp_path):
         for mid, *_ in members:
             (tmp_path / name / "members" / mid).mkdir(parents=True)
             (tmp_path / name / "members" / mid / "history.json").write_text(
-                json.dumps({"val_auc": [0.5] * 10}))
+                json.dumps({"val_auc": [0.5] * 9 + [0.75]}))
         records = {mid: {"seed": seed, "holdout": {"auc": auc}, "val_auc": val,
-                         "best_epoch": kept} for mid, seed, auc, val, kept in members}
+                         "best_epoch": kept, "fit_seconds": 600, "machine": {"cpu": "X"}}
+                   for mid, seed, auc, val, kept in members}
         return SimpleNamespace(path=tmp_path / name, config=config,
                                member_ids=list(records), member=records.__getitem__)
 
@@ -138,6 +139,7 @@ def test_ham_report_pairs_members_by_seed_with_a_baseline(tmp_path):
     lines = bench_ham10000.ablation_lines(cosine, constant)
     assert "lr_schedule constant -> cosine" in lines[0] and "n_members" not in lines[0]
     rows = [line for line in lines if line.startswith("| m0")]
-    assert rows == ["| m00 | 7 | 0.944 | 0.930 | +0.014 | 0.931 | 0.925 (6 / 10) |"]
+    assert rows == ["| m00 | 7 | 0.944 | 0.930 | +0.014 | 0.931 | 0.925 (6 / 10) | 0.750 |"]
+    assert "fit times, recorded by its trainer: m00 10 min on X." in lines[-2]
     stranger = fake("other", {"lr_schedule": "constant"}, [("m00", 1, 0.9, 0.9, 0)])
     assert "shares no member seed" in bench_ham10000.ablation_lines(cosine, stranger)[0]
