@@ -22,7 +22,6 @@ one-member suite trained with ``dermviz train ... --members 1 --lr-schedule cons
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -106,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *epoch_lines(suite),
         "",
-        *(ablation_lines(suite, Suite(args.baseline))
+        *([*ablation_lines(suite, Suite(args.baseline)), ""]
           if args.baseline is not None else []),
         "For comparison see docs/protocol.md §7 (the paper's members) and docs/stack.md §6 (a "
         "from-scratch run on the whole pool).",
@@ -125,8 +124,7 @@ def epoch_lines(suite: Any) -> list[str]:
              "", "| member | epochs run | epoch kept | val AUC kept | val AUC last | bought |",
              "|---|---|---|---|---|---|"]
     for mid in suite.member_ids:
-        history = json.loads((suite.path / "members" / mid / "history.json").read_text())
-        val_auc = history.get("val_auc", [])
+        val_auc = _val_auc(suite, mid)
         if not val_auc:
             continue
         kept = int(suite.member(mid).get("best_epoch", max(range(len(val_auc)),
@@ -147,8 +145,8 @@ def ablation_lines(suite: Any, baseline: Any) -> list[str]:
     differ = [k for k in sorted(set(ours) | set(theirs))
               if k not in ("n_members",) and ours.get(k) != theirs.get(k)]
     by_seed = {baseline.member(mid)["seed"]: mid for mid in baseline.member_ids}
-    pairs = [(mid, by_seed[suite.member(mid)["seed"]]) for mid in suite.member_ids
-             if suite.member(mid)["seed"] in by_seed]
+    seeds = {mid: suite.member(mid)["seed"] for mid in suite.member_ids}
+    pairs = [(mid, by_seed[seed]) for mid, seed in seeds.items() if seed in by_seed]
     if not pairs:
         return [f"The baseline {baseline.path.name} shares no member seed with this suite: "
                 "nothing to pair."]
@@ -161,22 +159,26 @@ def ablation_lines(suite: Any, baseline: Any) -> list[str]:
              "|---|---|---|---|---|---|---|---|"]
     for mid, other in pairs:
         a, b = suite.member(mid), baseline.member(other)
-        val_auc = json.loads((baseline.path / "members" / other / "history.json")
-                             .read_text()).get("val_auc", [])
+        val_auc = _val_auc(baseline, other)
         kept = b.get("best_epoch")
-        kept_text = f"{kept + 1} / {len(val_auc)}" if kept is not None else f"? / {len(val_auc)}"
+        kept_text = f"{'?' if kept is None else kept + 1} / {len(val_auc)}"
         lines.append(f"| {mid} | {a['seed']} | {a['holdout']['auc']:.3f} "
                      f"| {b['holdout']['auc']:.3f} "
                      f"| {a['holdout']['auc'] - b['holdout']['auc']:+.3f} "
                      f"| {_fmt(a.get('val_auc'))} | {_fmt(b.get('val_auc'))} ({kept_text}) "
                      f"| {_fmt(val_auc[-1] if val_auc else None)} |")
-    fits = [f"{mid} {b['fit_seconds'] / 60:.0f} min on {b.get('machine', {}).get('cpu', '?')}"
+    fits = [f"{mid} {m['fit_seconds'] / 60:.0f} min on {m.get('machine', {}).get('cpu', '?')}"
             for mid in baseline.member_ids
-            if (b := baseline.member(mid)).get("fit_seconds") is not None]
+            if (m := baseline.member(mid)).get("fit_seconds") is not None]
     if fits:
         lines += ["", f"The baseline's fit times, recorded by its trainer: {'; '.join(fits)}."]
-    lines.append("")
     return lines
+
+
+def _val_auc(suite: Any, mid: str) -> list[float]:
+    """A member's validation AUC per epoch (empty when its history has none)."""
+    history = suite.history(mid)
+    return history["val_auc"].tolist() if "val_auc" in history else []
 
 
 def _fmt(value: float | None) -> str:
@@ -211,8 +213,7 @@ def existing_timing(suite: Any, *, steps: int) -> str:
     for mid in suite.member_ids:
         member = suite.member(mid)
         n_train = int(member.get("split", {}).get("n_train", 0))
-        history = json.loads((suite.path / "members" / mid / "history.json").read_text())
-        epochs = len(history.get("loss", [])) or config.epochs
+        epochs = len(suite.history(mid)) or config.epochs
         steps_per_epoch = -(-n_train // config.batch_size)
         minutes = per_step * steps_per_epoch * epochs / 60
         recorded = ""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
+
+import pandas as pd
 
 from benchmarks import bench_ham10000, bench_probe, bench_startup
 from benchmarks.results import command_line, cpu_line, provenance, write_section
@@ -110,10 +111,8 @@ def test_fit_step_table_compares_steady_steps_with_the_defaults_at_each_size():
 def test_ham_report_says_what_keeping_the_best_epoch_bought(tmp_path):
     histories = {"m00": [0.80, 0.91, 0.86], "m01": [0.70, 0.75, 0.88]}
     kept = {"m00": 1, "m01": 2}
-    for mid, val_auc in histories.items():
-        (tmp_path / "members" / mid).mkdir(parents=True)
-        (tmp_path / "members" / mid / "history.json").write_text(json.dumps({"val_auc": val_auc}))
-    suite = SimpleNamespace(path=tmp_path, member_ids=list(histories),
+    suite = SimpleNamespace(member_ids=list(histories),
+                            history=lambda mid: pd.DataFrame({"val_auc": histories[mid]}),
                             member=lambda mid: {"best_epoch": kept[mid]})
     rows = [line for line in bench_ham10000.epoch_lines(suite) if line.startswith("| m0")]
     assert rows == ["| m00 | 3 | 2 | 0.910 | 0.860 | +0.050 |",
@@ -122,15 +121,12 @@ def test_ham_report_says_what_keeping_the_best_epoch_bought(tmp_path):
 
 def test_ham_report_pairs_members_by_seed_with_a_baseline(tmp_path):
     def fake(name, config, members):
-        for mid, *_ in members:
-            (tmp_path / name / "members" / mid).mkdir(parents=True)
-            (tmp_path / name / "members" / mid / "history.json").write_text(
-                json.dumps({"val_auc": [0.5] * 9 + [0.75]}))
         records = {mid: {"seed": seed, "holdout": {"auc": auc}, "val_auc": val,
                          "best_epoch": kept, "fit_seconds": 600, "machine": {"cpu": "X"}}
                    for mid, seed, auc, val, kept in members}
         return SimpleNamespace(path=tmp_path / name, config=config,
-                               member_ids=list(records), member=records.__getitem__)
+                               member_ids=list(records), member=records.__getitem__,
+                               history=lambda mid: pd.DataFrame({"val_auc": [0.5] * 9 + [0.75]}))
 
     cosine = fake("cos", {"lr_schedule": "cosine", "n_members": 2, "epochs": 10},
                   [("m00", 7, 0.944, 0.931, 8), ("m01", 9, 0.950, 0.934, 7)])
@@ -140,6 +136,6 @@ def test_ham_report_pairs_members_by_seed_with_a_baseline(tmp_path):
     assert "lr_schedule constant -> cosine" in lines[0] and "n_members" not in lines[0]
     rows = [line for line in lines if line.startswith("| m0")]
     assert rows == ["| m00 | 7 | 0.944 | 0.930 | +0.014 | 0.931 | 0.925 (6 / 10) | 0.750 |"]
-    assert "fit times, recorded by its trainer: m00 10 min on X." in lines[-2]
+    assert "fit times, recorded by its trainer: m00 10 min on X." in lines[-1]
     stranger = fake("other", {"lr_schedule": "constant"}, [("m00", 1, 0.9, 0.9, 0)])
     assert "shares no member seed" in bench_ham10000.ablation_lines(cosine, stranger)[0]
