@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dermviz.store.status import pid_alive, read_status
+from dermviz.store.status import StatusFile, pid_alive, read_status
 
 BUILDS_DIR = ".builds"
 
@@ -138,10 +138,8 @@ def start_demo_build(
     status_path, log_path = build_paths(models_dir, name)
     status_path.parent.mkdir(parents=True, exist_ok=True)
     status_path.unlink(missing_ok=True)
-    argv = command or [sys.executable, "-m", "dermviz", "demo", "--profile", profile,
-                       "--name", name, "--models-dir", str(models_dir),
-                       "--status-file", "{status}"]
-    argv = [a.replace("{status}", str(status_path)) for a in argv]
+    argv = ([a.replace("{status}", str(status_path)) for a in command] if command
+            else demo_command(models_dir, profile=profile, name=name, status_file=status_path))
     with open(log_path, "ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own CLI, no shell
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -152,11 +150,20 @@ def start_demo_build(
         status = build_status(models_dir, name)
         if status.state != "none":
             return status
-        if process.poll() is not None:
-            return BuildStatus(state="failed", error=f"the build exited at once (code "
-                               f"{process.returncode}): {log_tail(log_path)}", log=log_path)
+        if process.poll() is not None:  # before its status file: say why, for the page too
+            StatusFile(status_path).finish(error=f"the build exited at once (code "
+                                           f"{process.returncode}): {log_tail(log_path)}")
+            return build_status(models_dir, name)
         time.sleep(0.1)
     return BuildStatus(state="running", detail="starting", log=log_path)
+
+
+def demo_command(models_dir: str | Path, *, profile: str, name: str,
+                 status_file: str | Path) -> list[str]:
+    """The ``dermviz demo`` command line of a background build (``--models-dir`` is the
+    CLI's own option, so it comes before the subcommand)."""
+    return [sys.executable, "-m", "dermviz", "--models-dir", str(models_dir), "demo",
+            "--profile", profile, "--name", name, "--status-file", str(status_file)]
 
 
 def log_tail(path: str | Path, *, lines: int = 5) -> str:

@@ -82,6 +82,7 @@ def test_failed_and_killed_builds(tmp_path):
     broken = start_demo_build(models, name="z",
                               command=[sys.executable, "-c", "raise SystemExit(3)"])
     assert broken.state == "failed" and "code 3" in broken.error
+    assert build_status(models, "z").state == "failed"  # what the page reads next
 
 
 def test_overall_fraction_follows_the_demo_phases():
@@ -113,3 +114,15 @@ def test_demo_cli_status_file_option_parses():
 
     args = build_parser().parse_args(["demo", "--profile", "smoke", "--status-file", "s.json"])
     assert str(args.status_file) == "s.json"
+
+
+def test_the_default_build_command_is_one_the_cli_accepts(tmp_path):
+    from dermviz.background import demo_command
+    from dermviz.cli import _demo, build_parser
+
+    argv = demo_command(tmp_path / "models", profile="smoke", name="d",
+                        status_file=tmp_path / "s.json")
+    assert argv[:3] == [sys.executable, "-m", "dermviz"]
+    args = build_parser().parse_args(argv[3:])
+    assert args.handler is _demo and args.models_dir == tmp_path / "models"
+    assert (args.profile, args.name, args.status_file) == ("smoke", "d", tmp_path / "s.json")
