@@ -1,4 +1,4 @@
-"""Artefact masks of synthetic images: exactly the pixels the artefact changes."""
+"""Artefact masks (dermviz.data.synthetic.artefacts): exactly the pixels an artefact changes."""
 
 from __future__ import annotations
 

@@ -1,13 +1,11 @@
-"""Tests for the synthetic dermoscopy generator (dermviz.data.synthetic)."""
+"""The synthetic data set (dermviz.data.synthetic.assembly): table, splits, labels, flags."""
 
 from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pandas as pd
-import pytest
 
 from dermviz.data.dataset import REQUIRED_COLUMNS, Dataset
 from dermviz.data.synthetic import (
@@ -15,24 +13,11 @@ from dermviz.data.synthetic import (
     ArtefactSpec,
     SyntheticConfig,
     SyntheticSource,
-    lesion_atypia,
     make_synthetic,
     render_lesion,
 )
 
 SMALL = {"n_train": 24, "n_test": 8}
-
-
-def _irregularity(mask: np.ndarray) -> float:
-    """perimeter^2 / (4 pi area) of the largest mask component (1 for a disc)."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    c = max(contours, key=cv2.contourArea)
-    return cv2.arcLength(c, True) ** 2 / (4 * np.pi * cv2.contourArea(c))
-
-
-def _lesion_colour_std(image: np.ndarray, mask: np.ndarray) -> float:
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[mask].astype(float)
-    return float(lab.std(axis=0).mean())
 
 
 # --------------------------------------------------------------------------- determinism
@@ -58,14 +43,6 @@ def test_different_seed_gives_different_pixels() -> None:
     img0, _ = render_lesion(seed=0, label="nv", difficulty=0.5)
     img1, _ = render_lesion(seed=1, label="nv", difficulty=0.5)
     assert not np.array_equal(img0, img1)
-
-
-def test_render_lesion_is_deterministic_and_returns_copies() -> None:
-    img, mask = render_lesion(seed=42, label="mel", difficulty=0.3)
-    img[:] = 0
-    mask[:] = False
-    again, again_mask = render_lesion(seed=42, label="mel", difficulty=0.3)
-    assert again.any() and again_mask.any()
 
 
 def test_holdout_does_not_depend_on_pool_size() -> None:
@@ -133,55 +110,6 @@ def test_empty_pool_and_holdout() -> None:
     assert all(c in ds.table.columns for c in REQUIRED_COLUMNS)
 
 
-# --------------------------------------------------------------------------- images and masks
-
-
-def test_images_and_masks_match() -> None:
-    fractions, inside, outside = [], [], []
-    for seed in range(24):
-        label = "mel" if seed % 2 else "nv"
-        img, mask = render_lesion(seed=seed, label=label, difficulty=0.5)
-        assert img.dtype == np.uint8 and img.shape == (150, 200, 3)
-        assert mask.dtype == bool and mask.shape == (150, 200)
-        assert mask.any()
-        fractions.append(mask.mean())
-        # Compare against the skin just outside the lesion (the dark vignette is excluded).
-        ring = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~mask
-        grey = img.mean(axis=2)
-        inside.append(grey[mask].mean())
-        outside.append(grey[ring].mean())
-        assert grey[mask].mean() < grey[ring].mean(), seed
-    assert 0.05 < min(fractions) and max(fractions) < 0.6
-    assert 0.15 < np.mean(fractions) < 0.4
-    assert np.mean(outside) - np.mean(inside) > 30
-
-
-def test_native_size_is_respected() -> None:
-    img, mask = render_lesion(seed=1, label="mel", difficulty=0.0, native_size=(64, 48))
-    assert img.shape == (48, 64, 3) and mask.shape == (48, 64)
-    ds = make_synthetic(n_train=2, n_test=2, native_size=(80, 60))
-    row = ds.table.iloc[0]
-    assert ds.source.read_image(row).shape == (60, 80, 3)
-    assert ds.source.read_mask(row).shape == (60, 80)
-
-
-def test_classes_differ_at_difficulty_zero() -> None:
-    irr = {"mel": [], "nv": []}
-    colour = {"mel": [], "nv": []}
-    for label in ("mel", "nv"):
-        for seed in range(20):
-            img, mask = render_lesion(seed=seed, label=label, difficulty=0.0)
-            irr[label].append(_irregularity(mask))
-            colour[label].append(_lesion_colour_std(img, mask))
-    # A smooth ellipse scores about 1.15 here (pixel contours), melanomas about 1.4.
-    assert np.mean(irr["mel"]) - 1 > 2 * (np.mean(irr["nv"]) - 1)
-    assert np.mean(colour["mel"]) > 1.5 * np.mean(colour["nv"])
-    # At difficulty 0 the latent atypia separates the classes completely.
-    mel = [lesion_atypia(seed=s, label="mel", difficulty=0.0) for s in range(50)]
-    nv = [lesion_atypia(seed=s, label="nv", difficulty=0.0) for s in range(50)]
-    assert min(mel) > max(nv)
-
-
 def test_difficulty_mixes_the_classes() -> None:
     ds = make_synthetic(n_train=400, n_test=0, difficulty=1.0)
     by_class = ds.table.groupby("dx")["atypia"].mean()
@@ -243,18 +171,6 @@ def test_no_artefacts_by_default() -> None:
     assert not ds.table[list(ARTEFACT_NAMES)].any().any()
 
 
-@pytest.mark.parametrize("name", ARTEFACT_NAMES)
-def test_artefact_changes_pixels_but_not_lesion(name: str) -> None:
-    for seed in range(6):
-        plain, mask = render_lesion(seed=seed, label="nv", difficulty=0.5)
-        marked, mask2 = render_lesion(seed=seed, label="nv", difficulty=0.5, **{name: True})
-        np.testing.assert_array_equal(mask, mask2)  # artefacts are not part of the mask
-        changed = np.abs(plain.astype(int) - marked.astype(int)).max(axis=2) > 10
-        assert changed.sum() > 50
-        if name == "ink":  # ink is drawn around the lesion, not on it
-            assert (changed & mask).sum() < 0.1 * changed.sum()
-
-
 def test_source_reads_flags_from_row() -> None:
     ds = make_synthetic(n_train=4, n_test=0, artefacts={"ink": (1.0, 1.0)})
     row = ds.table.iloc[0]
@@ -271,59 +187,15 @@ def _unflag(row: pd.Series) -> pd.Series:
     return out
 
 
-# --------------------------------------------------------------------------- validation
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"n_train": -1}, "n_train"),
-        ({"n_test": -2}, "n_test"),
-        ({"n_test": 7}, "even"),
-        ({"n_train": 2.5}, "n_train"),
-        ({"difficulty": 1.5}, "difficulty"),
-        ({"difficulty": -0.1}, "difficulty"),
-        ({"difficulty": float("nan")}, "difficulty"),
-        ({"mel_fraction": 2.0}, "mel_fraction"),
-        ({"seed": -1}, "seed"),
-        ({"native_size": (10, 10)}, "native_size"),
-        ({"native_size": 200}, "native_size"),
-        ({"artefacts_train": {"sticker": ArtefactSpec(0.5, 0.5)}}, "unknown artefact"),
-        ({"artefacts_test": {"ink": (0.5, 1.5)}}, r"\[0, 1\]"),
-        ({"artefacts": {"ruler": "often"}}, "ArtefactSpec"),
-    ],
-)
-def test_bad_config_raises(kwargs: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        SyntheticConfig(**kwargs)
-    with pytest.raises(ValueError, match=match):
-        make_synthetic(**kwargs)
-
-
-def test_bad_artefact_spec_and_render_args_raise() -> None:
-    with pytest.raises(ValueError, match="p_mel"):
-        ArtefactSpec(p_mel=-0.1)
-    with pytest.raises(ValueError, match="p_nv"):
-        ArtefactSpec(p_nv=1.1)
-    with pytest.raises(ValueError, match="label"):
-        render_lesion(seed=0, label="bcc", difficulty=0.5)
-    with pytest.raises(ValueError, match="difficulty"):
-        render_lesion(seed=0, label="nv", difficulty=2)
-    with pytest.raises(ValueError, match="seed"):
-        render_lesion(seed=-3, label="nv", difficulty=0.5)
-    with pytest.raises(TypeError, match="unknown SyntheticConfig field"):
-        make_synthetic(n_images=10)
-
-
 def test_image_and_mask_of_a_row_render_once() -> None:
-    from dermviz.data import synthetic
+    from dermviz.data.synthetic import renderer
 
     ds = make_synthetic(n_train=2, n_test=0, seed=11)
     row = ds.table.iloc[1]
-    synthetic._render_cached.cache_clear()
+    renderer.render_cached.cache_clear()
     image = ds.source.read_image(row)
     mask = ds.source.read_mask(row)
-    info = synthetic._render_cached.cache_info()
+    info = renderer.render_cached.cache_info()
     assert (info.misses, info.hits) == (1, 1)
     image[:] = 0  # callers get copies, the cache is not corrupted
     assert ds.source.read_image(row).any()
