@@ -80,3 +80,17 @@ def tiny_conv_model(size: int = 64, *, seed: int = 0):
     x = keras.layers.Conv2D(8, 3, strides=2, activation="tanh")(x)
     x = keras.layers.Flatten()(x)
     return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+
+
+def blob_map() -> np.ndarray:
+    """A smooth 48x48 map in [0, 1] peaking at (20, 28), float32."""
+    yy, xx = np.mgrid[0:48, 0:48]
+    return np.exp(-((yy - 20.0) ** 2 + (xx - 28.0) ** 2) / 60.0).astype(np.float32)
+
+
+def patch_image() -> np.ndarray:
+    """A noisy light 48x48 RGB image (uint8) with a dark patch."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(120, 200, size=(48, 48, 3)).astype(np.uint8)
+    img[10:30, 15:35] = 40
+    return img

@@ -2,7 +2,8 @@
 
 Layers import only downward (cli > demo > sanity | analysis > explain > models >
 data > store), the dashboard imports no command-line module, dermviz never
-imports the dashboard, and the light packages have no import cycles.
+imports the dashboard, and no package (explain, store, data, analysis, sanity,
+models) has an import cycle.
 """
 
 from __future__ import annotations

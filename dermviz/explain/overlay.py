@@ -10,6 +10,10 @@ Two kinds of overlay on an RGB image (uint8 out):
   ``|value|`` so that near-zero superpixels leave the image visible, or a
   perceptual blue-white-red one (ColorBrewer RdBu).
 
+:func:`render_paper_overlay` reproduces the paper's own figures exactly (RGBA,
+matplotlib's jet and the SHAP example colormap), which the paper's overlay SSIM
+(:mod:`dermviz.sanity.similarity`) is computed on.
+
 The limit is the caller's choice: :func:`per_image_vmax` scales each map on its
 own (the paper's choice, which hides differences in magnitude between maps),
 :func:`shared_vmax` puts several maps (e.g. the members of a suite on one
@@ -72,14 +76,16 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _check_map(values: np.ndarray, image: np.ndarray, what: str) -> np.ndarray:
+def _check_map(
+    values: np.ndarray, image: np.ndarray, what: str, *, dtype: type = np.float32
+) -> np.ndarray:
     values = np.asarray(values)
     if values.shape != image.shape[:2]:
         raise ValueError(
             f"{what} has shape {values.shape} but the image is {image.shape[:2]}; "
             "resize the map to the image first"
         )
-    values = values.astype(np.float32)
+    values = values.astype(dtype)
     if not np.isfinite(values).all():
         raise ValueError(f"{what} contains NaN or infinite values")
     return values
@@ -326,4 +332,124 @@ def outline_mask(
     edge = mask & ~inner.astype(bool)
     out = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     out[edge] = colour
+    return out
+
+
+# --------------------------------------------------------------------------- the paper's figures
+
+# matplotlib's "jet" segment data (matplotlib._cm._jet_data), without matplotlib;
+# OpenCV's jet (colormap_lut("jet")) differs by up to 34 of 255 levels.
+_MPL_JET = {
+    "red": ((0.0, 0.0), (0.35, 0.0), (0.66, 1.0), (0.89, 1.0), (1.0, 0.5)),
+    "green": ((0.0, 0.0), (0.125, 0.0), (0.375, 1.0), (0.64, 1.0), (0.91, 0.0), (1.0, 0.0)),
+    "blue": ((0.0, 0.5), (0.11, 1.0), (0.34, 1.0), (0.65, 0.0), (1.0, 0.0)),
+}
+_MPL_LUT_N = 256  # matplotlib's default colormap resolution
+_PAPER_STYLES = {"gradcam": "cam", "kernelshap": "shap", "shap": "shap"}
+_PAPER_RANGE_TOL = 1e-6
+
+
+@cache
+def _mpl_jet_lut() -> np.ndarray:
+    """matplotlib's jet as an RGB float table in [0, 1], (256, 3)."""
+    x = np.linspace(0.0, 1.0, _MPL_LUT_N)
+    cols = [np.interp(x, *zip(*_MPL_JET[c], strict=True)) for c in ("red", "green", "blue")]
+    lut = np.stack(cols, axis=-1)
+    lut.setflags(write=False)
+    return lut
+
+
+@cache
+def _shap_example_lut() -> np.ndarray:
+    """The SHAP example colormap: red, alpha 1 -> 0, then green, alpha 0 -> 1 (RGBA)."""
+    red = np.asarray(PAPER_NEGATIVE, dtype=np.float64) / 255.0
+    green = np.asarray(PAPER_POSITIVE, dtype=np.float64) / 255.0
+    anchors = np.concatenate(
+        [
+            np.column_stack([np.tile(red, (100, 1)), np.linspace(1, 0, 100)]),
+            np.column_stack([np.tile(green, (100, 1)), np.linspace(0, 1, 100)]),
+        ]
+    )
+    pos = np.linspace(0.0, 1.0, len(anchors))
+    x = np.linspace(0.0, 1.0, _MPL_LUT_N)
+    lut = np.stack([np.interp(x, pos, anchors[:, c]) for c in range(4)], axis=-1)
+    lut.setflags(write=False)
+    return lut
+
+
+def _mpl_lut_index(x: np.ndarray) -> np.ndarray:
+    """matplotlib's float -> colormap index rule (x in [0, 1], 1 -> last entry)."""
+    return np.clip((np.asarray(x) * _MPL_LUT_N).astype(np.int64), 0, _MPL_LUT_N - 1)
+
+
+def render_paper_overlay(
+    image: np.ndarray,
+    saliency: np.ndarray,
+    method: str,
+    *,
+    vmax: float | None = None,
+) -> np.ndarray:
+    """Render a map over its image in the paper's style, as RGBA ``uint8``.
+
+    GradCAM: the image with ``jet(map)`` on top at alpha 0.5. SHAP: the image at
+    alpha 0.8 on white, with a red (negative) / green (positive) map whose alpha
+    grows with ``|value| / vmax``. The alpha channel is constant 255, as in the
+    paper's PNGs (docs/protocol.md §8, §9). Rendered at the map's own size (the paper's
+    matplotlib PNGs were 287x288 for 224 px inputs).
+
+    Parameters
+    ----------
+    image : ndarray, uint8, (H, W, 3)
+        The RGB image.
+    saliency : ndarray, (H, W)
+        GradCAM: values in [0, 1]. SHAP: signed values.
+    method : {"gradcam", "kernelshap", "shap"}
+        Which of the paper's two renderings.
+    vmax : float, optional
+        SHAP only: the symmetric colour limit; default max |map| (the paper used
+        the image's largest |SHAP| value).
+
+    Returns
+    -------
+    ndarray, uint8, (H, W, 4)
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, an image that is not uint8 RGB, a map of another
+        shape or with NaN or infinite values, or a GradCAM map outside [0, 1].
+
+    References
+    ----------
+    .. [1] Young et al., "Deep neural network or dermatologist?", iMIMIC 2019,
+       arXiv:1908.06612.
+    """
+    style = _PAPER_STYLES.get(method.lower())
+    if style is None:
+        raise ValueError(f"no paper rendering for {method!r}; known: {sorted(_PAPER_STYLES)}")
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    img = _check_image(image).astype(np.float64) / 255.0  # exact: uint8 values
+    saliency = _check_map(saliency, image, "saliency", dtype=np.float64)
+    if style == "cam":
+        if saliency.min() < -_PAPER_RANGE_TOL or saliency.max() > 1 + _PAPER_RANGE_TOL:
+            raise ValueError("GradCAM overlays need maps in [0, 1]")
+        heat = _mpl_jet_lut()[_mpl_lut_index(np.clip(saliency, 0.0, 1.0))]
+        heat = np.round(heat * 255.0).astype(np.uint8).astype(np.float64) / 255.0
+        rgb = 0.5 * heat + 0.5 * img
+    else:
+        peak = float(np.abs(saliency).max())
+        limit = peak if vmax is None else float(vmax)
+        base = 0.8 * img + 0.2  # alpha 0.8 over the white figure background
+        if limit <= 0:
+            rgb = base
+        else:
+            x = (np.clip(saliency, -limit, limit) + limit) / (2 * limit)
+            rgba = _shap_example_lut()[_mpl_lut_index(x)]
+            alpha = rgba[..., 3:4]
+            rgb = alpha * rgba[..., :3] + (1 - alpha) * base
+    out = np.empty((*image.shape[:2], 4), dtype=np.uint8)
+    out[..., :3] = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
+    out[..., 3] = 255
     return out

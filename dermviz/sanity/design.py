@@ -15,7 +15,7 @@ import pandas as pd
 
 from dermviz.explain.base import get_explainer
 from dermviz.explain.precompute import default_params
-from dermviz.models.blocks import INCEPTION_BLOCKS
+from dermviz.models.blocks import INCEPTION_BLOCKS, PAPER_STAGES
 from dermviz.sanity.base import DEFAULT_SIMILARITIES
 from dermviz.sanity.checks import (
     CrossModelSpec,
@@ -24,7 +24,7 @@ from dermviz.sanity.checks import (
     ReproducibilitySpec,
     SmoothRandomizationSpec,
 )
-from dermviz.sanity.reference import PAPER_STAGES, paper_image_ids
+from dermviz.sanity.reference import paper_image_ids
 
 if TYPE_CHECKING:  # pragma: no cover
     from dermviz.models.suite import Suite

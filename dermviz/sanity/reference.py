@@ -1,7 +1,8 @@
 """The paper's sanity-check design and numbers (Young et al. [1]_, docs/protocol.md §10).
 
-Keras-free: the six randomization stages by structural role, the 16 hold-out
-images, and the reported similarities, for display beside a study's.
+Keras-free: the 16 hold-out images and the reported similarities, for display
+beside a study's. The six randomization stages, by structural role, are
+:data:`dermviz.models.blocks.PAPER_STAGES`.
 
 References
 ----------
@@ -11,60 +12,19 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
+from dermviz.models.blocks import PAPER_STAGES
 
 __all__ = [
     "PAPER_MEL_TEST_INDEXES",
     "PAPER_NV_TEST_INDEXES",
     "PAPER_REFERENCE",
-    "PAPER_STAGES",
-    "PaperStage",
     "paper_image_ids",
 ]
 
-
-@dataclass(frozen=True)
-class PaperStage:
-    """One of the paper's six randomization stages (docs/protocol.md §10.2).
-
-    Attributes
-    ----------
-    role : str
-        Stable, structural stage name used by dermviz (e.g. ``"mixed9/branch1x1/conv"``).
-    paper_name : str
-        The Keras 2.2.4 auto name the paper used (``"conv2d_77"``); display only.
-    description : str
-        Where the layer sits.
-    filters : int or None
-        Output channels the found conv must have (None for the head).
-    """
-
-    role: str
-    paper_name: str
-    description: str
-    filters: int | None
-
-
-#: The paper's cascade, top-down.
-PAPER_STAGES: tuple[PaperStage, ...] = (
-    PaperStage("head_dense", "dense_1", "head fully connected layer (ReLU)", None),
-    PaperStage(
-        "mixed10/branch_pool/conv", "conv2d_94", "mixed10, branch_pool 1x1 conv; the last conv", 192
-    ),
-    PaperStage(
-        "mixed9/branch1x1/conv", "conv2d_77", "mixed9, branch1x1 conv; first conv of mixed9", 320
-    ),
-    PaperStage(
-        "mixed7/branch7x7dbl/conv1", "conv2d_65", "mixed7, first 1x1 conv of branch7x7dbl", 192
-    ),
-    PaperStage(
-        "mixed6/branch1x1/conv", "conv2d_51", "mixed6, branch1x1 conv; first conv of mixed6", 192
-    ),
-    PaperStage("stem/conv1", "conv2d_1", "stem, first 3x3/2 conv", 32),
-)
 
 #: The paper's randomization images (docs/protocol.md §10.2), as hold-out ``test_index``.
 PAPER_MEL_TEST_INDEXES: tuple[int, ...] = (1, 6, 13, 17, 18, 21, 72, 80)

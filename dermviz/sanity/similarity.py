@@ -2,8 +2,9 @@
 
 Every measure here is **higher = more similar**. Measures on raw maps
 (:func:`ssim_maps`, :func:`spearman`) are what the sanity checks should be judged
-on; :func:`ssim_paper_overlay` reproduces the paper's SSIM on rendered RGBA
-overlays (docs/protocol.md §10), which the underlying photograph and the constant alpha
+on; :func:`ssim_paper_overlay` reproduces the paper's SSIM on RGBA overlays
+rendered by :func:`~dermviz.explain.overlay.render_paper_overlay`
+(docs/protocol.md §10), which the underlying photograph and the constant alpha
 channel push towards 1 (§14.13), so users can compare with its numbers.
 
 The registry :data:`SIMILARITIES` maps a measure name to a function
@@ -34,7 +35,6 @@ __all__ = [
     "mean_abs_successive_change",
     "normalise_signed",
     "register_similarity",
-    "render_paper_overlay",
     "spearman",
     "ssim_maps",
     "ssim_paper_overlay",
@@ -182,105 +182,6 @@ def spearman(a: np.ndarray, b: np.ndarray, *, absolute: bool = False) -> float:
 
 # --------------------------------------------------------------------------- paper overlays
 
-# matplotlib's "jet" segment data (matplotlib._cm._jet_data), without matplotlib.
-_JET = {
-    "red": ((0.0, 0.0), (0.35, 0.0), (0.66, 1.0), (0.89, 1.0), (1.0, 0.5)),
-    "green": ((0.0, 0.0), (0.125, 0.0), (0.375, 1.0), (0.64, 1.0), (0.91, 0.0), (1.0, 0.0)),
-    "blue": ((0.0, 0.5), (0.11, 1.0), (0.34, 1.0), (0.65, 0.0), (1.0, 0.0)),
-}
-_LUT_N = 256  # matplotlib's default colormap resolution
-_SHAP_RED = np.array([245, 39, 87], dtype=np.float64) / 255.0
-_SHAP_GREEN = np.array([24, 196, 93], dtype=np.float64) / 255.0
-_OVERLAY_METHODS = {"gradcam": "cam", "kernelshap": "shap", "shap": "shap"}
-
-
-def _jet_lut() -> np.ndarray:
-    x = np.linspace(0.0, 1.0, _LUT_N)
-    cols = [np.interp(x, *zip(*_JET[c], strict=True)) for c in ("red", "green", "blue")]
-    return np.stack(cols, axis=-1)
-
-
-def _shap_lut() -> np.ndarray:
-    """The SHAP example colormap: red, alpha 1 -> 0, then green, alpha 0 -> 1 (RGBA)."""
-    anchors = np.concatenate(
-        [
-            np.column_stack([np.tile(_SHAP_RED, (100, 1)), np.linspace(1, 0, 100)]),
-            np.column_stack([np.tile(_SHAP_GREEN, (100, 1)), np.linspace(0, 1, 100)]),
-        ]
-    )
-    pos = np.linspace(0.0, 1.0, len(anchors))
-    x = np.linspace(0.0, 1.0, _LUT_N)
-    return np.stack([np.interp(x, pos, anchors[:, c]) for c in range(4)], axis=-1)
-
-
-def _lut_index(x: np.ndarray) -> np.ndarray:
-    """matplotlib's float -> colormap index rule (x in [0, 1], 1 -> last entry)."""
-    return np.clip((np.asarray(x) * _LUT_N).astype(np.int64), 0, _LUT_N - 1)
-
-
-def render_paper_overlay(
-    image: np.ndarray,
-    saliency: np.ndarray,
-    method: str,
-    *,
-    vmax: float | None = None,
-) -> np.ndarray:
-    """Render a map over its image in the paper's style, as RGBA ``uint8``.
-
-    GradCAM: the image with ``jet(map)`` on top at alpha 0.5. SHAP: the image at
-    alpha 0.8 on white, with a red (negative) / green (positive) map whose alpha
-    grows with ``|value| / vmax``. The alpha channel is constant 255, as in the
-    paper's PNGs (docs/protocol.md §8, §9). Rendered at the map's own size (the paper's
-    matplotlib PNGs were 287x288 for 224 px inputs).
-
-    Parameters
-    ----------
-    image : ndarray, uint8, (H, W, 3)
-        The RGB image.
-    saliency : ndarray, (H, W)
-        GradCAM: values in [0, 1]. SHAP: signed values.
-    method : {"gradcam", "kernelshap", "shap"}
-        Which of the paper's two renderings.
-    vmax : float, optional
-        SHAP only: the symmetric colour limit; default max |map| (the paper used
-        the image's largest |SHAP| value).
-
-    Returns
-    -------
-    ndarray, uint8, (H, W, 4)
-    """
-    style = _OVERLAY_METHODS.get(method.lower())
-    if style is None:
-        raise ValueError(f"no paper rendering for {method!r}; known: {sorted(_OVERLAY_METHODS)}")
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
-    saliency = np.asarray(saliency, dtype=np.float64)
-    if saliency.shape != image.shape[:2]:
-        raise ValueError(f"map shape {saliency.shape} does not match image {image.shape[:2]}")
-    img = image.astype(np.float64) / 255.0
-    if style == "cam":
-        if saliency.min() < -_RANGE_TOL or saliency.max() > 1 + _RANGE_TOL:
-            raise ValueError("GradCAM overlays need maps in [0, 1]")
-        heat = _jet_lut()[_lut_index(np.clip(saliency, 0.0, 1.0))]
-        heat = np.round(heat * 255.0).astype(np.uint8).astype(np.float64) / 255.0
-        rgb = 0.5 * heat + 0.5 * img
-    else:
-        peak = float(np.abs(saliency).max())
-        limit = peak if vmax is None else float(vmax)
-        base = 0.8 * img + 0.2  # alpha 0.8 over the white figure background
-        if limit <= 0:
-            rgb = base
-        else:
-            x = (np.clip(saliency, -limit, limit) + limit) / (2 * limit)
-            rgba = _shap_lut()[_lut_index(x)]
-            alpha = rgba[..., 3:4]
-            rgb = alpha * rgba[..., :3] + (1 - alpha) * base
-    out = np.empty((*image.shape[:2], 4), dtype=np.uint8)
-    out[..., :3] = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
-    out[..., 3] = 255
-    return out
-
 
 def ssim_paper_overlay(
     rgba_a: np.ndarray,
@@ -302,7 +203,8 @@ def ssim_paper_overlay(
     Parameters
     ----------
     rgba_a, rgba_b : ndarray, uint8, (H, W, 4) or (H, W, 3)
-        Renders from :func:`render_paper_overlay` (or the paper's PNGs).
+        Renders from :func:`~dermviz.explain.overlay.render_paper_overlay` (or
+        the paper's PNGs).
 
     Returns
     -------
@@ -375,6 +277,10 @@ def _spearman_abs(a, b, *, image=None, signed: bool = False) -> float:
 
 
 def _paper_renders(a, b, image, signed):
+    # OpenCV comes with the overlay module: imported here, so that listing studies
+    # (which imports this registry) stays light.
+    from dermviz.explain.overlay import render_paper_overlay
+
     if image is None:
         raise ValueError("the paper-style SSIM needs the image to render the overlays")
     method = "kernelshap" if signed else "gradcam"

@@ -4,25 +4,28 @@ Every result keeps one long table (one row per image, stage or pair, and
 measure); these functions summarise it per stage, per step, per baseline and per
 pair, beside the paper's numbers (:data:`~dermviz.sanity.reference.PAPER_REFERENCE`)
 when the design matches. The result classes expose them as methods.
+
+The tables read results through the small protocols below (what they need of a
+randomization study, its spec, and a pairwise comparison), so this module
+imports none of the checks that call it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from dermviz.sanity.reference import PAPER_REFERENCE
 from dermviz.sanity.similarity import mean_abs_successive_change
 
-if TYPE_CHECKING:  # pragma: no cover
-    from dermviz.sanity.checks.comparison import ComparisonResult
-    from dermviz.sanity.checks.randomization import RandomizationResult, RandomizationSpec
-
 __all__ = [
     "DISPLAY_MEASURES",
+    "PairedResult",
+    "RandomizationDesign",
+    "StagedResult",
     "baseline_table",
     "comparison_table",
     "paper_comparable",
@@ -35,6 +38,52 @@ __all__ = [
 
 #: Measures shown by default: SSIM on the raw maps, and the paper's overlay SSIM.
 DISPLAY_MEASURES: tuple[str, ...] = ("ssim", "ssim_paper")
+
+
+class RandomizationDesign(Protocol):
+    """What :func:`paper_comparable` reads of a randomization study's spec
+    (:class:`~dermviz.sanity.checks.randomization.RandomizationSpec`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def layer_set(self) -> str: ...
+    @property
+    def order(self) -> str: ...
+    @property
+    def stages(self) -> tuple[str, ...] | None: ...
+    @property
+    def n_stages(self) -> int | None: ...
+
+
+class StagedResult(Protocol):
+    """What :func:`stage_table` and :func:`step_table` read of a randomization study
+    (:class:`~dermviz.sanity.checks.randomization.RandomizationResult`)."""
+
+    @property
+    def spec(self) -> RandomizationDesign: ...
+    @property
+    def stage_names(self) -> list[str]: ...
+    @property
+    def stage_layers(self) -> list[list[str]]: ...
+    @property
+    def table(self) -> pd.DataFrame: ...
+    @property
+    def predictions(self) -> pd.DataFrame: ...
+
+
+class PairedResult(Protocol):
+    """What :func:`comparison_table` reads of a pairwise check
+    (:class:`~dermviz.sanity.checks.comparison.ComparisonResult`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def table(self) -> pd.DataFrame: ...
 
 
 def stage_summary(table: pd.DataFrame, *, measure: str = "ssim") -> pd.DataFrame:
@@ -93,7 +142,7 @@ def pair_summary(table: pd.DataFrame, *, measure: str = "ssim") -> pd.DataFrame:
     )
 
 
-def paper_comparable(spec: RandomizationSpec) -> bool:
+def paper_comparable(spec: RandomizationDesign) -> bool:
     """Whether a randomization study's stages match the paper's design (so its
     numbers apply)."""
     return (
@@ -120,9 +169,7 @@ def _layers_label(layers: Sequence[str]) -> str:
     return f"{layers[0]} ... ({len(layers)} layers)"
 
 
-def stage_table(
-    result: RandomizationResult, measures: Sequence[str] | None = None
-) -> pd.DataFrame:
+def stage_table(result: StagedResult, measures: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per stage: the layers, mean p(melanoma), mean similarity to the
     original per measure (default :data:`DISPLAY_MEASURES`), and the paper's
     overlay SSIM (``paper_ssim_paper``) when the design matches
@@ -157,7 +204,7 @@ def baseline_table(result: Any, measures: Sequence[str] | None = None) -> pd.Dat
     return df
 
 
-def step_table(result: RandomizationResult, measures: Sequence[str] | None = None) -> pd.DataFrame:
+def step_table(result: StagedResult, measures: Sequence[str] | None = None) -> pd.DataFrame:
     """The paper's per-step metric (mean |change| of similarity to the original)
     per measure, with the paper's GradCAM / KernelSHAP values (overlay SSIM, all
     six steps) when the design matches."""
@@ -182,9 +229,7 @@ def paper_comparison_reference(kind: str, method: str) -> dict[str, float]:
     return {f"seeds {pair}": v["mean"] for pair, v in refs.items()}
 
 
-def comparison_table(
-    result: ComparisonResult, measures: Sequence[str] | None = None
-) -> pd.DataFrame:
+def comparison_table(result: PairedResult, measures: Sequence[str] | None = None) -> pd.DataFrame:
     """Per pair (and baseline): mean and sd per measure, n, and the paper's value."""
     df = None
     for m in _measures(result.table, measures):

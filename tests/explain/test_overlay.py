@@ -1,4 +1,4 @@
-"""Overlay rendering helpers (dermviz.explain.overlay)."""
+"""Overlay rendering helpers (dermviz.explain.overlay), the paper's figures included."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from dermviz.explain.overlay import (
     diverging_lut,
     diverging_overlay,
     per_image_vmax,
+    render_paper_overlay,
     shared_vmax,
 )
+from tests.helpers import blob_map, patch_image
 
 
 @pytest.fixture
@@ -165,3 +167,61 @@ def test_outline_mask_draws_the_border_only():
         outline_mask(img, mask[:5])
     with pytest.raises(ValueError, match="thickness"):
         outline_mask(img, mask, thickness=0)
+
+
+# --------------------------------------------------------------------------- the paper's figures
+
+
+@pytest.fixture
+def paper_image() -> np.ndarray:
+    return patch_image()
+
+
+@pytest.fixture
+def blob() -> np.ndarray:
+    return blob_map()
+
+
+def test_gradcam_overlay_matches_the_paper_style(paper_image, blob):
+    rgba = render_paper_overlay(paper_image, blob, "gradcam")
+    assert rgba.dtype == np.uint8 and rgba.shape == (48, 48, 4)
+    assert (rgba[..., 3] == 255).all()
+    # A zero map is jet(0) = dark blue (0, 0, 0.5) at alpha 0.5 over the image.
+    flat = render_paper_overlay(paper_image, np.zeros(blob.shape), "gradcam")
+    expected = np.round(0.5 * paper_image + 0.5 * np.array([0, 0, 128])).astype(np.uint8)
+    assert np.abs(flat[..., :3].astype(int) - expected).max() <= 1
+    # The peak is jet(1) = dark red (0.5, 0, 0).
+    peak = np.unravel_index(np.argmax(blob), blob.shape)
+    full = np.ones(blob.shape)
+    red = render_paper_overlay(paper_image, full, "gradcam")[peak]
+    assert np.abs(red[:3].astype(int) - np.round(0.5 * paper_image[peak] + [64, 0, 0])).max() <= 1
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        render_paper_overlay(paper_image, blob * 2, "gradcam")
+
+
+def test_shap_overlay_matches_the_paper_style(paper_image):
+    values = np.zeros((48, 48))
+    values[0, 0], values[0, 1] = 1.0, -1.0
+    rgba = render_paper_overlay(paper_image, values, "kernelshap")
+    assert (rgba[..., 3] == 255).all()
+    base = np.round(0.8 * paper_image.astype(float) + 0.2 * 255)
+    assert np.abs(rgba[5, 5, :3] - base[5, 5]).max() <= 1  # zero: paper_image at alpha 0.8
+    np.testing.assert_array_equal(rgba[0, 0, :3], [24, 196, 93])  # +max: opaque green
+    np.testing.assert_array_equal(rgba[0, 1, :3], [245, 39, 87])  # -max: opaque red
+    with pytest.raises(ValueError, match="no paper rendering"):
+        render_paper_overlay(paper_image, values, "lime")
+
+
+def test_paper_overlay_checks_its_inputs(paper_image, blob):
+    with pytest.raises(ValueError, match="uint8"):
+        render_paper_overlay(paper_image.astype(np.float32), blob, "gradcam")
+    with pytest.raises(ValueError, match="shape"):
+        render_paper_overlay(paper_image, blob[:-1], "gradcam")
+    holed = blob.copy()
+    holed[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        render_paper_overlay(paper_image, holed, "kernelshap")
+    # The same rendering under the sanity package's name (its overlay SSIM uses it).
+    from dermviz.sanity import render_paper_overlay as from_sanity
+
+    assert from_sanity is render_paper_overlay

@@ -165,7 +165,7 @@ def test_bottom_up_study_lists_stages_in_randomization_order(tiny_model, images)
 
 def test_orders_agree_between_the_light_and_the_keras_module():
     from dermviz.sanity.checks.randomization import ORDERS as LIGHT
-    from dermviz.sanity.randomization import ORDERS
+    from dermviz.sanity.layer_randomization import ORDERS
 
     assert LIGHT == ORDERS and "bottom_up" in ORDERS
     with pytest.raises(ValueError, match="order"):

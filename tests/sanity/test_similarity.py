@@ -1,10 +1,11 @@
-"""Similarity measures, paper-style overlays, baselines and stage metrics."""
+"""Similarity measures (the paper's SSIM on overlays included), baselines and stage metrics."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from dermviz.explain.overlay import render_paper_overlay
 from dermviz.sanity import (
     SIMILARITIES,
     edge_map,
@@ -12,27 +13,23 @@ from dermviz.sanity import (
     normalise_signed,
     random_map,
     register_similarity,
-    render_paper_overlay,
     spearman,
     ssim_maps,
     ssim_paper_overlay,
     ssim_to_original_curve,
 )
 from dermviz.sanity import similarity as similarity_module
+from tests.helpers import blob_map, patch_image
 
 
 @pytest.fixture
 def blob() -> np.ndarray:
-    yy, xx = np.mgrid[0:48, 0:48]
-    return np.exp(-((yy - 20.0) ** 2 + (xx - 28.0) ** 2) / 60.0).astype(np.float32)
+    return blob_map()
 
 
 @pytest.fixture
 def image() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    img = rng.integers(120, 200, size=(48, 48, 3)).astype(np.uint8)
-    img[10:30, 15:35] = 40
-    return img
+    return patch_image()
 
 
 def test_ssim_of_a_map_with_itself_is_one(blob):
@@ -71,36 +68,6 @@ def test_spearman(blob):
     noise = random_map(blob.shape, seed=0)
     assert abs(spearman(blob, noise)) < 0.1
     assert np.isnan(spearman(blob, np.zeros_like(blob)))
-
-
-def test_gradcam_overlay_matches_the_paper_style(image, blob):
-    rgba = render_paper_overlay(image, blob, "gradcam")
-    assert rgba.dtype == np.uint8 and rgba.shape == (48, 48, 4)
-    assert (rgba[..., 3] == 255).all()
-    # A zero map is jet(0) = dark blue (0, 0, 0.5) at alpha 0.5 over the image.
-    flat = render_paper_overlay(image, np.zeros(blob.shape), "gradcam")
-    expected = np.round(0.5 * image + 0.5 * np.array([0, 0, 128])).astype(np.uint8)
-    assert np.abs(flat[..., :3].astype(int) - expected).max() <= 1
-    # The peak is jet(1) = dark red (0.5, 0, 0).
-    peak = np.unravel_index(np.argmax(blob), blob.shape)
-    full = np.ones(blob.shape)
-    red = render_paper_overlay(image, full, "gradcam")[peak]
-    assert np.abs(red[:3].astype(int) - np.round(0.5 * image[peak] + [64, 0, 0])).max() <= 1
-    with pytest.raises(ValueError, match="\\[0, 1\\]"):
-        render_paper_overlay(image, blob * 2, "gradcam")
-
-
-def test_shap_overlay_matches_the_paper_style(image):
-    values = np.zeros((48, 48))
-    values[0, 0], values[0, 1] = 1.0, -1.0
-    rgba = render_paper_overlay(image, values, "kernelshap")
-    assert (rgba[..., 3] == 255).all()
-    base = np.round(0.8 * image.astype(float) + 0.2 * 255)
-    assert np.abs(rgba[5, 5, :3] - base[5, 5]).max() <= 1  # zero: image at alpha 0.8
-    np.testing.assert_array_equal(rgba[0, 0, :3], [24, 196, 93])  # +max: opaque green
-    np.testing.assert_array_equal(rgba[0, 1, :3], [245, 39, 87])  # -max: opaque red
-    with pytest.raises(ValueError, match="no paper rendering"):
-        render_paper_overlay(image, values, "lime")
 
 
 def test_paper_ssim_on_overlays(image, blob):

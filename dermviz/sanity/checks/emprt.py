@@ -110,7 +110,7 @@ class EfficientRandomizationSpec(MemberSpec):
     n_bins : int
         Histogram bins of :func:`discrete_entropy`.
     reset_bias, reset_batchnorm : bool
-        See :func:`~dermviz.sanity.randomization.randomize`.
+        See :func:`~dermviz.sanity.layer_randomization.randomize`.
     target : {"original", "predicted"}
         Whether the randomized model explains the trained model's predicted class
         (default) or its own.
@@ -250,7 +250,7 @@ def run_efficient_randomization(
         ``make_explainer(model) -> Explainer`` (default: the registered
         ``spec.method`` with ``spec.method_params``).
     layers : sequence, optional
-        Explicit stages (:func:`~dermviz.sanity.randomization.as_stages`), all
+        Explicit stages (:func:`~dermviz.sanity.layer_randomization.as_stages`), all
         randomized at once, instead of the spec's layer set: for models other
         than InceptionV3.
     progress : bool or callable
@@ -261,7 +261,7 @@ def run_efficient_randomization(
     EfficientRandomizationResult
     """
     # Keras-heavy: the spec module stays light for listing and loading.
-    from dermviz.sanity.randomization import as_stages, randomize
+    from dermviz.sanity.layer_randomization import as_stages, randomize
 
     ids, images_u8, factory = prepare_inputs(images, image_ids, spec, make_explainer)
     stages = (as_stages(layers) if layers is not None

@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 LAYER_SETS = ("paper", "blocks")
-#: The same as :data:`dermviz.sanity.randomization.ORDERS`, kept literal so that this
+#: The same as :data:`dermviz.sanity.layer_randomization.ORDERS`, kept literal so that this
 #: module stays free of Keras (checked in the tests).
 ORDERS = ("cascading", "bottom_up", "independent")
 #: "original": every stage explains the class the trained model predicted (the
@@ -91,15 +91,15 @@ class RandomizationSpec(MemberSpec):
     Attributes
     ----------
     layer_set : {"paper", "blocks"}
-        :func:`~dermviz.sanity.randomization.paper_stages` (six single layers) or
-        :func:`~dermviz.sanity.randomization.block_layers` (whole blocks).
+        :func:`~dermviz.models.graph.paper_stages` (six single layers) or
+        :func:`~dermviz.models.graph.block_layers` (whole blocks).
     order : {"cascading", "bottom_up", "independent"}
-        See :func:`~dermviz.sanity.randomization.randomize`: ``"bottom_up"``
+        See :func:`~dermviz.sanity.layer_randomization.randomize`: ``"bottom_up"``
         accumulates the stages from the input side.
     similarities : tuple of str
         :data:`~dermviz.sanity.similarity.SIMILARITIES` names.
     reset_bias, reset_batchnorm : bool
-        See :func:`~dermviz.sanity.randomization.randomize` (default: kept, as
+        See :func:`~dermviz.sanity.layer_randomization.randomize` (default: kept, as
         in the paper).
     target : {"original", "predicted"}
         Which class each stage explains; see :data:`TARGETS`.
@@ -171,7 +171,7 @@ def select_stages(
         The randomization order (decides which end ``n_stages`` keeps).
     """
     # Keras-heavy: the spec module stays light for listing and loading.
-    from dermviz.sanity.randomization import block_layers, paper_stages
+    from dermviz.models.graph import block_layers, paper_stages
 
     if layer_set not in LAYER_SETS:
         raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {layer_set!r}")
@@ -316,7 +316,7 @@ def run_randomization_study(
         trained model first). Default: the registered ``spec.method`` with
         ``spec.method_params``.
     layers : sequence, optional
-        Explicit top-down stages (see :func:`~dermviz.sanity.randomization.as_stages`)
+        Explicit top-down stages (see :func:`~dermviz.sanity.layer_randomization.as_stages`)
         instead of the spec's ``layer_set``/``stages``/``n_stages``: for models
         other than InceptionV3.
     progress : bool or callable
@@ -329,7 +329,7 @@ def run_randomization_study(
         Maps per stage, the long table of similarities to the original map
         (stage 0 included: its own score, 1 for SSIM) and the baseline rows.
     """
-    from dermviz.sanity.randomization import as_stages, randomize  # Keras-heavy, as above
+    from dermviz.sanity.layer_randomization import as_stages, randomize  # Keras-heavy, as above
 
     ids, images_u8, factory = prepare_inputs(images, image_ids, spec, make_explainer)
     stages = as_stages(layers) if layers is not None else resolve_stages(model, spec)

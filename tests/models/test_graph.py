@@ -1,4 +1,5 @@
-"""Structural layer sets: the paper's six layers and whole Inception blocks."""
+"""Structural layer sets (dermviz.models.graph): the paper's six layers and whole
+Inception blocks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,22 @@ import re
 import keras
 import pytest
 
-from dermviz.sanity import PAPER_STAGES, block_layers, branch_layers, paper_layers, paper_stages
+from dermviz.models.blocks import PAPER_STAGES
+from dermviz.models.graph import (
+    block_layers,
+    branch_layers,
+    companion_batchnorms,
+    paper_layers,
+    paper_stages,
+)
+
+
+@pytest.fixture(scope="module")
+def small_model() -> keras.Model:
+    """A freshly built, seeded InceptionV3 at 75 px (never modified by tests)."""
+    from dermviz.models.inception import build_inception
+
+    return build_inception(75, seed=0)
 
 
 def _suffix(name: str) -> int:
@@ -105,3 +121,12 @@ def test_not_an_inception_model():
         paper_layers(model)
     with pytest.raises(ValueError):
         block_layers(model)
+
+
+def test_companion_batchnorms_are_the_convs_own(small_model):
+    stem = paper_layers(small_model)[-1]
+    (bn,) = companion_batchnorms(small_model, [stem])
+    assert isinstance(small_model.get_layer(bn), keras.layers.BatchNormalization)
+    assert small_model.get_layer(bn).input is small_model.get_layer(stem).output
+    assert companion_batchnorms(small_model, [stem, bn]) == []  # a named one is not added
+    assert companion_batchnorms(small_model, ["head_dense"]) == []  # no normalisation
