@@ -69,9 +69,8 @@ def shades_of_gray(images: np.ndarray, *, power: float = DEFAULT_POWER) -> np.nd
 
     Parameters
     ----------
-    images : ndarray of uint8, (H, W, 3) or (n, H, W, 3)
-    power : float, default 6
-        The Minkowski norm's power, >= 1 (``numpy.inf`` for max-RGB).
+    images, power
+        As for :func:`illuminant`; each image is corrected by its own illuminant.
 
     Returns
     -------

@@ -44,8 +44,7 @@ def test_max_train_draws_a_class_stratified_subset() -> None:
 def test_ham10000_blind_baselines_and_the_follow_up_shortcut() -> None:
     root = find_ham10000()
     if root is None:
-        pytest.skip("HAM10000 not found: set DERMVIZ_HAM10000 or provide "
-                    "../shared/data/ham10000-200x150")
+        pytest.skip("HAM10000 not found: set DERMVIZ_HAM10000 (see find_ham10000)")
     ham = load_ham10000(root)
     report = dataset_blind_report(ham, size=64, max_train=1500, n_bootstrap=200)
     paper = report["baselines"].set_index("region")
