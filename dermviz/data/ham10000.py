@@ -50,6 +50,7 @@ __all__ = [
     "ENV_VAR",
     "METADATA_FILE",
     "MASKS_DIR",
+    "HOLDOUTS",
     "HamSource",
     "MissingImagesError",
     "find_ham10000",
@@ -64,6 +65,9 @@ MASK_SUFFIX = "_segmentation"
 METADATA_COLUMNS = ("lesion_id", "image_id", "dx")
 EXTRA_COLUMNS = ("dx_type", "age", "sex", "localization")
 ENV_VAR = "DERMVIZ_HAM10000"
+#: Hold-out recipes: the paper's (default), or drawn from histopathology-confirmed lesions only.
+HOLDOUTS = ("paper", "histo")
+HISTO = "histo"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SHARED_COPY = _REPO_ROOT.parent / "shared" / "data" / "ham10000-200x150"
 
@@ -100,9 +104,13 @@ class HamSource:
     ----------
     root : pathlib.Path
         The dataset root (kept for :meth:`describe`).
+    holdout : {"paper", "histo"}, default "paper"
+        The hold-out recipe; part of :meth:`describe` when it is not the paper's, so a suite
+        trained on one hold-out never resumes on the other.
     """
 
     root: Path
+    holdout: str = "paper"
 
     def read_image(self, row: pd.Series) -> np.ndarray:
         """RGB ``uint8`` (H, W, 3); ``OSError`` naming the file if it cannot be decoded."""
@@ -116,8 +124,12 @@ class HamSource:
         return read_mask(path)
 
     def describe(self) -> dict[str, Any]:
-        """``{"kind": "ham10000", "root": ...}``."""
-        return {"kind": "ham10000", "root": str(self.root)}
+        """``{"kind": "ham10000", "root": ...}``, plus ``"holdout"`` when it is not the
+        paper's (so existing suites' descriptions are unchanged)."""
+        out = {"kind": "ham10000", "root": str(self.root)}
+        if self.holdout != "paper":
+            out["holdout"] = self.holdout
+        return out
 
 
 def find_ham10000(candidates: Iterable[str | Path] | None = None) -> Path | None:
@@ -157,6 +169,7 @@ def load_ham10000(
     n_test_per_class: int = 200,
     test_random_state: int = 200,
     masks_dir: str | Path | None = None,
+    holdout: str = "paper",
 ) -> Dataset:
     """Load HAM10000 with the paper's deduplication and balanced hold-out.
 
@@ -175,6 +188,12 @@ def load_ham10000(
 
     With the defaults on the Kaggle CSV this gives the paper's 6,017 images, its 200 mel +
     200 nv hold-out (test indices 0-199 melanoma, 200-399 naevi) and a pool of 5,617.
+
+    ``holdout="histo"`` draws step 5 only from rows whose ``dx_type`` is ``"histo"``
+    (histopathology-confirmed), the same way: the paper's hold-out has every melanoma
+    histo-confirmed but three quarters of its naevi are ``follow_up`` images, which a
+    model tells apart by their look alone (docs/confounders.md). Every other row,
+    histo or not, is the training pool.
 
     Parameters
     ----------
@@ -195,6 +214,10 @@ def load_ham10000(
     masks_dir : path-like, optional
         Folder of lesion masks (``ISIC_xxxxxxx_segmentation.png`` or ``ISIC_xxxxxxx.png``);
         default ``root/HAM10000_segmentations_lesion_tschandl`` when it exists.
+    holdout : {"paper", "histo"}, default "paper"
+        The hold-out recipe (:data:`HOLDOUTS`): the paper's, or drawn from
+        histopathology-confirmed lesions only. Recorded in ``info["holdout"]`` and in the
+        source's description.
 
     Returns
     -------
@@ -209,8 +232,9 @@ def load_ham10000(
     FileNotFoundError
         No metadata file under ``root``, or ``masks_dir`` does not exist.
     ValueError
-        Metadata lacks ``lesion_id``, ``image_id`` or ``dx``; bad ``classes``; a class has
-        fewer rows than ``n_test_per_class``.
+        Metadata lacks ``lesion_id``, ``image_id`` or ``dx`` (or ``dx_type`` for
+        ``holdout="histo"``); bad ``classes`` or ``holdout``; a class has fewer (eligible)
+        rows than ``n_test_per_class``.
     MissingImagesError
         Kept rows without image files and ``skip_missing`` is False.
     """
@@ -220,6 +244,8 @@ def load_ham10000(
         raise ValueError(f"n_test_per_class must be an integer, got {n_test_per_class!r}")
     if n_test_per_class < 0:
         raise ValueError(f"n_test_per_class must be >= 0, got {n_test_per_class}")
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"holdout must be one of {HOLDOUTS}, got {holdout!r}")
 
     csv_path = root / METADATA_FILE
     if not csv_path.is_file():
@@ -241,6 +267,8 @@ def load_ham10000(
         )
     for col in METADATA_COLUMNS:
         meta[col] = meta[col].astype(str).str.strip()
+    if holdout == HISTO and "dx_type" not in meta.columns:
+        raise ValueError(f"{csv_path} has no dx_type column, which holdout='histo' needs")
 
     # Steps 2-3: dedupe over every class first, then filter (the paper's order).
     unique = meta.drop_duplicates(subset="lesion_id", keep="first")
@@ -272,7 +300,8 @@ def load_ham10000(
         missing = missing + unreadable
 
     # Steps 5-6: the hold-out draw.
-    test, pool = _draw_holdout(selected, classes, n_test_per_class, test_random_state)
+    test, pool = _draw_holdout(selected, classes, n_test_per_class, test_random_state,
+                               dx_type=HISTO if holdout == HISTO else None)
     test["split"] = "test"
     test["test_index"] = np.arange(len(test), dtype=np.int64)
     pool["split"] = "train"
@@ -306,6 +335,11 @@ def load_ham10000(
         "pool_by_dx": _by_dx(pool),
         "with_mask": int(table["has_mask"].sum()),
     }
+    recipe = (
+        f"sample(n={n_test_per_class}, random_state={test_random_state}) from the "
+        "class-filtered frame"
+        + (" restricted to dx_type == 'histo'" if holdout == HISTO else "")
+    )
     info: dict[str, Any] = {
         "root": str(root),
         "metadata": str(csv_path),
@@ -315,22 +349,23 @@ def load_ham10000(
         "protocol": (
             "paper §3: metadata CSV order; drop_duplicates('lesion_id', keep='first') over all "
             f"rows; keep dx in {list(classes)}; reset_index; per class in that order "
-            f"sample(n={n_test_per_class}, random_state={test_random_state}) from the "
-            "class-filtered frame, drop, reset_index; hold-out = concat in class order; "
+            f"{recipe}, drop, reset_index; hold-out = concat in class order; "
             "the rest is the training pool"
         ),
         "classes": list(classes),
         "n_test_per_class": int(n_test_per_class),
         "test_random_state": int(test_random_state),
+        "holdout": holdout,
         "protocol_counts": counts,
         "skipped_missing": len(missing),
         "skipped_missing_ids": [str(i) for i in missing],
         "holdout_is_paper_exact": not missing
         and tuple(classes) == ("mel", "nv")
         and n_test_per_class == 200
-        and test_random_state == 200,
+        and test_random_state == 200
+        and holdout == "paper",
     }
-    return Dataset(name="ham10000", table=table, source=HamSource(root), info=info)
+    return Dataset(name="ham10000", table=table, source=HamSource(root, holdout), info=info)
 
 
 def _read_metadata(csv_path: Path) -> pd.DataFrame:
@@ -418,16 +453,23 @@ def _index_masks(folder: Path) -> dict[str, str]:
 
 
 def _draw_holdout(
-    selected: pd.DataFrame, classes: Sequence[str], n: int, random_state: int
+    selected: pd.DataFrame, classes: Sequence[str], n: int, random_state: int,
+    *, dx_type: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The paper's draw: per class, sample from the class-filtered frame, drop, reset."""
+    """The paper's draw: per class, sample from the class-filtered frame (restricted to
+    ``dx_type`` when given), drop, reset."""
     df = selected.reset_index(drop=True)
     drawn = []
     for c in classes:
-        rows = df[df["dx"] == c]
+        eligible = df["dx"] == c
+        if dx_type is not None:
+            eligible &= df["dx_type"].astype(str).str.strip() == dx_type
+        rows = df[eligible]
         if len(rows) < n:
+            only = f" with dx_type {dx_type!r}" if dx_type is not None else ""
             raise ValueError(
-                f"cannot hold out {n} {c!r} images: only {len(rows)} available after deduplication"
+                f"cannot hold out {n} {c!r} images{only}: only {len(rows)} available after "
+                "deduplication"
             )
         part = rows.sample(n=n, random_state=random_state)
         df = df.drop(part.index).reset_index(drop=True)

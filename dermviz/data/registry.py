@@ -49,6 +49,8 @@ def open_dataset(
         }
         if "classes" in description:
             options["classes"] = tuple(description["classes"])
+        # Suites from before the histo hold-out existed used the paper's.
+        options["holdout"] = source.get("holdout", "paper")
         skip = bool(description.get("skipped_missing"))
         root = _ham10000_root(source["root"], ham10000_root)
         return load_ham10000(root, skip_missing=skip, **options)

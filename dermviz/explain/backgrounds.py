@@ -30,6 +30,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from dermviz.data.counterfactuals import inpaint_region
+from dermviz.data.regions import dilate_masks
+
 BACKGROUNDS = ("white", "mean", "blur", "inpaint")
 
 #: Maps whose |f(image) - f(background)| is below this explain (almost) nothing: the SHAP
@@ -81,9 +84,9 @@ def background_image(
             raise ValueError(f"lesion_mask {mask.shape} does not match the image "
                              f"{pixels.shape[:2]}")
         # A margin around the lesion, so its rim is not copied into the fill.
-        grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
+        grown = dilate_masks(mask, pixels=2)
         radius = max(1, round(INPAINT_RADIUS_FRACTION * side))
-        out = cv2.inpaint(pixels, grown, radius, cv2.INPAINT_TELEA)
+        out = inpaint_region(pixels, grown, radius=radius, method="telea")
     return np.ascontiguousarray(out, dtype=np.float32)
 
 

@@ -425,3 +425,63 @@ def test_source_describe_and_find(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert find_ham10000([tmp_path / "empty", root]) == root
     monkeypatch.setenv(ENV_VAR, str(root))
     assert find_ham10000([tmp_path / "empty"]) == root
+
+
+# ---------------------------------------------------------------------------------------------
+# The histo-confirmed hold-out (docs/confounders.md).
+
+
+def test_fake_histo_holdout_draws_only_histo_rows(tmp_path: Path) -> None:
+    root = make_fake(tmp_path / "ham")
+    meta = pd.read_csv(root / METADATA_FILE)
+    # Every other naevus becomes a follow-up image, as most of HAM10000's are.
+    nv_rows = np.flatnonzero(meta["dx"] == "nv")
+    meta.loc[nv_rows[::2], "dx_type"] = "follow_up"
+    meta.to_csv(root / METADATA_FILE, index=False)
+
+    paper = load_ham10000(root, n_test_per_class=3, test_random_state=7)
+    histo = load_ham10000(root, n_test_per_class=3, test_random_state=7, holdout="histo")
+    h = histo.holdout
+    assert (h["dx_type"] == "histo").all()
+    assert h["dx"].tolist() == ["mel"] * 3 + ["nv"] * 3
+    assert len(histo.table) == len(paper.table)  # same images, another split
+    assert not set(h["lesion_id"]) & set(histo.pool["lesion_id"])
+    assert (histo.pool["dx_type"] == "follow_up").any()  # the rest stays in the pool
+    # The paper's recipe is the default and records itself as such.
+    assert paper.info["holdout"] == "paper" and "dx_type" not in paper.info["protocol"]
+    assert paper.source.describe() == {"kind": "ham10000", "root": str(root)}
+    assert histo.info["holdout"] == "histo" and "dx_type == 'histo'" in histo.info["protocol"]
+    assert histo.source.describe()["holdout"] == "histo"
+    assert not histo.info["holdout_is_paper_exact"]
+    # A suite's saved description rebuilds the same hold-out.
+    rebuilt = open_dataset(histo.describe())
+    assert rebuilt.holdout["image_id"].tolist() == h["image_id"].tolist()
+    assert open_dataset(paper.describe()).holdout["image_id"].tolist() == (
+        paper.holdout["image_id"].tolist())
+    n_histo_nv = int(((meta["dx"] == "nv") & (meta["dx_type"] == "histo")).sum())
+    with pytest.raises(ValueError, match="with dx_type 'histo': only"):
+        load_ham10000(root, n_test_per_class=n_histo_nv + 1, holdout="histo")
+    with pytest.raises(ValueError, match="holdout must be one of"):
+        load_ham10000(root, holdout="consensus")
+
+
+def test_fake_histo_holdout_needs_dx_type(tmp_path: Path) -> None:
+    root = make_fake(tmp_path / "ham")
+    meta = pd.read_csv(root / METADATA_FILE).drop(columns="dx_type")
+    meta.to_csv(root / METADATA_FILE, index=False)
+    assert len(load_ham10000(root, n_test_per_class=3).holdout) == 6
+    with pytest.raises(ValueError, match="no dx_type column"):
+        load_ham10000(root, n_test_per_class=3, holdout="histo")
+
+
+@pytest.mark.realdata
+def test_real_histo_holdout_counts(ham_root: Path) -> None:
+    histo = load_ham10000(ham_root, holdout="histo")
+    h = histo.holdout
+    assert len(h) == 400 and (h["dx_type"] == "histo").all()
+    assert h["dx"].value_counts().to_dict() == {"mel": 200, "nv": 200}
+    assert len(histo.table) == 6017 and len(histo.pool) == 5617
+    assert histo.pool["dx"].value_counts().to_dict() == {"nv": 5203, "mel": 414}
+    # Of the pool's histo naevi, the 200 drawn leave 1,167 (1,367 histo naevus lesions).
+    pool = histo.pool
+    assert int(((pool["dx"] == "nv") & (pool["dx_type"] == "histo")).sum()) == 1167
