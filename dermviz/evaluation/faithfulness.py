@@ -223,8 +223,10 @@ def perturbation_curves(
         for image, saliency, lab in zip(images, maps, labels, strict=True):
             ranks = feature_ranks(saliency, lab, order=order)
             n_features = int(ranks.max()) + 1
+            # float32 halves the copies; the model reads float32 anyway
             fill = None if replacement == "impute" else fill_image(
-                image, replacement, blur_sigma=blur_sigma)
+                image, replacement, blur_sigma=blur_sigma).astype(np.float32)
+            image = np.asarray(image, dtype=np.float32)
             for f in fractions:
                 replaced = ranks < round(f * n_features)
                 if insertion:
