@@ -7,7 +7,7 @@ One call signature for every metric (:mod:`dermviz.evaluation.base`)::
     metric.params()                               # its parameters, a plain dict
 
 beside two uninformed baselines, with a bootstrap rule for passing
-(:func:`compare_to_baselines`). Families, one module each: :mod:`.faithfulness`
+(:func:`score_images`, :func:`summarize_scores`). Families, one module each: :mod:`.faithfulness`
 (deletion, insertion, ROAD, IROF, faithfulness correlation), :mod:`.robustness`
 (max- and average sensitivity), :mod:`.complexity` (sparseness, entropy). The
 definitions and their differences from Quantus: docs/evaluation.md.
@@ -23,11 +23,11 @@ from dermviz.evaluation.base import (
 )
 from dermviz.evaluation.baselines import (
     BASELINE_MAPS,
-    BaselineComparison,
     baseline_explainer,
     baseline_maps,
     bootstrap_ci,
-    compare_to_baselines,
+    score_images,
+    summarize_scores,
 )
 from dermviz.evaluation.complexity import Complexity, Sparseness
 from dermviz.evaluation.faithfulness import (
@@ -47,7 +47,6 @@ __all__ = [
     "METRICS",
     "ROAD",
     "AvgSensitivity",
-    "BaselineComparison",
     "Complexity",
     "Deletion",
     "FaithfulnessCorrelation",
@@ -59,8 +58,9 @@ __all__ = [
     "baseline_explainer",
     "baseline_maps",
     "bootstrap_ci",
-    "compare_to_baselines",
     "get_metric",
     "keras_model_fn",
     "noisy_linear_impute",
+    "score_images",
+    "summarize_scores",
 ]

@@ -15,17 +15,21 @@ A method **passes** a metric when, for every baseline in the metric's
 :attr:`~dermviz.evaluation.base.Metric.pass_baselines`, the mean per-image improvement
 over that baseline (oriented so that positive is better) has a bootstrap confidence
 interval over images entirely above 0 (:func:`bootstrap_ci`).
+
+:func:`score_images` gives one row per image and metric, with the baselines' scores beside
+the method's; :func:`summarize_scores` turns such rows (of any number of members, methods,
+images) into means, intervals and the passing verdict.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dermviz.evaluation.base import ExplainFn, Metric, ModelFn, check_inputs
+from dermviz.evaluation.base import METRICS, ExplainFn, Metric, ModelFn, check_inputs, get_metric
 from dermviz.explain.reference_maps import centre_prior, random_map
 
 BASELINE_MAPS = ("random", "gaussian")
@@ -86,79 +90,111 @@ def bootstrap_ci(values: np.ndarray, *, n_bootstrap: int = 2000, level: float = 
     return float(v.mean()), float(low), float(high)
 
 
-@dataclasses.dataclass(frozen=True)
-class BaselineComparison:
-    """A metric's scores for a method and for the baselines, and whether the method passes.
-
-    ``improvement`` holds, per baseline, ``(mean, ci_low, ci_high)`` of the per-image
-    improvement over it, positive = the method is better.
-    """
-
-    metric: dict[str, Any]
-    higher_is_better: bool
-    scores: np.ndarray
-    baselines: dict[str, np.ndarray]
-    improvement: dict[str, tuple[float, float, float]]
-    pass_baselines: tuple[str, ...]
-    passes: bool
-
-    def table(self) -> pd.DataFrame:
-        """One row per map (the method, then each baseline): mean score, its CI, and the
-        improvement over each baseline with its CI (NaN on the baselines' rows)."""
-        rows = []
-        for name, scores in {"method": self.scores, **self.baselines}.items():
-            mean, low, high = bootstrap_ci(scores)
-            rows.append({"map": name, "mean": mean, "ci_low": low, "ci_high": high})
-        frame = pd.DataFrame(rows)
-        for name, (mean, low, high) in self.improvement.items():
-            frame.loc[0, [f"gain_vs_{name}", f"gain_vs_{name}_low",
-                          f"gain_vs_{name}_high"]] = (mean, low, high)
-        frame["passes"] = [self.passes] + [np.nan] * len(self.baselines)
-        return frame
-
-
-def compare_to_baselines(
-    metric: Metric,
+def score_images(
+    metrics: Sequence[Metric | str],
     model_fn: ModelFn | None,
     images: np.ndarray,
     maps: np.ndarray,
     *,
-    masks: np.ndarray | None = None,
     explain_fn: ExplainFn | None = None,
+    masks: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    image_ids: Sequence[Any] | None = None,
     signed: bool = False,
     seed: int = 0,
-    n_bootstrap: int = 2000,
-    level: float = 0.95,
-) -> BaselineComparison:
-    """Score ``maps`` and both baseline maps with ``metric``; decide whether the method passes.
+) -> pd.DataFrame:
+    """Every metric on the method's maps and on both baselines, one row per image and metric.
 
     Parameters
     ----------
-    metric : Metric
-        Any registered metric instance.
-    model_fn, images, maps, masks, explain_fn, labels
-        As for the metric's call (:mod:`dermviz.evaluation.base`).
+    metrics : sequence of Metric or str
+        Metric instances, or registered names (built with their defaults).
+    model_fn, images, maps, explain_fn, masks, labels
+        As for a metric's call (:mod:`dermviz.evaluation.base`).
+    image_ids : sequence, optional
+        One id per image (default ``0..n-1``).
     signed : bool
         The method's maps are signed (KernelSHAP): the random baseline is drawn in [-1, 1).
     seed : int
-        Seed of the random baseline and of the bootstrap.
-    n_bootstrap, level : int, float
-        Bootstrap resamples over images and the interval's level.
+        Seed of the random baseline maps and explainer.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``image_id``, ``metric``, ``family``, ``higher_is_better``, ``score`` and
+        ``score_<baseline>`` for each of :data:`BASELINE_MAPS`. Rows are independent, so a
+        study can store them image by image and :func:`summarize_scores` them later.
     """
     images, maps, masks = check_inputs(images, maps, masks)
-    kwargs = {"masks": masks, "labels": labels}
-    scores = metric(model_fn, images, maps, explain_fn=explain_fn, **kwargs)
-    sign = 1.0 if metric.higher_is_better else -1.0
-    baselines, improvement = {}, {}
-    for name in BASELINE_MAPS:
-        base_explain = (baseline_explainer(name, seed=seed + 1, signed=signed)
-                        if metric.needs_explainer else None)
-        baselines[name] = metric(model_fn, images,
-                                 baseline_maps(name, images, seed=seed, signed=signed),
-                                 explain_fn=base_explain, **kwargs)
-        improvement[name] = bootstrap_ci(sign * (scores - baselines[name]),
-                                         n_bootstrap=n_bootstrap, level=level, seed=seed)
-    passes = all(improvement[name][1] > 0 for name in metric.pass_baselines)
-    return BaselineComparison(metric.params(), metric.higher_is_better, scores, baselines,
-                              improvement, metric.pass_baselines, passes)
+    ids = list(range(len(images))) if image_ids is None else list(image_ids)
+    if len(ids) != len(images):
+        raise ValueError(f"{len(ids)} image_ids for {len(images)} images")
+    references = {name: baseline_maps(name, images, seed=seed, signed=signed)
+                  for name in BASELINE_MAPS}
+    frames = []
+    for metric in metrics:
+        metric = get_metric(metric) if isinstance(metric, str) else metric
+        kwargs = {"masks": masks, "labels": labels}
+        frame = pd.DataFrame({
+            "image_id": ids, "metric": metric.name, "family": metric.family,
+            "higher_is_better": metric.higher_is_better,
+            "score": metric(model_fn, images, maps, explain_fn=explain_fn, **kwargs),
+        })
+        for name, reference in references.items():
+            base_explain = (baseline_explainer(name, seed=seed + 1, signed=signed)
+                            if metric.needs_explainer else None)
+            frame[f"score_{name}"] = metric(model_fn, images, reference,
+                                            explain_fn=base_explain, **kwargs)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize_scores(frame: pd.DataFrame, *, by: Sequence[str] = (), n_bootstrap: int = 2000,
+                     level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Per metric (and ``by`` columns, e.g. member and method): means, intervals, passing.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows of :func:`score_images`, possibly concatenated with extra ``by`` columns.
+    by : sequence of str
+        Columns to group by besides ``metric``.
+    n_bootstrap, level, seed
+        The bootstrap over images (:func:`bootstrap_ci`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: ``family``, ``higher_is_better``, ``images``, ``score`` with
+        ``score_low``/``score_high``, ``score_<baseline>`` means, ``gain_vs_<baseline>``
+        with ``_low``/``_high`` (the mean per-image improvement over the baseline,
+        positive = better) and ``passes``: every gain in the metric's
+        :attr:`~dermviz.evaluation.base.Metric.pass_baselines` has its interval above 0.
+    """
+    missing = {"metric", "higher_is_better", "score", *by} - set(frame.columns)
+    missing |= {f"score_{b}" for b in BASELINE_MAPS} - set(frame.columns)
+    if missing:
+        raise ValueError(f"frame lacks the column(s) {sorted(missing)}")
+    rows = []
+    for key, group in frame.groupby([*by, "metric"], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        name = key[-1]
+        higher = bool(group["higher_is_better"].iloc[0])
+        sign = 1.0 if higher else -1.0
+        mean, low, high = bootstrap_ci(group["score"], n_bootstrap=n_bootstrap, level=level,
+                                       seed=seed)
+        row: dict[str, Any] = {**dict(zip([*by, "metric"], key, strict=True)),
+                               "family": METRICS[name].family if name in METRICS else None,
+                               "higher_is_better": higher, "images": len(group),
+                               "score": mean, "score_low": low, "score_high": high}
+        for b in BASELINE_MAPS:
+            row[f"score_{b}"] = float(group[f"score_{b}"].mean())
+        for b in BASELINE_MAPS:
+            gain = sign * (group["score"].to_numpy() - group[f"score_{b}"].to_numpy())
+            (row[f"gain_vs_{b}"], row[f"gain_vs_{b}_low"],
+             row[f"gain_vs_{b}_high"]) = bootstrap_ci(gain, n_bootstrap=n_bootstrap,
+                                                      level=level, seed=seed)
+        needed = METRICS[name].pass_baselines if name in METRICS else BASELINE_MAPS
+        row["passes"] = all(row[f"gain_vs_{b}_low"] > 0 for b in needed)
+        rows.append(row)
+    return pd.DataFrame(rows)

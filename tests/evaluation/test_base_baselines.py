@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dermviz.evaluation import (
@@ -11,8 +12,9 @@ from dermviz.evaluation import (
     baseline_explainer,
     baseline_maps,
     bootstrap_ci,
-    compare_to_baselines,
     get_metric,
+    score_images,
+    summarize_scores,
 )
 from tests.evaluation.toy import linear_model, toy_images, toy_weights, true_maps
 
@@ -98,14 +100,32 @@ def test_bootstrap_ci_brackets_the_mean():
 def test_the_true_map_passes_deletion_and_its_negation_fails():
     model = linear_model(W)
     metric = Deletion(patch=1, replacement="black")
-    good = compare_to_baselines(metric, model, IMAGES, TRUE)
-    assert good.passes and set(good.baselines) == {"random", "gaussian"}
-    assert all(low > 0 for _, low, _ in good.improvement.values())
-    bad = compare_to_baselines(metric, model, IMAGES, -TRUE)
-    assert not bad.passes
-    table = good.table()
-    assert list(table["map"]) == ["method", "random", "gaussian"]
-    assert bool(table.loc[0, "passes"]) and table.loc[0, "gain_vs_random_low"] > 0
+    rows = pd.concat([score_images([metric], model, IMAGES, m).assign(method=name)
+                      for name, m in (("true", TRUE), ("negated", -TRUE))])
+    assert list(rows.columns[:5]) == ["image_id", "metric", "family", "higher_is_better",
+                                      "score"]
+    assert len(rows) == 2 * len(IMAGES)
+    table = summarize_scores(rows, by=["method"]).set_index("method")
+    assert table.loc["true", "passes"] and not table.loc["negated", "passes"]
+    assert table.loc["true", "gain_vs_random_low"] > 0
+    assert table.loc["true", "gain_vs_gaussian_low"] > 0
+    assert table.loc["true", "images"] == len(IMAGES)
+    assert table.loc["true", "score_low"] <= table.loc["true", "score"] \
+        <= table.loc["true", "score_high"]
+    # one baseline map is the same for every method: its scores agree across methods
+    np.testing.assert_allclose(rows.loc[rows.method == "true", "score_random"],
+                               rows.loc[rows.method == "negated", "score_random"])
+
+
+def test_score_images_takes_names_and_ids_and_checks_them():
+    rows = score_images(["sparseness", "complexity"], None, IMAGES, TRUE,
+                        image_ids=[f"img{k}" for k in range(8)])
+    assert set(rows["metric"]) == {"sparseness", "complexity"}
+    assert rows["image_id"].iloc[0] == "img0" and len(rows) == 16
+    with pytest.raises(ValueError, match="image_ids"):
+        score_images(["sparseness"], None, IMAGES, TRUE, image_ids=["a"])
+    with pytest.raises(ValueError, match="lacks"):
+        summarize_scores(rows.drop(columns="score_random"))
 
 
 def test_robustness_passes_on_the_random_baseline_only():
@@ -114,8 +134,8 @@ def test_robustness_passes_on_the_random_baseline_only():
     def explain_fn(images):
         return np.broadcast_to(constant, (len(images), 12, 12))
 
-    maps = explain_fn(IMAGES)
-    result = compare_to_baselines(MaxSensitivity(n_samples=3), None, IMAGES, maps,
-                                  explain_fn=explain_fn)
-    np.testing.assert_array_equal(result.baselines["gaussian"], 0.0)  # constant: a floor
-    assert result.pass_baselines == ("random",) and result.passes
+    rows = score_images([MaxSensitivity(n_samples=3)], None, IMAGES, explain_fn(IMAGES),
+                        explain_fn=explain_fn)
+    np.testing.assert_array_equal(rows["score_gaussian"], 0.0)  # constant: a floor
+    summary = summarize_scores(rows).iloc[0]
+    assert summary["gain_vs_gaussian_low"] == 0 and summary["passes"]
