@@ -139,3 +139,10 @@ def test_robustness_passes_on_the_random_baseline_only():
     np.testing.assert_array_equal(rows["score_gaussian"], 0.0)  # constant: a floor
     summary = summarize_scores(rows).iloc[0]
     assert summary["gain_vs_gaussian_low"] == 0 and summary["passes"]
+
+
+def test_keras_model_fn_refuses_a_third_class_before_loading_tensorflow():
+    from dermviz.evaluation import keras_model_fn
+
+    with pytest.raises(ValueError, match="target_class"):
+        keras_model_fn(object(), target_class=2)
