@@ -139,3 +139,27 @@ def test_ham_report_pairs_members_by_seed_with_a_baseline(tmp_path):
     assert "fit times, recorded by its trainer: m00 10 min on X." in lines[-1]
     stranger = fake("other", {"lr_schedule": "constant"}, [("m00", 1, 0.9, 0.9, 0)])
     assert "shares no member seed" in bench_ham10000.ablation_lines(cosine, stranger)[0]
+
+
+def test_metrics_bench_unbatched_curves_match_and_render_the_ratio():
+    import numpy as np
+
+    from benchmarks import bench_metrics
+    from dermviz.evaluation import Deletion
+
+    images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3)).astype(np.uint8)
+    maps = np.random.default_rng(1).random((2, 16, 16))
+    metric = Deletion(n_steps=4, patch=4)
+
+    def model_fn(x):
+        return np.asarray(x, dtype=np.float64).mean(axis=(1, 2, 3))
+
+    np.testing.assert_allclose(bench_metrics.unbatched_curves(model_fn, metric, images, maps),
+                               metric.curves(model_fn, images, maps), rtol=1e-6)
+    result = {"best": {"floor": 1.0, "dermviz": 1.1, "unbatched": 3.3},
+              "median": {"floor": 1.0, "dermviz": 1.1, "unbatched": 3.3},
+              "passes": 42, "max_curve_diff": 0.0}
+    text = bench_metrics.render(result, size=112, n_images=2, steps=20, batch_size=32,
+                                repeats=1)
+    assert "| (b) dermviz deletion curve (batched) | 42 | 1.10 | 26.2 | **1.10** |" in text
+    assert "Goal (b) / (a) <= 1.2: met (1.10" in text and "costs 3.0x the batched" in text

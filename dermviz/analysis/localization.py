@@ -41,6 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dermviz.explain.reference_maps import centre_prior  # re-exported: its home moved down
+
 
 @dataclass(frozen=True)
 class LocalizationScore:
@@ -147,17 +149,6 @@ def mask_share(masks: np.ndarray) -> np.ndarray:
     if masks.ndim == 2:
         masks = masks[None]
     return masks.mean(axis=(1, 2))
-
-
-def centre_prior(shape: tuple[int, int], *, sigma_fraction: float = 0.25) -> np.ndarray:
-    """A centred isotropic Gaussian map (max 1), the no-model localisation baseline."""
-    if sigma_fraction <= 0:
-        raise ValueError(f"sigma_fraction must be > 0, got {sigma_fraction}")
-    h, w = shape
-    ys, xs = np.mgrid[0:h, 0:w]
-    sigma = sigma_fraction * min(h, w)
-    d2 = (ys - (h - 1) / 2) ** 2 + (xs - (w - 1) / 2) ** 2
-    return np.exp(-d2 / (2 * sigma**2))
 
 
 def positive_part(maps: np.ndarray, *, signed: bool) -> np.ndarray:

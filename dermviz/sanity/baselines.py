@@ -5,7 +5,8 @@ image can still score high (docs/protocol.md §14.13: the paper's overlay SSIM g
 for a hot-spot against an all-zero map). Every study therefore also scores the
 trained model's map against
 
-* :func:`random_map`: uniform noise, which carries no information at all;
+* :func:`random_map` (defined in :mod:`dermviz.explain.reference_maps`): uniform
+  noise, which carries no information at all;
 * :func:`edge_map`: the image's edge strength, which an edge detector produces
   without any model (Adebayo et al. showed that several saliency methods are
   close to one).
@@ -24,28 +25,9 @@ import numpy as np
 from skimage.color import rgb2gray
 from skimage.filters import sobel
 
+from dermviz.explain.reference_maps import random_map  # re-exported: its home moved down
+
 __all__ = ["BASELINES", "edge_map", "random_map"]
-
-
-def random_map(shape: tuple[int, int], seed: int, *, signed: bool = False) -> np.ndarray:
-    """Uniform random noise map.
-
-    Parameters
-    ----------
-    shape : (int, int)
-        Map size (H, W).
-    seed : int
-        Seed of :func:`numpy.random.default_rng`.
-    signed : bool
-        Values in [-1, 1) instead of [0, 1) (a reference for signed SHAP maps).
-
-    Returns
-    -------
-    ndarray, float32, (H, W)
-    """
-    rng = np.random.default_rng(seed)
-    m = rng.random(tuple(shape), dtype=np.float32)
-    return (2.0 * m - 1.0).astype(np.float32) if signed else m
 
 
 def edge_map(image: np.ndarray) -> np.ndarray:
