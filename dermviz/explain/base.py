@@ -232,6 +232,7 @@ class Explainer(ABC):
             by_products=prediction.by_products,
         )
         computed = self._compute_maps(batch)
+        _check_computed(computed, images.shape[:3], method=self.name)
         return SaliencyMaps(
             method=self.name,
             maps=computed.maps,
@@ -262,8 +263,25 @@ class Explainer(ABC):
             Checked float32 images, with their targets, p(melanoma) and
             by-products of :meth:`_predict`; :meth:`ExplainBatch.chunks` splits it
             where a method computes a few images at a time.
+
+        Returns
+        -------
+        ComputedMaps
+            One map per image at input size, extras with a leading batch axis,
+            and warnings.
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement _compute_maps")
+
+
+def _check_computed(computed: ComputedMaps, shape: tuple[int, ...], *, method: str) -> None:
+    """Fail loudly where a method's core returned maps or extras of the wrong length."""
+    maps_shape = np.shape(computed.maps)
+    if maps_shape != tuple(shape):
+        raise ValueError(f"{method}: _compute_maps returned maps of shape {maps_shape}, "
+                         f"expected {tuple(shape)} (one map per image at input size)")
+    short = sorted(key for key, arr in computed.extras.items() if len(arr) != shape[0])
+    if short:
+        raise ValueError(f"{method}: extras {short} do not have one row per image ({shape[0]})")
 
 
 _REGISTRY: dict[str, type[Explainer]] = {}

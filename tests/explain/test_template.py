@@ -118,6 +118,28 @@ def test_a_method_without_a_core_says_so(tiny_model, images):
         Nothing(tiny_model).explain(images)
 
 
+def test_a_core_returning_the_wrong_shapes_is_caught(tiny_model, images):
+    class Cropping(Brightness):
+        name = "cropping"
+
+        def _compute_maps(self, batch: ExplainBatch) -> ComputedMaps:
+            computed = super()._compute_maps(batch)
+            return ComputedMaps(maps=computed.maps[:, 1:], extras=computed.extras)
+
+    class Dropping(Brightness):
+        name = "dropping"
+
+        def _compute_maps(self, batch: ExplainBatch) -> ComputedMaps:
+            return ComputedMaps(maps=super()._compute_maps(batch).maps,
+                                extras={"first": batch.targets[:1]})
+
+    with pytest.raises(ValueError, match=r"cropping: _compute_maps returned maps of shape "
+                                         r"\(5, 11, 12\), expected \(5, 12, 12\)"):
+        Cropping(tiny_model).explain(images)
+    with pytest.raises(ValueError, match=r"dropping: extras \['first'\] do not have one row"):
+        Dropping(tiny_model).explain(images)
+
+
 def test_chunks_split_images_targets_probabilities_and_by_products():
     n = 5
     batch = ExplainBatch(
