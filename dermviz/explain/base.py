@@ -1,7 +1,13 @@
-"""The tiny base every saliency method implements, and the method registry.
+"""The template every saliency method fills in, and the method registry.
 
 A method is one class in one module: subclass :class:`Explainer`, set ``name`` and
-``display_name``, implement :meth:`Explainer.explain`, decorate with :func:`register`.
+``display_name``, implement :meth:`Explainer._compute_maps`, decorate with
+:func:`register`. The base class owns :meth:`Explainer.explain`, the same for every
+method (as pytorch-grad-cam's ``BaseCAM.forward`` and Quantus's ``Metric.__call__``):
+input checks, p(melanoma), the explained classes, batching and the assembly of the
+:class:`SaliencyMaps`; the method computes maps for one batch of checked images
+whose targets and probabilities are known (:class:`ExplainBatch`).
+
 The class also owns what callers need to know without running it: its defaults
 that depend on a suite (:meth:`Explainer.suite_defaults`), the options users may
 set (:attr:`Explainer.user_options`) and how to split precomputation
@@ -16,23 +22,116 @@ from __future__ import annotations
 
 import inspect
 import json
-from abc import ABC, abstractmethod
+from abc import ABC
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from dermviz.explain.maps import SaliencyMaps
+from dermviz.models.predict import predict_proba
 
 MELANOMA, NAEVUS = 1, 0
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """What the pass before the targets are known gives: p(melanoma), and more.
+
+    Attributes
+    ----------
+    p_melanoma : ndarray, float32, (n,)
+        The model's p(melanoma) on each image; decides the predicted class.
+    by_products : dict of str to ndarray
+        Per-image arrays (leading axis n) computed in the same pass, that the
+        method's core reuses instead of a second pass (compiled GradCAM's grids).
+    """
+
+    p_melanoma: np.ndarray
+    by_products: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExplainBatch:
+    """The batch a method's core explains: checked images, their targets and probabilities.
+
+    Attributes
+    ----------
+    images : ndarray, float32, (n, H, W, 3)
+        Values in [0, 255].
+    targets : ndarray, int64, (n,)
+        The class each map explains: 1 melanoma, 0 naevus.
+    p_melanoma : ndarray, float32, (n,)
+    by_products : dict of str to ndarray
+        :attr:`Prediction.by_products` for these images.
+    """
+
+    images: np.ndarray
+    targets: np.ndarray
+    p_melanoma: np.ndarray
+    by_products: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def chunks(self, size: int) -> Iterator[tuple[slice, ExplainBatch]]:
+        """The batch ``size`` images at a time: each chunk's rows and the chunk.
+
+        Raises
+        ------
+        ValueError
+            ``size`` is below 1.
+        """
+        if size < 1:
+            raise ValueError(f"chunk size must be >= 1, got {size}")
+        for start in range(0, len(self), size):
+            rows = slice(start, start + size)
+            yield rows, ExplainBatch(
+                images=self.images[rows],
+                targets=self.targets[rows],
+                p_melanoma=self.p_melanoma[rows],
+                by_products={key: arr[rows] for key, arr in self.by_products.items()},
+            )
+
+
+@dataclass
+class ComputedMaps:
+    """What a method's core returns for a batch; :meth:`Explainer.explain` adds the rest.
+
+    Attributes
+    ----------
+    maps : ndarray, float32, (n, H, W)
+        One map per image at input size.
+    extras : dict of str to ndarray
+        Method-specific arrays with a leading batch axis
+        (:attr:`SaliencyMaps.extras`).
+    warnings : list of str
+        Things the user should see next to the maps.
+    """
+
+    maps: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
 class Explainer(ABC):
-    """Base class of saliency methods.
+    """Base class of saliency methods: owns :meth:`explain`; methods fill in its core.
 
     Subclasses set :attr:`name`, :attr:`display_name` and :attr:`signed` and
-    implement :meth:`explain`. Constructor keyword arguments are the method's
-    parameters and must be JSON-serialisable; :meth:`params` returns them for
-    cache keys.
+    implement :meth:`_compute_maps`; they may override :meth:`_predict` (a pass
+    that also yields what the core reuses). Constructor keyword arguments are
+    the method's parameters and must be JSON-serialisable; :meth:`params`
+    returns them for cache keys.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A dermviz model: images in [0, 255], output p(melanoma) as ``(n, 1)``.
+    batch_size : int
+        Images per forward pass; not part of the cache key.
+    **params
+        The method's parameters (part of the cache key).
     """
 
     #: Registry name, also the cache folder: ``"gradcam"``.
@@ -47,9 +146,14 @@ class Explainer(ABC):
     user_options: ClassVar[dict[str, str]] = {}
     #: Images per precomputation work item; None: the caller's batch size.
     images_per_task: ClassVar[int | None] = None
+    #: Resolution of the maps before upsampling (:attr:`SaliencyMaps.grid`); None: no grid.
+    grid: tuple[int, int] | None = None
 
-    def __init__(self, model: Any, **params: Any) -> None:
+    def __init__(self, model: Any, *, batch_size: int = 32, **params: Any) -> None:
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.model = model
+        self.batch_size = int(batch_size)
         self._params = type(self).canonical_params(**params)
 
     @classmethod
@@ -84,7 +188,6 @@ class Explainer(ABC):
         """The method's parameters, JSON-serialisable and sorted."""
         return json.loads(json.dumps(self._params, sort_keys=True))
 
-    @abstractmethod
     def explain(
         self,
         images: np.ndarray,
@@ -93,6 +196,10 @@ class Explainer(ABC):
         threshold: float = 0.5,
     ) -> SaliencyMaps:
         """Explain a batch.
+
+        Checks the images, predicts p(melanoma) (:meth:`_predict`), resolves the
+        explained classes, runs the method's core (:meth:`_compute_maps`) and
+        assembles the result.
 
         Parameters
         ----------
@@ -103,7 +210,78 @@ class Explainer(ABC):
             Default: the predicted class, ``p(melanoma) >= threshold``.
         threshold : float
             The member's operating threshold, used to decide the predicted class.
+
+        Returns
+        -------
+        SaliencyMaps
+            One map per image, with the method's name, parameters and grid.
+
+        Raises
+        ------
+        ValueError
+            The images are not a batch of RGB images in [0, 255], or a target
+            class is neither 0 nor 1.
         """
+        images = check_images(images)
+        prediction = self._predict(images)
+        p_melanoma = np.asarray(prediction.p_melanoma, dtype=np.float32)
+        batch = ExplainBatch(
+            images=images,
+            targets=resolve_targets(target_class, p_melanoma, threshold),
+            p_melanoma=p_melanoma,
+            by_products=prediction.by_products,
+        )
+        computed = self._compute_maps(batch)
+        _check_computed(computed, images.shape[:3], method=self.name)
+        return SaliencyMaps(
+            method=self.name,
+            maps=computed.maps,
+            target_class=batch.targets,
+            p_melanoma=p_melanoma,
+            grid=self.grid,
+            params=self.params(),
+            extras=computed.extras,
+            warnings=sorted(set(computed.warnings)),
+        )
+
+    def _predict(self, images: np.ndarray) -> Prediction:
+        """p(melanoma) of checked images, ``batch_size`` at a time.
+
+        Override where one pass gives the probabilities and what the core needs.
+        """
+        return Prediction(predict_proba(self.model, images, batch_size=self.batch_size))
+
+    def _compute_maps(self, batch: ExplainBatch) -> ComputedMaps:
+        """The method's core: maps of a batch whose targets and probabilities are known.
+
+        Every method implements it (pytorch-grad-cam's ``get_cam_weights``). It is not
+        abstract only so that stand-ins which override :meth:`explain` whole still work.
+
+        Parameters
+        ----------
+        batch : ExplainBatch
+            Checked float32 images, with their targets, p(melanoma) and
+            by-products of :meth:`_predict`; :meth:`ExplainBatch.chunks` splits it
+            where a method computes a few images at a time.
+
+        Returns
+        -------
+        ComputedMaps
+            One map per image at input size, extras with a leading batch axis,
+            and warnings.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement _compute_maps")
+
+
+def _check_computed(computed: ComputedMaps, shape: tuple[int, ...], *, method: str) -> None:
+    """Fail loudly where a method's core returned maps or extras of the wrong length."""
+    maps_shape = np.shape(computed.maps)
+    if maps_shape != tuple(shape):
+        raise ValueError(f"{method}: _compute_maps returned maps of shape {maps_shape}, "
+                         f"expected {tuple(shape)} (one map per image at input size)")
+    short = sorted(key for key, arr in computed.extras.items() if len(arr) != shape[0])
+    if short:
+        raise ValueError(f"{method}: extras {short} do not have one row per image ({shape[0]})")
 
 
 _REGISTRY: dict[str, type[Explainer]] = {}

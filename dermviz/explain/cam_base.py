@@ -13,12 +13,13 @@ becomes the conv layer before it), no upsampling and no normalisation inside it.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from dermviz.explain.base import Explainer, SaliencyMaps
+from dermviz.explain.base import ComputedMaps, ExplainBatch, Explainer
 from dermviz.explain.cam_graph import upsample_normalise
 from dermviz.models.blocks import DEFAULT_TARGET_LAYER
 from dermviz.models.inception import layer_grid
@@ -43,7 +44,8 @@ def coarse_grid_warning(
 class CAMExplainer(Explainer):
     """Base of the CAMs: maps in [0, 1] on a target layer; higher = more evidence.
 
-    Subclasses implement :meth:`explain` and finish with :meth:`_result`.
+    Subclasses implement :meth:`_grids`, the raw grids of a batch; every CAM is
+    finished alike (:meth:`_compute_maps`).
 
     Parameters
     ----------
@@ -62,6 +64,8 @@ class CAMExplainer(Explainer):
     user_options = {
         "layer": "target layer, an Inception block (default: the suite's configured layer)",
     }
+    #: Images per :meth:`_grids` call; None: ``batch_size``.
+    images_per_call: ClassVar[int | None] = None
 
     @classmethod
     def suite_defaults(cls, suite: Any) -> dict[str, Any]:
@@ -72,40 +76,28 @@ class CAMExplainer(Explainer):
         self, model: Any, *, layer: str = DEFAULT_TARGET_LAYER, batch_size: int = 32,
         **params: Any,
     ) -> None:
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        super().__init__(model, layer=layer, **params)
+        super().__init__(model, layer=layer, batch_size=batch_size, **params)
         self.layer = layer
-        self.grid = layer_grid(model, layer)
-        self.batch_size = int(batch_size)
+        self.grid: tuple[int, int] = layer_grid(model, layer)
 
-    def _batched(
-        self, grids_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
-        images: np.ndarray, targets: np.ndarray, *, per_call: int | None = None,
-    ) -> np.ndarray:
-        """``grids_of(images, targets)`` over ``per_call`` images at a time (default batch_size)."""
-        step = per_call or self.batch_size
-        grids = np.zeros((len(images), *self.grid), dtype=np.float32)
-        for start in range(0, len(images), step):
-            stop = start + step
-            grids[start:stop] = grids_of(images[start:stop], targets[start:stop])
-        return grids
+    @abstractmethod
+    def _grids(self, batch: ExplainBatch) -> np.ndarray:
+        """The method's core: raw grids ``(n, *grid)`` of the explained classes, before ReLU."""
 
-    def _result(
-        self, images: np.ndarray, grids: np.ndarray, p_melanoma: np.ndarray,
-        targets: np.ndarray,
-    ) -> SaliencyMaps:
-        """Upsample and normalise ``grids`` (n, h, w) into the method's :class:`SaliencyMaps`."""
-        height, width = images.shape[1:3]
+    def _compute_maps(self, batch: ExplainBatch) -> ComputedMaps:
+        """:meth:`_grids` a few images at a time, then ReLU, upsampling and min-max.
+
+        The whole batch is upsampled at once (so a map's low bits do not depend on
+        how it was chunked), with the coarse-grid warning.
+        """
+        height, width = batch.images.shape[1:3]
+        grids = np.zeros((len(batch), *self.grid), dtype=np.float32)
+        for rows, chunk in batch.chunks(self.images_per_call or self.batch_size):
+            grids[rows] = self._grids(chunk)
         warning = coarse_grid_warning(self.layer, self.grid, height, method=self.display_name)
-        return SaliencyMaps(
-            method=self.name,
+        return ComputedMaps(
             maps=upsample_normalise(grids, (height, width)),
-            target_class=targets,
-            p_melanoma=np.asarray(p_melanoma, dtype=np.float32),
-            grid=self.grid,
-            params=self.params(),
-            extras={"grid_cam": np.asarray(grids, dtype=np.float32)},  # before upsampling
+            extras={"grid_cam": grids},  # before upsampling
             warnings=[warning] if warning else [],
         )
 

@@ -105,8 +105,18 @@ def signed_grids(
     grids_out = np.concatenate(grids) if grids else np.zeros((0, *grid_shape), np.float32)
     p_out = np.concatenate(probs) if probs else np.zeros(0, np.float32)
     if targets is not None:
-        grids_out = grids_out * np.where(np.asarray(targets) == 1, 1.0, -1.0)[:, None, None]
+        grids_out = oriented_grids(grids_out, targets)
     return grids_out.astype(np.float32), p_out
+
+
+def oriented_grids(melanoma_grids: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The grids of the explained classes from the melanoma grids ``(n, h, w)``.
+
+    With one sigmoid output the naevus score is ``-z``, so its grid is the negated
+    melanoma grid (GradCAM is linear in the score); ``targets``: 1 melanoma, 0 naevus.
+    """
+    signs = np.where(np.asarray(targets) == 1, 1.0, -1.0).astype(np.float32)
+    return np.asarray(melanoma_grids, dtype=np.float32) * signs[:, None, None]
 
 
 def upsample_normalise(grids: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -6,7 +6,9 @@ called as docs/stack.md §2 requires (the block by name,
 ``seek_penultimate_conv_layer=False``). Each method keeps tf-keras-vis's own
 defaults for its gradient and activation modifiers: they are part of its
 definition (GradCAM++ weights positive gradients, LayerCAM weights each position
-by its positive gradient).
+by its positive gradient). Each says only how to build its visualizer and score the
+explained class; :class:`TfKerasVisCAM` calls it. GradCAM's reference backend,
+:class:`TfKerasVisGradCAM`, is one of them too.
 
 The explained class's score, with one sigmoid output ``z``:
 
@@ -42,24 +44,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dermviz.explain.base import SaliencyMaps, check_images, register, resolve_targets
+from dermviz.explain.base import ExplainBatch, register
 from dermviz.explain.cam_base import CAMExplainer, logit_score, tf_keras_vis_grids
 from dermviz.models.blocks import DEFAULT_TARGET_LAYER
-from dermviz.models.predict import predict_proba
 
-__all__ = ["GradCAMPlusPlus", "LayerCAM", "ScoreCAM", "TfKerasVisCAM", "two_logit_model"]
+__all__ = [
+    "GradCAMPlusPlus",
+    "LayerCAM",
+    "ScoreCAM",
+    "TfKerasVisCAM",
+    "TfKerasVisGradCAM",
+    "two_logit_model",
+]
 
 
 class TfKerasVisCAM(CAMExplainer):
     """A CAM computed by a tf-keras-vis visualizer; subclasses say which and how.
 
-    ``explain`` predicts p(melanoma), resolves the explained classes, then calls
-    the visualizer on :attr:`images_per_call` images at a time (default
-    ``batch_size``).
+    :meth:`_grids` calls the visualizer on :attr:`images_per_call` images at a
+    time (default ``batch_size``) with the score of the explained classes.
     """
-
-    #: Images per visualizer call; None: ``batch_size``.
-    images_per_call: ClassVar[int | None] = None
 
     def __init__(
         self, model: Any, *, layer: str = DEFAULT_TARGET_LAYER, batch_size: int = 32,
@@ -81,23 +85,10 @@ class TfKerasVisCAM(CAMExplainer):
         """Further keyword arguments of the visualizer call."""
         return {}
 
-    def explain(
-        self,
-        images: np.ndarray,
-        *,
-        target_class: int | np.ndarray | None = None,
-        threshold: float = 0.5,
-    ) -> SaliencyMaps:
-        images = check_images(images)
-        p_mel = predict_proba(self.model, images, batch_size=self.batch_size)
-        targets = resolve_targets(target_class, p_mel, threshold)
-        grids = self._batched(self._grids, images, targets, per_call=self.images_per_call)
-        return self._result(images, grids, p_mel, targets)
-
-    def _grids(self, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    def _grids(self, batch: ExplainBatch) -> np.ndarray:
         return tf_keras_vis_grids(
-            self._visualizer, self._score(targets), images, layer=self.layer, grid=self.grid,
-            **self._call_options(),
+            self._visualizer, self._score(batch.targets), batch.images, layer=self.layer,
+            grid=self.grid, **self._call_options(),
         )
 
 
@@ -117,6 +108,21 @@ class _LogitCAM(TfKerasVisCAM):
 
     def _score(self, targets: np.ndarray) -> Callable[[Any], Any]:
         return logit_score(targets)
+
+
+class TfKerasVisGradCAM(_LogitCAM):
+    """GradCAM by tf-keras-vis (``tf_keras_vis.gradcam.Gradcam``): the reference.
+
+    Not registered: :class:`~dermviz.explain.gradcam.GradCAM` computes the same maps
+    (its default, compiled backend) and uses this one for ``backend="tf-keras-vis"``.
+    """
+
+    name = "gradcam"
+    display_name = "GradCAM"
+    visualizer_class = "tf_keras_vis.gradcam:Gradcam"
+
+    def _call_options(self) -> dict[str, Any]:
+        return {"activation_modifier": None}  # keep the signed grid; ReLU comes in upsampling
 
 
 @register
@@ -229,7 +235,7 @@ class ScoreCAM(TfKerasVisCAM):
         "forward pass per image",
     }
     images_per_task = 4  # max_n forward passes per image
-    images_per_call = 1
+    images_per_call = 1  # channels are chosen per call: a map must not depend on the batch
 
     def __init__(
         self, model: Any, *, layer: str = DEFAULT_TARGET_LAYER, max_n: int = 16,

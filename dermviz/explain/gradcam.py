@@ -28,17 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from dermviz.explain.base import SaliencyMaps, check_images, register, resolve_targets
-from dermviz.explain.cam_base import (
-    MIN_MEANINGFUL_GRID,
-    CAMExplainer,
-    coarse_grid_warning,
-    logit_score,
-    tf_keras_vis_grids,
-)
-from dermviz.explain.cam_graph import signed_grids
+from dermviz.explain.base import ExplainBatch, Prediction, register
+from dermviz.explain.cam_base import MIN_MEANINGFUL_GRID, CAMExplainer, coarse_grid_warning
+from dermviz.explain.cam_graph import oriented_grids, signed_grids
+from dermviz.explain.cams import TfKerasVisGradCAM
 from dermviz.models.blocks import DEFAULT_TARGET_LAYER
-from dermviz.models.predict import predict_proba
 
 __all__ = ["BACKENDS", "MIN_MEANINGFUL_GRID", "GradCAM", "coarse_grid_warning"]
 
@@ -61,9 +55,9 @@ class GradCAM(CAMExplainer):
         Images per gradient computation (not part of the cache key).
     backend : {"compiled", "tf-keras-vis"}
         ``"compiled"``: one compiled pass gives grids and p(melanoma).
-        ``"tf-keras-vis"``: the reference, ``tf_keras_vis.gradcam.Gradcam`` after a
-        separate prediction pass. Same maps (to float32 rounding), so not part of
-        the cache key.
+        ``"tf-keras-vis"``: the reference,
+        :class:`~dermviz.explain.cams.TfKerasVisGradCAM`, after a separate
+        prediction pass. Same maps (to float32 rounding), so not part of the cache key.
 
     Notes
     -----
@@ -83,38 +77,20 @@ class GradCAM(CAMExplainer):
             raise ValueError(f"unknown GradCAM backend {backend!r}; choose from {list(BACKENDS)}")
         super().__init__(model, layer=layer, batch_size=batch_size)
         self.backend = backend
-        self._reference = None
-        if backend == "tf-keras-vis":
-            # Heavy: tf-keras-vis imports TensorFlow, so only this backend pays for it.
-            from tf_keras_vis.gradcam import Gradcam
-            from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+        # Built once: construction clones the model (~1 s).
+        self._reference = (TfKerasVisGradCAM(model, layer=layer, batch_size=batch_size)
+                           if backend == "tf-keras-vis" else None)
 
-            # Built once: construction clones the model (~1 s); ReplaceToLinear acts
-            # on the clone, so `model` keeps its sigmoid.
-            self._reference = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
+    def _predict(self, images: np.ndarray) -> Prediction:
+        """The compiled pass: p(melanoma) and the melanoma grids from the same pass."""
+        if self._reference is not None:
+            return super()._predict(images)
+        grids, p_melanoma = signed_grids(self.model, self.layer, images,
+                                         batch_size=self.batch_size)
+        return Prediction(p_melanoma, by_products={"melanoma_grid": grids})
 
-    def explain(
-        self,
-        images: np.ndarray,
-        *,
-        target_class: int | np.ndarray | None = None,
-        threshold: float = 0.5,
-    ) -> SaliencyMaps:
-        images = check_images(images)
-        if self._reference is None:
-            # Melanoma grids and p(melanoma) from one pass; naevus grids are their negation.
-            grids, p_mel = signed_grids(self.model, self.layer, images,
-                                        batch_size=self.batch_size)
-            targets = resolve_targets(target_class, p_mel, threshold)
-            grids *= np.where(targets == 1, 1.0, -1.0).astype(np.float32)[:, None, None]
-        else:
-            p_mel = predict_proba(self.model, images, batch_size=self.batch_size)
-            targets = resolve_targets(target_class, p_mel, threshold)
-            grids = self._batched(self._reference_grids, images, targets)
-        return self._result(images, grids, p_mel, targets)
-
-    def _reference_grids(self, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        return tf_keras_vis_grids(
-            self._reference, logit_score(targets), images, layer=self.layer, grid=self.grid,
-            activation_modifier=None,  # keep the signed grid; ReLU comes in upsampling
-        )
+    def _grids(self, batch: ExplainBatch) -> np.ndarray:
+        """The melanoma grids, negated for naevus (the reference backend: tf-keras-vis's)."""
+        if self._reference is not None:
+            return self._reference._grids(batch)
+        return oriented_grids(batch.by_products["melanoma_grid"], batch.targets)

@@ -61,16 +61,9 @@ from dermviz.explain.backgrounds import (
     gap_warning,
     reference_gap,
 )
-from dermviz.explain.base import (
-    MELANOMA,
-    Explainer,
-    SaliencyMaps,
-    check_images,
-    register,
-    resolve_targets,
-)
+from dermviz.explain.base import MELANOMA, ComputedMaps, ExplainBatch, Explainer, register
 from dermviz.explain.shapley_estimators import ShapleyEstimate, leverage_shap
-from dermviz.models.predict import forward_fn, predict_proba
+from dermviz.models.predict import forward_fn
 
 #: Coalition samplers: shap's ``KernelExplainer`` (the paper's) and Leverage SHAP.
 SAMPLERS = ("kernel", "leverage")
@@ -381,10 +374,8 @@ class KernelSHAP(Explainer):
         super().__init__(
             model, n_segments=n_segments, compactness=compactness, sigma=sigma,
             reference=reference, background=background, nsamples=nsamples, l1_reg=l1_reg,
-            seed=seed, sampler=sampler,
+            seed=seed, sampler=sampler, batch_size=batch_size,
         )
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         p = self._params
         self.n_segments = p["n_segments"]
         self.compactness = p["compactness"]
@@ -395,7 +386,6 @@ class KernelSHAP(Explainer):
         self.l1_reg = p.get("l1_reg")
         self.seed = p["seed"]
         self.sampler = p.get("sampler", self.PAPER_SAMPLER)
-        self.batch_size = int(batch_size)
 
     @classmethod
     def canonical_params(cls, **given: Any) -> dict[str, Any]:
@@ -450,18 +440,10 @@ class KernelSHAP(Explainer):
             params["sampler"] = sampler
         return params
 
-    def explain(
-        self,
-        images: np.ndarray,
-        *,
-        target_class: int | np.ndarray | None = None,
-        threshold: float = 0.5,
-    ) -> SaliencyMaps:
-        images = check_images(images)
+    def _compute_maps(self, batch: ExplainBatch) -> ComputedMaps:
+        """Each image's SHAP values on its superpixels, spread over their pixels."""
+        images, targets = batch.images, batch.targets
         n, height, width = images.shape[:3]
-        p_mel = predict_proba(self.model, images, batch_size=self.batch_size)
-        targets = resolve_targets(target_class, p_mel, threshold)
-
         segments = np.zeros((n, height, width), dtype=np.int32)
         values: list[np.ndarray] = []
         base = np.zeros(n, dtype=np.float32)
@@ -498,13 +480,8 @@ class KernelSHAP(Explainer):
         for k, phi in enumerate(values):
             shap_values[k, : len(phi)] = phi
             maps[k] = phi.astype(np.float32)[segments[k]]
-        return SaliencyMaps(
-            method=self.name,
+        return ComputedMaps(
             maps=maps,
-            target_class=targets,
-            p_melanoma=p_mel,
-            grid=None,
-            params=self.params(),
             extras={
                 "segments": segments,
                 "shap_values": shap_values,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pytest
 
 from dermviz.cli import build_parser, main
@@ -37,9 +36,6 @@ class Blur(Explainer):
     @classmethod
     def suite_defaults(cls, suite: Any) -> dict[str, Any]:
         return {"size": suite.config["image_size"]}
-
-    def explain(self, images: np.ndarray, **kwargs: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
 
 
 @pytest.fixture
