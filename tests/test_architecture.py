@@ -1,7 +1,7 @@
 """The import contracts of ``[tool.importlinter]`` in pyproject.toml hold (``lint-imports``).
 
-Layers import only downward (cli > demo > sanity | analysis > explain > models >
-data > store), the dashboard imports no command-line module, dermviz never
+Layers import only downward (cli > api > demo | background > sanity | analysis >
+explain > models > data > store), the dashboard imports no command-line module, dermviz never
 imports the dashboard, and the light packages have no import cycles.
 """
 
