@@ -1,9 +1,9 @@
 """The import contracts of ``[tool.importlinter]`` in pyproject.toml hold (``lint-imports``).
 
-Layers import only downward (cli > demo > sanity | analysis > explain > models >
-data > store), the dashboard imports no command-line module, dermviz never
-imports the dashboard, and no package (explain, store, data, analysis, sanity,
-models) has an import cycle.
+Layers import only downward (cli > api > demo | background > sanity | analysis |
+evaluation > explain > models > data > store), the dashboard imports no command-line
+module, dermviz never imports the dashboard, and no package (explain, store, data,
+analysis, sanity, models, evaluation) has an import cycle.
 """
 
 from __future__ import annotations

@@ -118,7 +118,8 @@ def test_demo_cli_status_file_option_parses():
 
 def test_the_default_build_command_is_one_the_cli_accepts(tmp_path):
     from dermviz.background import demo_command
-    from dermviz.cli import _demo, build_parser
+    from dermviz.cli import build_parser
+    from dermviz.cli.suite import _demo
 
     argv = demo_command(tmp_path / "models", profile="smoke", name="d",
                         status_file=tmp_path / "s.json")

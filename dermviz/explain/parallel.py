@@ -1,10 +1,11 @@
 """Where saliency maps get computed: in this process, a process pool, Ray, or a background thread.
 
-The unit of work is a :class:`ChunkTask`: one suite member, a few image ids, a
-method and its parameters. :func:`run_chunk` does one: it opens the suite, loads
-the member's model (once per process, see :class:`WorkerCache`), explains the
-images and writes them to the suite's map store itself (atomic writes), then
-returns counts. The same function runs
+The unit of work is a :class:`ChunkTask`: a suite, one of its members, a few image
+ids, a method and its parameters. :func:`run_chunk` does one: it loads the suite's
+data set and the member's model (once per process, see :class:`WorkerCache`),
+explains the images and writes them to the suite's map store itself (atomic
+writes), then returns counts. A task travels to pool and Ray workers pickled, the
+suite with it (its folder and manifest). The same function runs
 
 * in the calling process (``workers=1``),
 * in ``concurrent.futures.ProcessPoolExecutor`` workers started with the
@@ -24,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dermviz.data.dataset import Dataset
@@ -47,8 +49,7 @@ class ChunkTask:
 
     Attributes
     ----------
-    suite_path : str
-        The suite folder (workers reopen the suite from it).
+    suite : Suite
     member : str
     image_ids : tuple of str
     method : str
@@ -62,7 +63,7 @@ class ChunkTask:
         before its first TensorFlow op; None leaves TensorFlow's defaults.
     """
 
-    suite_path: str
+    suite: Suite
     member: str
     image_ids: tuple[str, ...]
     method: str
@@ -83,7 +84,8 @@ class ChunkResult:
 
 
 class WorkerCache:
-    """Per-process suites, data sets and models, so a worker loads each once.
+    """Per-process data sets and models of suites (keyed by folder), so a worker loads
+    each once.
 
     Parameters
     ----------
@@ -94,28 +96,26 @@ class WorkerCache:
 
     def __init__(self, max_models: int = 2) -> None:
         self.max_models = int(max_models)
-        self.suites: dict[str, Suite] = {}
-        self.datasets: dict[str, Dataset] = {}
-        self.models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self.datasets: dict[Path, Dataset] = {}
+        self.models: OrderedDict[tuple[Path, str], Any] = OrderedDict()
 
-    def suite(self, path: str) -> Suite:
-        if path not in self.suites:
-            self.suites[path] = Suite(path)
-        return self.suites[path]
+    def add_dataset(self, suite: Suite, dataset: Dataset) -> None:
+        """Use ``dataset`` (already loaded by the caller) for ``suite``."""
+        self.datasets[suite.path] = dataset
 
-    def dataset(self, path: str) -> Dataset:
-        if path not in self.datasets:
-            self.datasets[path] = self.suite(path).dataset()
-        return self.datasets[path]
+    def dataset(self, suite: Suite) -> Dataset:
+        if suite.path not in self.datasets:
+            self.datasets[suite.path] = suite.dataset()
+        return self.datasets[suite.path]
 
-    def model(self, path: str, member: str) -> Any:
-        key = (path, member)
+    def model(self, suite: Suite, member: str) -> Any:
+        key = (suite.path, member)
         if key in self.models:
             self.models.move_to_end(key)
             return self.models[key]
         while len(self.models) >= max(1, self.max_models):
             self.models.popitem(last=False)
-        model = self.suite(path).load_model(member)
+        model = suite.load_model(member)
         self.models[key] = model
         return model
 
@@ -177,10 +177,9 @@ def run_chunk(task: ChunkTask, cache: WorkerCache | None = None) -> ChunkResult:
     configure_threads(task.intra_threads, task.inter_threads)
     cache = cache if cache is not None else _PROCESS_CACHE
     t0 = time.perf_counter()
-    suite = cache.suite(task.suite_path)
-    dataset = cache.dataset(task.suite_path)
-    explainer = make_explainer(cache.model(task.suite_path, task.member), task.method,
-                               task.params)
+    suite = task.suite
+    dataset = cache.dataset(suite)
+    explainer = make_explainer(cache.model(suite, task.member), task.method, task.params)
     threshold = suite.threshold(task.member)
     maps_cache = MapCache.of(suite)
     n = 0
@@ -193,7 +192,7 @@ def run_chunk(task: ChunkTask, cache: WorkerCache | None = None) -> ChunkResult:
 
 
 def make_tasks(
-    suite_path: str,
+    suite: Suite,
     todo: dict[str, list[str]],
     *,
     method: str,
@@ -207,7 +206,7 @@ def make_tasks(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     intra, inter = threads if threads is not None else (None, None)
     return [
-        ChunkTask(suite_path, member, tuple(ids[k : k + chunk_size]), method, params,
+        ChunkTask(suite, member, tuple(ids[k : k + chunk_size]), method, params,
                   batch_size, intra, inter)
         for member, ids in todo.items()
         for k in range(0, len(ids), chunk_size)

@@ -133,7 +133,7 @@ def explain_suite(
     chunk = chunk_size if chunk_size is not None else images_per_task(method, batch_size)
     threads = parallel.thread_split(workers) if (workers > 1 or backend == "ray") else None
     tasks = parallel.make_tasks(
-        str(suite.path), {m: v for m, v in todo.items() if v}, method=method, params=params,
+        suite, {m: v for m, v in todo.items() if v}, method=method, params=params,
         chunk_size=chunk, batch_size=batch_size, threads=threads,
     )
     if backend == "ray":
@@ -142,8 +142,7 @@ def explain_suite(
         results = parallel.run_local_pool(tasks, workers)
     else:
         worker = parallel.WorkerCache(max_models=1)
-        worker.suites[str(suite.path)] = suite
-        worker.datasets[str(suite.path)] = dataset
+        worker.add_dataset(suite, dataset)
         results = parallel.run_serial(tasks, worker)
     computed = 0
     with tqdm(total=n_todo, desc=method, unit="img", disable=not progress or not n_todo,

@@ -143,8 +143,8 @@ def test_tasks_are_member_major_chunks_and_threads_split_the_cores():
         (["--method", "kernelshap", "--layer", "mixed2"], "--layer applies to --method gradcam"),
         (["--method", "kernelshap", "--nsamples", "0"], "nsamples must be an integer >= 1"),
         (["--method", "lime"], "unknown method 'lime'"),
-        (["--workers", "0"], "--workers must be >= 1"),
-        (["--ray-address", "auto"], "--ray-address needs --backend ray"),
+        (["--workers", "0"], "workers must be an integer >= 1, got 0"),
+        (["--ray-address", "auto"], "ray_address is only used with backend='ray'"),
     ],
 )
 def test_cli_rejects_options_of_the_wrong_method(smoke_models_dir, capsys, extra, message):

@@ -393,7 +393,7 @@ def test_suite_summary_mean_variance_sd():
 
 
 def test_cli_arguments_override_the_config(tmp_path, capsys):
-    from dermviz.models.search_command import add_search_arguments, resolve_config, run_search
+    from dermviz.cli.search import add_search_arguments, resolve_config, run_search
 
     parser = add_search_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--profile", "smoke", "--trials", "4", "--members", "3",

@@ -43,7 +43,7 @@ def _trial_states(db: Path) -> list[tuple[int, int, str, float | None]]:
 
 
 def _command(models: Path, config: Path) -> list[str]:
-    return [sys.executable, "-m", "dermviz.models.search_command", "--models-dir", str(models),
+    return [sys.executable, "-m", "dermviz", "--models-dir", str(models), "search",
             "--profile", "smoke", "--config", str(config), "--name", "k", "--no-progress"]
 
 

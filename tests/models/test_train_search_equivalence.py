@@ -53,7 +53,7 @@ def _dermviz(models: Path, *args: str) -> None:
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(
-        [sys.executable, "-m", "dermviz.cli", "--models-dir", str(models), *args],
+        [sys.executable, "-m", "dermviz", "--models-dir", str(models), *args],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=360,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -258,7 +258,7 @@ def test_specs_tables_and_the_cli_module_import_no_keras():
     # layer no longer imports the explainers; what sanity itself imports is checked here.
     code = (
         "import sys\n"
-        "import dermviz.sanity.command, dermviz.sanity.design, dermviz.sanity.tables\n"
+        "import dermviz.cli.sanity, dermviz.sanity.design, dermviz.sanity.tables\n"
         "from dermviz.sanity import RandomizationSpec, CrossModelSpec, spec_from_dict\n"
         "s = CrossModelSpec(member_ids=('a', 'b'), image_ids=('x',))\n"
         "assert spec_from_dict(s.to_json()) == s\n"

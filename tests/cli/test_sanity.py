@@ -117,7 +117,7 @@ def test_smprt_and_emprt_from_the_command_line(models_dir, tmp_path, capsys):
 
 def test_paper_spec_matches_the_paper_design(smoke_suite):
     from dermviz import sanity
-    from dermviz.sanity import command
+    from dermviz.cli import sanity as command
 
     spec = sanity.randomization_spec(smoke_suite, method="gradcam")
     assert spec.layer_set == "paper" and spec.order == "cascading"

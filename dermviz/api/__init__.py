@@ -161,3 +161,21 @@ def _first_member(suite: Suite) -> str:
     if not suite.member_ids:
         raise ValueError(f"suite {suite.name!r} has no trained member yet")
     return suite.member_ids[0]
+
+
+# Building suites and their maps (what the command line calls): dermviz.api.build.
+from dermviz.api.build import (  # noqa: E402
+    build_demo,
+    build_probe,
+    check_weights,
+    explain_suite,
+    load_dataset,
+    search_suite,
+    search_summary,
+    train_suite,
+)
+
+__all__ += [
+    "build_demo", "build_probe", "check_weights", "explain_suite", "load_dataset",
+    "search_suite", "search_summary", "train_suite",
+]

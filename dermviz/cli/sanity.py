@@ -7,7 +7,8 @@ A thin caller of :mod:`dermviz.sanity`: options -> specs
 ``<suite>/sanity/<kind>-<key>/``, shared with the dashboard's researcher pages.
 
 This module is imported when the CLI starts: heavy imports (TensorFlow, the
-backend) happen inside the functions.
+backend) happen inside the functions. It imports only :mod:`dermviz.sanity`'s package-level
+names.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dermviz.cli.options import add_command, open_suite, split
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from dermviz.sanity.checks import (
+    from dermviz.sanity import (
         ComparisonResult,
         EfficientRandomizationResult,
         RandomizationResult,
     )
 
-__all__ = ["ALSO", "TESTS", "add_sanity_arguments", "run_sanity"]
+__all__ = ["ALSO", "TESTS", "add_commands", "add_sanity_arguments", "run_sanity"]
 
 #: ``--test`` names -> check kinds: the classic layer-randomization test and the two
 #: repaired ones of Hedstroem et al. (smooth and efficient MPRT).
@@ -37,6 +40,12 @@ ALSO = {"reproducibility": "reproducibility", "cross-model": "cross_model"}
 # dermviz.sanity.design.METHODS and CROSS_MODEL_MEMBERS (checked in the tests).
 _METHODS = ("gradcam", "kernelshap")
 _CROSS_MODEL_MEMBERS = 3
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """``sanity``."""
+    add_sanity_arguments(add_command(sub, "sanity", run_sanity,
+                                     "run sanity-check studies on a suite"))
 
 
 def add_sanity_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,14 +121,10 @@ def add_sanity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _split(value: str | None) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else []
-
-
 def _parse_also(value: str | None, study: str) -> list[str]:
     if value is None:
         return list(ALSO.values()) if study == "paper" else []
-    names = _split(value)
+    names = split(value)
     if names == ["none"]:
         return []
     unknown = [n for n in names if n not in ALSO]
@@ -130,15 +135,11 @@ def _parse_also(value: str | None, study: str) -> list[str]:
 
 def run_sanity(args: argparse.Namespace) -> None:
     """``dermviz sanity``: run (or load) the studies, print the tables, write the CSV."""
-    from dermviz import sanity
-    from dermviz.explain.base import available_methods
-    from dermviz.models.suite import Suite, models_root
-    from dermviz.sanity.storage import META
+    from dermviz import api, sanity
 
-    root = getattr(args, "models_dir", None) or models_root()
-    suite = Suite.open(args.suite, root=root)
-    methods = _split(args.methods)
-    known = available_methods()
+    suite = open_suite(args)
+    methods = split(args.methods)
+    known = api.available_methods()
     bad = [m for m in methods if m not in known]
     if bad or not methods:
         raise ValueError(f"unknown method(s) {bad or methods}; choose from {known}")
@@ -149,7 +150,7 @@ def run_sanity(args: argparse.Namespace) -> None:
         raise ValueError(f"suite {suite.name!r} has no trained member yet")
     member = args.member or suite.member_ids[0]
     suite.member(member)  # KeyError naming the members
-    cross_members = _split(args.cross_members) or None
+    cross_members = split(args.cross_members) or None
     for m in cross_members or []:
         suite.member(m)
     dataset = suite.dataset()
@@ -184,12 +185,13 @@ def run_sanity(args: argparse.Namespace) -> None:
           f"{len(plan[0].image_ids)} images, methods {', '.join(methods)}")
     tables = []
     for spec in plan:
-        folder = sanity.study_folder(suite, spec)
-        cached = (folder / META).is_file()
         start = time.perf_counter()
-        result = sanity.run(suite, spec, dataset=dataset, load_model=load_model,
-                            progress=not args.no_progress)
-        status = _status(cached, time.perf_counter() - start, folder)
+        result = sanity.cached_study(suite, spec)
+        cached = result is not None
+        if not cached:
+            result = sanity.run(suite, spec, dataset=dataset, load_model=load_model,
+                                progress=not args.no_progress)
+        status = _status(cached, time.perf_counter() - start, sanity.study_folder(suite, spec))
         if spec.kind in ("randomization", "smprt"):
             _print_randomization(result, status)
         elif spec.kind == "emprt":
@@ -209,9 +211,9 @@ def _randomization_spec(args: argparse.Namespace, suite: Any, member: str, metho
     """The spec of ``--test`` (classic, smprt or emprt) from the options."""
     from dermviz import sanity
 
-    common = dict(member=member, method=method, params=params, image_ids=_split(args.images),
+    common = dict(member=member, method=method, params=params, image_ids=split(args.images),
                   target=args.target, seed=args.seed, reset_bias=args.reset_bias,
-                  reset_batchnorm=args.reset_batchnorm, stages=_split(args.stages) or None,
+                  reset_batchnorm=args.reset_batchnorm, stages=split(args.stages) or None,
                   dataset=dataset)
     if args.test == "emprt":
         return sanity.emprt_spec(suite, layer_set=args.layer_set or "blocks",
@@ -255,7 +257,7 @@ def _status(cached: bool, seconds: float, folder: Path) -> str:
 
 
 def _print_randomization(result: RandomizationResult, status: str) -> None:
-    from dermviz.sanity.tables import paper_comparable
+    from dermviz import sanity
 
     spec = result.spec
     params = ", ".join(f"{k}={v}" for k, v in spec.method_params.items())
@@ -273,7 +275,7 @@ def _print_randomization(result: RandomizationResult, status: str) -> None:
     print(_fmt(result.baseline_table()))
     print("per step, mean |change| of similarity to the original (the paper's metric):")
     print(_fmt(result.step_table().drop(columns=["from_stage"])))
-    if not paper_comparable(spec):
+    if not sanity.paper_comparable(spec):
         print("(no paper reference: the design differs from the paper's)")
     for w in result.warnings:
         print(f"warning: {w}")

@@ -1,0 +1,183 @@
+"""Building suites: the data, training, hyperparameter search, the demo and probe suites,
+and their precomputed saliency maps.
+
+The command line's ``demo``, ``probe``, ``train``, ``search`` and ``explain`` are thin
+callers of these functions; a notebook can call them too. Importing this module imports
+no TensorFlow, Optuna or scikit-learn: each engine is imported when a build runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dermviz.data.dataset import Dataset
+from dermviz.data.ham10000 import load_ham10000
+from dermviz.data.synthetic import SyntheticConfig, make_synthetic
+from dermviz.demo import run_demo, run_probe
+from dermviz.explain import precompute
+from dermviz.models.backends import make_backend
+from dermviz.models.config import TrainConfig
+from dermviz.models.inception import resolve_weights
+from dermviz.models.profiles import PROBE_ARTEFACT
+from dermviz.models.search_config import SearchConfig
+from dermviz.models.suite import Suite
+from dermviz.store.status import StatusFile, set_status_sink
+
+__all__ = [
+    "build_demo",
+    "build_probe",
+    "check_weights",
+    "explain_suite",
+    "load_dataset",
+    "search_suite",
+    "search_summary",
+    "train_suite",
+]
+
+
+def load_dataset(
+    data: str | Path = "synthetic",
+    *,
+    skip_missing: bool = False,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    synthetic: SyntheticConfig | None = None,
+) -> Dataset:
+    """The data set a suite trains on: the synthetic generator or a HAM10000 folder.
+
+    Parameters
+    ----------
+    data : str or path
+        ``"synthetic"``, or a HAM10000 folder (metadata CSV and images).
+    skip_missing : bool
+        HAM10000: skip images listed in the metadata but absent.
+    n_train, n_test : int, optional
+        Synthetic data: sizes of the training pool and of the hold-out (default: the
+        config's).
+    synthetic : SyntheticConfig, optional
+        Synthetic data: the generator's config (default: ``SyntheticConfig()``).
+    """
+    if str(data) != "synthetic":
+        return load_ham10000(data, skip_missing=skip_missing)
+    sizes = {k: v for k, v in {"n_train": n_train, "n_test": n_test}.items() if v is not None}
+    return make_synthetic(synthetic if synthetic is not None else SyntheticConfig(), **sizes)
+
+
+def check_weights(weights: str | Path | None) -> None:
+    """Fail now, before any data is loaded, when ``weights`` cannot be used offline
+    (:func:`dermviz.models.inception.resolve_weights`)."""
+    if weights not in (None, "none"):
+        resolve_weights(weights)
+
+
+def train_suite(
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    out_dir: str | Path,
+    overwrite: bool = False,
+    device: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> Suite:
+    """Train (or resume) a suite in ``out_dir``
+    (:func:`dermviz.models.training.train_suite`)."""
+    # The training engine imports scikit-learn and TensorFlow: only a build pays for them.
+    from dermviz.models import training
+
+    return training.train_suite(dataset, config, out_dir=out_dir, overwrite=overwrite,
+                                device=device, progress=progress)
+
+
+def search_suite(
+    dataset: Dataset,
+    config: SearchConfig,
+    *,
+    out_dir: str | Path,
+    storage: str | None = None,
+    backend: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    gpus: str = "auto",
+    device: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Suite:
+    """Search (or resume searching) a suite in ``out_dir``, each member the best trial of
+    its own Optuna study (:func:`dermviz.models.search.search_suite`).
+
+    Parameters
+    ----------
+    backend : {"local", "ray"}
+        Where trials run; ``workers``, ``ray_address`` and ``gpus`` as for
+        :func:`dermviz.models.backends.make_backend`.
+    storage : str, optional
+        Optuna storage URL (default: an SQLite file in the suite).
+    """
+    runner = make_backend(backend, workers=workers, address=ray_address, gpus=gpus)
+    # The search driver imports Optuna and scikit-learn (~1.5 s): only a search pays.
+    from dermviz.models.search import search_suite as search
+
+    return search(dataset, config, out_dir=out_dir, storage=storage, backend=runner,
+                  device=device, overwrite=overwrite, progress=progress)
+
+
+def search_summary(suite: Suite) -> pd.DataFrame:
+    """A searched suite's hold-out metrics across members: mean, variance, sd (ddof=1),
+    beside the paper's and the reproduction's means."""
+    from dermviz.models.search.summary import summary_frame
+
+    return summary_frame(suite.manifest["members"])
+
+
+def build_demo(
+    *,
+    profile: str = "default",
+    out_dir: str | Path,
+    overwrite: bool = False,
+    explain: bool = True,
+    status_file: str | Path | None = None,
+) -> Suite:
+    """Build (or resume) the demo suite and its GradCAM maps (:func:`dermviz.demo.run_demo`).
+
+    ``status_file``: write live progress there (what the dashboard's background build
+    reads), finished with the error when the build fails.
+    """
+    status = StatusFile(status_file) if status_file is not None else None
+    set_status_sink(status)
+    try:
+        suite = run_demo(profile=profile, out_dir=out_dir, overwrite=overwrite,
+                         explain=explain)
+    except BaseException as exc:
+        if status is not None:
+            status.finish(error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        set_status_sink(None)
+    if status is not None:
+        status.finish()
+    return suite
+
+
+def build_probe(
+    *,
+    size: str = "default",
+    correlated: bool = True,
+    gradmask: float | None = None,
+    artefact: str = PROBE_ARTEFACT,
+    out_dir: str | Path,
+    overwrite: bool = False,
+    explain: bool = True,
+) -> Suite:
+    """Build (or resume) a spurious-correlation probe suite and its GradCAM maps
+    (:func:`dermviz.demo.run_probe`)."""
+    return run_probe(size=size, correlated=correlated, gradmask=gradmask, artefact=artefact,
+                     out_dir=out_dir, overwrite=overwrite, explain=explain)
+
+
+def explain_suite(suite: Suite, **options: Any) -> dict[str, int]:
+    """Fill the suite's map store (:func:`dermviz.explain.precompute.explain_suite`, whose
+    options these are): ``{"computed": n, "cached": n}``."""
+    return precompute.explain_suite(suite, **options)

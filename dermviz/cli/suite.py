@@ -1,0 +1,132 @@
+"""``dermviz demo | probe | train | info``: build suites, and list them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dermviz import api
+from dermviz.cli.options import (
+    add_command,
+    add_data_arguments,
+    add_device_arguments,
+    device,
+    load_data,
+    models_dir,
+    open_suite,
+    print_suite,
+)
+from dermviz.data.synthetic import ARTEFACT_NAMES
+from dermviz.models.config import LR_SCHEDULES, TrainConfig
+from dermviz.models.profiles import PROBE_ARTEFACT, PROBE_SIZES
+
+__all__ = ["add_commands", "probe_name"]
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """``demo``, ``probe``, ``train`` and ``info``."""
+    demo = add_command(sub, "demo", _demo, "build the demo suite on synthetic data")
+    demo.add_argument("--profile", choices=["smoke", "default"], default="default")
+    demo.add_argument("--name", default=None, help="suite name (default: demo or demo-smoke)")
+    demo.add_argument("--overwrite", action="store_true", help="rebuild from scratch")
+    demo.add_argument("--no-explain", action="store_true", help="skip GradCAM precomputation")
+    demo.add_argument("--status-file", type=Path, default=None,
+                      help="write live progress to this JSON file (the dashboard's builds)")
+
+    probe = add_command(sub, "probe", _probe, "build a spurious-correlation probe suite (an "
+                        "artefact on every training melanoma; see docs/probe.md)")
+    probe.add_argument("--size", choices=list(PROBE_SIZES), default="default",
+                       help="smoke: seconds (tests); default: the demo's size (minutes)")
+    probe.add_argument("--control", action="store_true",
+                       help="the control: the artefact on half of each training class (no "
+                       "correlation)")
+    probe.add_argument("--artefact", choices=list(ARTEFACT_NAMES), default=PROBE_ARTEFACT,
+                       help="the spurious artefact: an ink mark near the lesion (default) or a "
+                       "ruler along one edge")
+    probe.add_argument("--gradmask", type=float, default=None, metavar="LAMBDA",
+                       help="train with GradMask at this weight (default: plain training)")
+    probe.add_argument("--name", default=None,
+                       help="suite name (default: "
+                       "probe[-ruler][-control][-gradmask<LAMBDA>][-smoke])")
+    probe.add_argument("--overwrite", action="store_true", help="rebuild from scratch")
+    probe.add_argument("--no-explain", action="store_true", help="skip GradCAM precomputation")
+
+    train = add_command(sub, "train", _train, "train a suite on HAM10000 or synthetic data")
+    train.add_argument("--config", type=Path, help="TOML/JSON file of training options")
+    add_data_arguments(train)
+    train.add_argument("--name", required=True, help="suite name (folder under the models dir)")
+    train.add_argument("--overwrite", action="store_true")
+    for flag, kind in [
+        ("image-size", int), ("members", int), ("epochs", int), ("batch-size", int),
+        ("learning-rate", float), ("dense-units", int), ("dropout", float), ("seed", int),
+        ("max-train", int), ("recipe", str), ("weights", str), ("gradcam-layer", str),
+    ]:
+        train.add_argument(f"--{flag}", type=kind, default=None)
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                       help="learning rate over the epochs (overrides the config)")
+    add_device_arguments(train)
+
+    add_command(sub, "info", _info, "list suites and their hold-out metrics").add_argument(
+        "--suite", default=None, help="show one suite's members"
+    )
+
+
+def _demo(args: argparse.Namespace) -> None:
+    name = args.name or ("demo" if args.profile == "default" else f"demo-{args.profile}")
+    print_suite(api.build_demo(
+        profile=args.profile, out_dir=models_dir(args) / name, overwrite=args.overwrite,
+        explain=not args.no_explain, status_file=args.status_file,
+    ))
+
+
+def probe_name(*, size: str, control: bool, gradmask: float | None,
+               artefact: str = PROBE_ARTEFACT) -> str:
+    """The default suite name of ``dermviz probe``."""
+    return ("probe" + ("" if artefact == PROBE_ARTEFACT else f"-{artefact}")
+            + ("-control" if control else "")
+            + (f"-gradmask{gradmask:g}" if gradmask is not None else "")
+            + ("-smoke" if size == "smoke" else ""))
+
+
+def _probe(args: argparse.Namespace) -> None:
+    name = args.name or probe_name(size=args.size, control=args.control, gradmask=args.gradmask,
+                                   artefact=args.artefact)
+    print_suite(api.build_probe(
+        size=args.size, correlated=not args.control, gradmask=args.gradmask,
+        artefact=args.artefact, out_dir=models_dir(args) / name, overwrite=args.overwrite,
+        explain=not args.no_explain,
+    ))
+
+
+def _train(args: argparse.Namespace) -> None:
+    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    flags = {
+        "image_size": args.image_size, "n_members": args.members, "epochs": args.epochs,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+        "dense_units": args.dense_units, "dropout": args.dropout, "seed": args.seed,
+        "max_train": args.max_train, "recipe": args.recipe, "weights": args.weights,
+        "gradcam_layer": args.gradcam_layer, "lr_schedule": args.lr_schedule,
+    }
+    config = config.replace(**{k: v for k, v in flags.items() if v is not None})
+    api.check_weights(config.weights)  # fail before loading any data
+    print_suite(api.train_suite(
+        load_data(args), config, out_dir=models_dir(args) / args.name,
+        overwrite=args.overwrite, device=device(args),
+    ))
+
+
+def _info(args: argparse.Namespace) -> None:
+    if args.suite:
+        print_suite(open_suite(args))
+        return
+    root = models_dir(args)
+    suites = api.list_suites(root)
+    if not suites:
+        print(f"no suites under {root}; build one with 'dermviz demo'")
+        return
+    for suite in suites:
+        table = suite.metrics_table()
+        auc = f"{table['auc'].mean():.3f}" if len(table) else "-"
+        print(f"{suite.name:24s} {suite.dataset_info['name']:10s} "
+              f"{len(suite.member_ids)} member(s)  mean hold-out AUC {auc}  "
+              f"[{suite.manifest.get('status')}]")
