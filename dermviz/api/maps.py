@@ -106,9 +106,9 @@ def saliency_map(suite: Suite, member: str, image_id: str, *, method: str,
     MemberModelError
         On a miss, when the member's model file is missing or damaged.
     """
+    # On a miss only: the suite's kept model, and its data set (kept too).
     return load_or_compute(suite, member, image_id, method=method, params=params,
-                           model_loader=partial(suite.model, member),
-                           dataset=suite_dataset(suite))
+                           model_loader=partial(suite.model, member))
 
 
 def stored_maps(suite: Suite, members: Sequence[str], image_id: str, *, method: str,

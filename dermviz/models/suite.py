@@ -87,6 +87,14 @@ class Suite:
         # Background map jobs share the object: one load per member, not one per thread.
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to another process (a worker, a Ray task) without what it loaded or its lock.
+        return {"path": self.path, "manifest": self.manifest}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.manifest = state["path"], state["manifest"]
+        self._models, self._dataset, self._lock = {}, None, threading.Lock()
+
     @classmethod
     def open(cls, name_or_path: str | Path, *, root: str | Path | None = None) -> Suite:
         """Open by folder path, or by name under ``root`` (default :func:`models_root`).
