@@ -1,9 +1,10 @@
 """dermviz dashboard: ``streamlit run app/Home.py``.
 
-Pages are thin: they call :mod:`dermviz` (through :mod:`app.state`'s cached
-wrappers) and only lay things out. They live in ``app/views/``, not ``app/pages/``:
-Streamlit turns a ``pages/`` folder beside the entry script into a second, automatic
-navigation whose URLs bypass this script.
+Pages are thin: they call :mod:`dermviz.api` (mostly through :mod:`app.state`'s
+cached wrappers) and only lay things out; from dermviz they import nothing else but
+the overlay renderer (:mod:`dermviz.explain.overlay`). They live in ``app/views/``,
+not ``app/pages/``: Streamlit turns a ``pages/`` folder beside the entry script into a
+second, automatic navigation whose URLs bypass this script.
 """
 
 import sys

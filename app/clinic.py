@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from dermviz.analysis.errors import majority_vote
+from dermviz.api import Suite, majority_vote, member_calls
 
 #: Width of an overlay on the Case and New image pages (the images are 75-299 px).
 OVERLAY_WIDTH = 300
@@ -23,11 +23,9 @@ TSCHANDL_CAPTION = (
 
 def members_table(p_melanoma: pd.Series | np.ndarray, thresholds: pd.Series | np.ndarray,
                   members: list[str]) -> pd.DataFrame:
-    """``member, p_melanoma, threshold, call`` for the vote, the chart and the report."""
-    p = np.asarray(p_melanoma, dtype=float)
-    t = np.asarray(thresholds, dtype=float)
-    return pd.DataFrame({"member": members, "p_melanoma": p, "threshold": t,
-                         "call": np.where(p >= t, "melanoma", "naevus")})
+    """``member, p_melanoma, threshold, call`` for the vote, the chart and the report
+    (:func:`dermviz.api.member_calls`)."""
+    return member_calls(p_melanoma, thresholds, members)
 
 
 def show_vote(table: pd.DataFrame) -> None:
@@ -64,9 +62,9 @@ def probability_chart(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def show_similar(suite_path: str, similar: pd.DataFrame, *, per_row: int = 3) -> None:
+def show_similar(suite: Suite, similar: pd.DataFrame, *, per_row: int = 3) -> None:
     """Thumbnails of similar training cases with their diagnoses and similarity."""
-    thumbs = state.thumbnails(suite_path, tuple(similar["image_id"]))
+    thumbs = state.thumbnails(suite, tuple(similar["image_id"]))
     rows = list(zip(similar.itertuples(), thumbs, strict=True))
     for start in range(0, len(rows), per_row):
         for col, (row, thumb) in zip(st.columns(per_row), rows[start:start + per_row],

@@ -1,7 +1,10 @@
-"""Cached access to dermviz for the pages.
+"""Cached access to :mod:`dermviz.api` for the pages.
 
-``st.cache_resource`` holds models (one per suite member); ``st.cache_data`` is
-keyed by ids and paths, never by arrays.
+Thin wrappers: each calls one API function. A suite is opened once per version
+(``st.cache_resource``, keyed by its folder and its ``suite.json`` stamp) and passed
+as an object; the members and data set it loads stay with it. ``st.cache_data``
+keys a suite by its folder and manifest (so a landed member recomputes), never
+by arrays.
 
 Failures a user can cause (a suite gone, a broken member file, a moved data
 folder, a damaged store entry or study) end in ``st.error``/``st.warning`` with
@@ -20,26 +23,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dermviz import sanity
-from dermviz.analysis import browse, lesion_localization, probe, retrieval, statistics
-from dermviz.analysis.suite_comparison import SuiteComparison, compare_suites
-from dermviz.analysis.verdicts import verdicts
-from dermviz.data import thumbnails as thumbs
-from dermviz.data.synthetic import load_artefact_masks
-from dermviz.explain.base import get_explainer, make_explainer
-from dermviz.explain.consensus import Consensus, map_consensus
-from dermviz.explain.jobs import Job, MapJobs
-from dermviz.explain.maps import SaliencyMaps
-from dermviz.explain.precompute import cached_maps, default_params, load_or_compute
-from dermviz.models.suite import (
-    MANIFEST,
+from dermviz import api
+from dermviz.api import (
+    DamagedFileWarning,
     MemberModelError,
+    SaliencyMaps,
+    StudyDamagedError,
+    StudyInfo,
     Suite,
-    SuiteNotFoundError,
-    list_suites,
 )
-from dermviz.sanity import StudyDamagedError
-from dermviz.store import DamagedFileWarning, resolve_within
 
 T = TypeVar("T")
 
@@ -49,6 +41,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Each poll reruns a fragment, about 0.1 s of the server's CPU and GIL: polling every
 #: second took 10% from the map it waited for on a 2-core machine (bench_polling.py).
 POLL_SECONDS = 2.0
+#: How ``st.cache_data`` keys a suite: its folder and manifest (what a landed member changes).
+BY_SUITE = {Suite: lambda suite: (str(suite.path), suite.manifest)}
 
 
 def models_dir() -> Path:
@@ -57,12 +51,8 @@ def models_dir() -> Path:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def suite_paths(root: str) -> list[str]:
-    return [str(s.path) for s in list_suites(root)]
-
-
-def open_suite(path: str) -> Suite:
-    return Suite(path)
+def suite_names(root: str) -> list[str]:
+    return api.suite_names(root)
 
 
 def stop_with_error(message: str) -> NoReturn:
@@ -90,10 +80,39 @@ def reporting_damage(compute: Callable[[], T]) -> T:
     return result
 
 
+def with_members(compute: Callable[[], T]) -> T:
+    """``compute()``; a missing or broken member file it meets stops the page with the
+    message of :class:`MemberModelError` (which says how to retrain the member)."""
+    try:
+        return compute()
+    except MemberModelError as exc:
+        stop_with_error(str(exc))
+
+
+# ----------------------------------------------------------------------------- suites
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _opened(path: str, stamp: int) -> Suite:
+    return api.open_suite(path)
+
+
+def open_by_name(name: str) -> Suite:
+    """A suite of the models folder by name (never a path, so no choice can leave it),
+    opened once per version of its ``suite.json``; a suite gone since the listing stops
+    the page."""
+    try:
+        path = api.suite_path(models_dir(), name)
+        return _opened(str(path), api.suite_stamp(path))
+    except (FileNotFoundError, ValueError) as exc:  # deleted since the listing was cached
+        suite_names.clear()
+        stop_with_error(f"{exc}. Reload the page to choose another suite.")
+
+
 def choose_suite() -> Suite | None:
     """Sidebar suite picker shared by all pages; None (with help shown) if there is none."""
-    paths = suite_paths(str(models_dir()))
-    if not paths:
+    names = suite_names(str(models_dir()))
+    if not names:
         st.info(
             f"No model suite found in `{models_dir()}`.\n\n"
             "Build the demo suite with the button on the **Home** page (it runs in the "
@@ -104,7 +123,6 @@ def choose_suite() -> Suite | None:
             "--image-size 128\n```"
         )
         return None
-    names = [Path(p).name for p in paths]
     default = st.session_state.get("suite_name")
     if default is not None and default not in names:
         st.sidebar.warning(f"Suite {default!r} is no longer in `{models_dir()}`; "
@@ -113,12 +131,7 @@ def choose_suite() -> Suite | None:
     index = names.index(default) if default in names else 0
     name = st.sidebar.selectbox("Suite", names, index=index, key="suite_picker")
     st.session_state["suite_name"] = name
-    try:
-        # By name only (never a path), so no choice can leave the models folder.
-        return Suite(resolve_within(models_dir(), name))
-    except (SuiteNotFoundError, ValueError) as exc:  # deleted since the listing was cached
-        suite_paths.clear()
-        stop_with_error(f"{exc}. Reload the page to choose another suite.")
+    return open_by_name(name)
 
 
 def require_trained_suite() -> Suite:
@@ -133,134 +146,109 @@ def require_trained_suite() -> Suite:
     return suite
 
 
-@st.cache_resource(show_spinner="Loading model...")
-def _load_model(suite_path: str, member: str) -> Any:
-    return Suite(suite_path).load_model(member)
+def load_model(suite: Suite, member: str) -> Any:
+    """The member's model, loaded once per suite object (:func:`dermviz.api.load_model`);
+    a missing or broken model file stops the page."""
+    with st.spinner("Loading model..."):
+        return with_members(lambda: api.load_model(suite, member))
 
 
-def load_model(suite_path: str, member: str) -> Any:
-    """The member's model (cached); a missing or broken model file stops the page
-    with the message of :class:`~dermviz.models.suite.MemberModelError`."""
+def load_dataset(suite: Suite) -> Any:
+    """The suite's data set, opened once per suite object; a moved data folder or a
+    damaged metadata file stops the page with a message that says how to fix it."""
     try:
-        return _load_model(suite_path, member)
-    except MemberModelError as exc:
-        stop_with_error(str(exc))
-
-
-@st.cache_resource(show_spinner="Loading data set...")
-def _load_dataset(suite_path: str) -> Any:
-    return Suite(suite_path).dataset()
-
-
-def load_dataset(suite_path: str) -> Any:
-    """The suite's data set (cached); a moved data folder or a damaged metadata
-    file stops the page with a message that says how to fix it."""
-    try:
-        return _load_dataset(suite_path)
+        return api.suite_dataset(suite)
     except (FileNotFoundError, ValueError) as exc:
         stop_with_error(f"Cannot load the data set of this suite: {exc}")
 
 
-@st.cache_data(show_spinner=False)
-def holdout_table(suite_path: str) -> pd.DataFrame:
-    return load_dataset(suite_path).holdout.reset_index(drop=True)
+def _readable(suite: Suite) -> Suite:
+    """``suite``, once its data set opens (else the page stops, see :func:`load_dataset`)."""
+    load_dataset(suite)
+    return suite
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
-def image(suite_path: str, image_id: str) -> np.ndarray:
-    suite = Suite(suite_path)
-    return load_dataset(suite_path).load_images([image_id], size=suite.image_size)[0]
+@st.cache_data(show_spinner=False, hash_funcs=BY_SUITE)
+def holdout_table(suite: Suite) -> pd.DataFrame:
+    return api.holdout(_readable(suite))
 
 
-@st.cache_data(show_spinner=False)
-def verdict_table(suite_path: str) -> pd.DataFrame:
-    return verdicts(Suite(suite_path))
+@st.cache_data(show_spinner=False, max_entries=512, hash_funcs=BY_SUITE)
+def image(suite: Suite, image_id: str) -> np.ndarray:
+    return api.image(_readable(suite), image_id)
+
+
+@st.cache_data(show_spinner=False, hash_funcs=BY_SUITE)
+def verdict_table(suite: Suite) -> pd.DataFrame:
+    return api.verdicts(suite)
 
 
 # ----------------------------------------------------------------------------- saliency maps
 
 
-def method_params(suite_path: str, method: str, **overrides: Any) -> dict[str, Any]:
-    """The full parameters (the store key) of ``method`` on this suite, with ``overrides``.
-
-    The method's class supplies the defaults (e.g. GradCAM's layer from the
-    suite's configuration, KernelSHAP's paper settings).
-    """
-    return default_params(Suite(suite_path), method, **overrides)
+def method_params(suite: Suite, method: str, **overrides: Any) -> dict[str, Any]:
+    """The full parameters (the store key) of ``method`` on this suite, with ``overrides``
+    (:func:`dermviz.api.method_defaults`)."""
+    return api.method_defaults(suite, method, **overrides)
 
 
-def saliency(
-    suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
-) -> SaliencyMaps:
+def saliency(suite: Suite, member: str, image_id: str, method: str, params: dict[str, Any]
+             ) -> SaliencyMaps:
     """One map (from the store, or computed and stored on a miss); a damaged
     stored map shows a notice and is recomputed."""
-    return reporting_damage(lambda: _saliency(suite_path, member, image_id, method, params))
+    return reporting_damage(lambda: _saliency(suite, member, image_id, method, params))
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
-def _saliency(
-    suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
-) -> SaliencyMaps:
-    return load_or_compute(
-        Suite(suite_path), member, image_id, method=method, params=params,
-        # A store hit needs no model: load it (cached) only on a miss.
-        model_loader=lambda: load_model(suite_path, member), dataset=load_dataset(suite_path),
-    )
+@st.cache_data(show_spinner=False, max_entries=2048, hash_funcs=BY_SUITE)
+def _saliency(suite: Suite, member: str, image_id: str, method: str, params: dict[str, Any]
+              ) -> SaliencyMaps:
+    return with_members(lambda: api.saliency_map(_readable(suite), member, image_id,
+                                                 method=method, params=params))
 
 
-def stored_maps(
-    suite_path: str, members: tuple[str, ...], image_id: str, method: str,
-    params: dict[str, Any],
-) -> dict[str, SaliencyMaps | None]:
+def stored_maps(suite: Suite, members: tuple[str, ...], image_id: str, method: str,
+                params: dict[str, Any]) -> dict[str, SaliencyMaps | None]:
     """Maps already in the store for one image, by member (None: not computed).
 
     Not cached by Streamlit: a store read is milliseconds (see
     ``benchmarks/bench_store.py``), and a map computed in the background shows
     up on the next run without any cache to clear.
     """
-    return reporting_damage(lambda: cached_maps(
-        Suite(suite_path), list(members), image_id, method=method, params=params))
+    return reporting_damage(lambda: api.stored_maps(suite, members, image_id, method=method,
+                                                    params=params))
 
 
-@st.cache_data(show_spinner="Comparing the members' maps...", max_entries=256)
-def consensus(
-    suite_path: str, image_id: str, method: str, params: dict[str, Any],
-    members: tuple[str, ...],
-) -> Consensus:
-    """:func:`dermviz.explain.consensus.map_consensus` of ``members``' maps of one image.
-
-    Maps come from the store, computed and stored on a miss (pass only members whose
-    maps are stored for slow methods such as KernelSHAP).
-    """
-    stack = np.stack([_saliency(suite_path, m, image_id, method, params).maps[0]
-                      for m in members])
-    return map_consensus(stack, signed=get_explainer(method).signed, members=members)
+@st.cache_data(show_spinner="Comparing the members' maps...", max_entries=256,
+               hash_funcs=BY_SUITE)
+def consensus(suite: Suite, image_id: str, method: str, params: dict[str, Any],
+              members: tuple[str, ...]) -> api.Consensus:
+    """:func:`dermviz.api.maps_consensus` of ``members``' maps of one image (pass only
+    members whose maps are stored for slow methods such as KernelSHAP)."""
+    return with_members(lambda: api.maps_consensus(_readable(suite), image_id, method=method,
+                                                   params=params, members=members))
 
 
 @st.cache_resource(show_spinner=False)
-def map_jobs() -> MapJobs:
-    """The process-wide background computer of single maps (:class:`MapJobs`)."""
-    return MapJobs()
+def map_jobs() -> api.MapJobs:
+    """The process-wide background computer of single maps (:class:`dermviz.api.MapJobs`)."""
+    return api.MapJobs()
 
 
-def submit_map(
-    suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
-) -> Job:
-    """Queue one map in the background, sharing the page's cached model and data set."""
-    return map_jobs().submit(
-        Suite(suite_path), member, image_id, method=method, params=params,
-        model=load_model(suite_path, member), dataset=load_dataset(suite_path),
-    )
+def submit_map(suite: Suite, member: str, image_id: str, method: str, params: dict[str, Any]
+               ) -> api.Job:
+    """Queue one map in the background, with the suite's loaded model and data set."""
+    load_model(suite, member)  # here, so a broken member stops the page with its message
+    return api.submit_map(map_jobs(), _readable(suite), member, image_id, method=method,
+                          params=params)
 
 
-def map_job(
-    suite_path: str, member: str, image_id: str, method: str, params: dict[str, Any]
-) -> Job | None:
+def map_job(suite: Suite, member: str, image_id: str, method: str, params: dict[str, Any]
+            ) -> api.Job | None:
     """The background job of one map, or None if none was submitted."""
-    return map_jobs().job(suite_path, member, image_id, method, params)
+    return api.map_job(map_jobs(), suite, member, image_id, method=method, params=params)
 
 
-def forget_job(job: Job) -> None:
+def forget_job(job: api.Job) -> None:
     """Drop a finished background job (so its map can be asked for again)."""
     map_jobs().forget([job])
 
@@ -268,15 +256,14 @@ def forget_job(job: Job) -> None:
 # ----------------------------------------------------------------------------- sanity studies
 
 
-def saved_studies(suite_path: str, kinds: tuple[str, ...]) -> list[Any]:
-    """The suite's saved sanity studies of the given kinds, newest first
-    (:class:`dermviz.sanity.StudyInfo`).
+def saved_studies(suite: Suite, kinds: tuple[str, ...]) -> list[StudyInfo]:
+    """The suite's saved sanity studies of the given kinds, newest first.
 
     Not cached by Streamlit: listing reads one small JSON file per study, and a
     study saved from the command line shows up on the next run. Damaged studies
     are left out, each with a notice that says why and what to do.
     """
-    studies = sanity.list_studies(suite_path, kinds, include_damaged=True)
+    studies = api.saved_studies(suite, kinds)
     for study in studies:
         if study.damaged:
             st.warning(study.damaged, icon=":material/build:")
@@ -294,160 +281,114 @@ def load_saved_study(folder: str, created: str) -> Any:
 
 @st.cache_data(show_spinner="Loading the study...", max_entries=32)
 def _load_saved_study(folder: str, created: str) -> Any:
-    return sanity.load_study(folder)
+    return api.load_study(folder)
+
+
+def run_check(suite: Suite, spec: Any, *, progress: Callable[[int, int, str], None]) -> Any:
+    """:func:`dermviz.api.run_check` with the suite's loaded members and data set."""
+    return with_members(lambda: api.run_check(_readable(suite), spec, progress=progress))
 
 
 # ----------------------------------------------------------------------------- clinicians' views
 
 
-def suite_stamp(suite: Suite) -> int:
-    """Changes whenever the suite does (a member lands, a threshold moves): the manifest's
-    modification time, passed to cached functions so they recompute after a change."""
-    return (Path(suite.path) / MANIFEST).stat().st_mtime_ns
+@st.cache_data(show_spinner="Computing the suite's statistics...", max_entries=16,
+               hash_funcs=BY_SUITE)
+def suite_statistics(suite: Suite) -> dict[str, pd.DataFrame]:
+    return api.statistics(suite)
 
 
-@st.cache_data(show_spinner="Computing the suite's statistics...", max_entries=16)
-def suite_statistics(suite_path: str, stamp: int) -> dict[str, pd.DataFrame]:
-    return statistics.suite_statistics(Suite(suite_path))
-
-
-@st.cache_data(show_spinner="Reading the hold-out verdicts...", max_entries=16)
-def lesions(suite_path: str, stamp: int) -> pd.DataFrame:
-    """:func:`dermviz.analysis.browse.lesion_table` with the data set's metadata."""
-    return browse.lesion_table(Suite(suite_path), dataset=load_dataset(suite_path))
+@st.cache_data(show_spinner="Reading the hold-out verdicts...", max_entries=16,
+               hash_funcs=BY_SUITE)
+def lesions(suite: Suite) -> pd.DataFrame:
+    """:func:`dermviz.api.lesions`: verdicts with the data set's metadata."""
+    return api.lesions(_readable(suite))
 
 
 @st.cache_data(show_spinner="Scoring the stored GradCAM maps against the lesion masks...",
-               max_entries=8, ttl=600)
-def gradcam_localization(suite_path: str, stamp: int) -> pd.DataFrame:
-    """:func:`dermviz.analysis.lesion_localization.suite_localization` of the stored GradCAM
-    maps (nothing is computed). Re-read after 10 minutes, or on :meth:`clear`, so maps
-    stored after the suite (the demo build stores them last) show up."""
-    return reporting_damage(lambda: lesion_localization.suite_localization(
-        Suite(suite_path), dataset=load_dataset(suite_path), method="gradcam"))
+               max_entries=8, ttl=600, hash_funcs=BY_SUITE)
+def browser_table(suite: Suite) -> pd.DataFrame:
+    """:func:`dermviz.api.lesion_browser_table` of the stored GradCAM maps (nothing is
+    computed). Re-read after 10 minutes, or on ``clear``, so maps stored after the suite
+    (the demo build stores them last) show up."""
+    return reporting_damage(lambda: api.lesion_browser_table(_readable(suite),
+                                                             method="gradcam"))
 
 
-def open_by_name(name: str) -> Suite:
-    """A suite of the models folder by name (never a path, so no choice can leave it);
-    a suite gone since the listing stops the page."""
-    try:
-        return Suite(resolve_within(models_dir(), name))
-    except (SuiteNotFoundError, ValueError) as exc:
-        suite_paths.clear()
-        stop_with_error(f"{exc}. Reload the page to choose another suite.")
+@st.cache_data(show_spinner="Comparing the suites...", max_entries=8, ttl=600,
+               hash_funcs=BY_SUITE)
+def suite_comparison(first: Suite, second: Suite) -> api.SuiteComparison:
+    """:func:`dermviz.api.compare` of two suites (keyed by their manifests, so a retrained
+    suite is compared anew)."""
+    return reporting_damage(lambda: api.compare(first, second))
 
 
-@st.cache_data(show_spinner="Comparing the suites...", max_entries=8, ttl=600)
-def suite_comparison(first: str, second: str, stamps: tuple[int, int]) -> SuiteComparison:
-    """:func:`dermviz.analysis.suite_comparison.compare_suites` of two suite folders
-    (``stamps``: their :func:`suite_stamp`, so a retrained suite is compared anew)."""
-    return reporting_damage(lambda: compare_suites(Suite(first), Suite(second)))
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def thumbnails(suite_path: str, image_ids: tuple[str, ...]) -> list[bytes]:
+@st.cache_data(show_spinner=False, max_entries=256, hash_funcs=BY_SUITE)
+def thumbnails(suite: Suite, image_ids: tuple[str, ...]) -> list[bytes]:
     """JPEG thumbnails, from the suite's ``thumbnails/`` cache (made once)."""
-    return thumbs.thumbnails(load_dataset(suite_path), list(image_ids),
-                             cache_dir=Path(suite_path) / "thumbnails")
+    return api.thumbnails(_readable(suite), image_ids)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def original_image(suite_path: str, image_id: str) -> np.ndarray:
+@st.cache_data(show_spinner=False, max_entries=64, hash_funcs=BY_SUITE)
+def original_image(suite: Suite, image_id: str) -> np.ndarray:
     """The image at the data set's own resolution (not resized for the models)."""
-    dataset = load_dataset(suite_path)
-    return dataset.source.read_image(dataset.rows([image_id]).iloc[0])
+    return api.original_image(_readable(suite), image_id)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
-def lesion_mask(suite_path: str, image_id: str) -> np.ndarray | None:
+@st.cache_data(show_spinner=False, max_entries=512, hash_funcs=BY_SUITE)
+def lesion_mask(suite: Suite, image_id: str) -> np.ndarray | None:
     """The lesion mask at the suite's image size, or None where the image has none."""
-    dataset = load_dataset(suite_path)
-    if not bool(dataset.rows([image_id]).iloc[0]["has_mask"]):
-        return None
-    return dataset.load_masks([image_id], size=Suite(suite_path).image_size)[0]
-
-
-#: Similar cases kept per image; the pages show the first k (k <= this).
-MAX_SIMILAR = 12
+    return api.lesion_mask(_readable(suite), image_id)
 
 
 @st.cache_data(show_spinner="Finding similar training cases for every hold-out image...",
-               max_entries=8)
-def holdout_similar(suite_path: str, stamp: int, members: tuple[str, ...]) -> pd.DataFrame:
-    """The :data:`MAX_SIMILAR` training lesions closest to each hold-out image
-    (``query_id`` names it), with their diagnoses.
-
-    All hold-out images at once, in batches: the first case opened pays one pass over
-    the hold-out set, every later case opens without a forward pass.
-    """
-    ids = [str(i) for i in load_dataset(suite_path).holdout["image_id"]]
-    images = load_dataset(suite_path).load_images(ids, size=Suite(suite_path).image_size)
-    found = _similar(suite_path, images, members, MAX_SIMILAR)
-    found.insert(0, "query_id", np.asarray(ids)[found.pop("query").to_numpy()])
-    return found
+               max_entries=8, hash_funcs=BY_SUITE)
+def holdout_similar(suite: Suite, members: tuple[str, ...]) -> pd.DataFrame:
+    """:func:`dermviz.api.holdout_similar`: every hold-out image's similar cases at once,
+    so every case opened after the first opens without a forward pass."""
+    return with_members(lambda: api.holdout_similar(_readable(suite), members=members))
 
 
-def similar_to_holdout(suite_path: str, stamp: int, image_id: str, members: tuple[str, ...],
-                       k: int) -> pd.DataFrame:
-    """The ``k`` (<= :data:`MAX_SIMILAR`) training lesions closest to a hold-out image."""
-    found = holdout_similar(suite_path, stamp, members)
+def similar_to_holdout(suite: Suite, image_id: str, members: tuple[str, ...], k: int
+                       ) -> pd.DataFrame:
+    """The ``k`` (<= :data:`dermviz.api.MAX_SIMILAR`) training lesions closest to a
+    hold-out image."""
+    found = holdout_similar(suite, members)
     return found[found["query_id"] == image_id].drop(columns="query_id").head(k)
 
 
-@st.cache_data(show_spinner="Finding similar training cases...", max_entries=32)
-def similar_to_upload(
-    suite_path: str, digest: str, members: tuple[str, ...], k: int, _image: np.ndarray
-) -> pd.DataFrame:
+@st.cache_data(show_spinner="Finding similar training cases...", max_entries=32,
+               hash_funcs=BY_SUITE)
+def similar_to_upload(suite: Suite, digest: str, members: tuple[str, ...], k: int,
+                      _image: np.ndarray) -> pd.DataFrame:
     """As :func:`similar_to_holdout` for an uploaded image (keyed by its bytes' digest;
     ``_image`` at the suite's size is not hashed)."""
-    return _similar(suite_path, _image[None], members, k).drop(columns="query")
+    return with_members(lambda: api.similar_cases(
+        _readable(suite), _image[None], members=members, k=k).drop(columns="query"))
 
 
-def _similar(suite_path: str, images: np.ndarray, members: tuple[str, ...], k: int
-             ) -> pd.DataFrame:
-    dataset = load_dataset(suite_path)
-    found = retrieval.suite_similar_cases(
-        Suite(suite_path), images, k=k, members=list(members), dataset=dataset,
-        model_loader=lambda m: load_model(suite_path, m),
-    )
-    meta = [c for c in ("dx", "y", "localization", "age", "sex") if c in dataset.table.columns]
-    found = found.merge(dataset.table[meta].reset_index(), on="image_id", how="left")
-    return found.drop(columns="member")
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def upload_saliency(
-    suite_path: str, member: str, digest: str, method: str, params: dict[str, Any],
-    _image: np.ndarray,
-) -> SaliencyMaps:
-    """One member's map of an uploaded image (``_image`` at the suite's size, not hashed;
-    ``digest`` is the upload's key). Its ``p_melanoma`` is the member's prediction.
-    Never stored: an upload is not part of the suite."""
-    explainer = make_explainer(load_model(suite_path, member), method, params)
-    return explainer.explain(_image[None], threshold=Suite(suite_path).threshold(member))
+@st.cache_data(show_spinner=False, max_entries=64, hash_funcs=BY_SUITE)
+def upload_saliency(suite: Suite, member: str, digest: str, method: str,
+                    params: dict[str, Any], _image: np.ndarray) -> SaliencyMaps:
+    """:func:`dermviz.api.explain_upload` (``_image`` at the suite's size, not hashed;
+    ``digest`` is the upload's key). Never stored: an upload is not part of the suite."""
+    return with_members(lambda: api.explain_upload(suite, member, _image, method=method,
+                                                   params=params))
 
 
 # ----------------------------------------------------------------------------- shortcut probe
 
 
-@st.cache_data(show_spinner="Measuring where each member's saliency sits...", max_entries=16)
-def probe_tables(suite_path: str, stamp: int, method: str,
-                 params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The probe's tables (:mod:`dermviz.analysis.probe`): ``artefacts`` (names),
-    ``accuracy`` (per member and subset), ``shares`` (per member and image) and
-    ``summary`` (per member), from ``method``'s maps with ``params`` (default: the
-    suite's). Maps missing from the store are computed first."""
-    suite, dataset = Suite(suite_path), load_dataset(suite_path)
-    shares = reporting_damage(lambda: probe.probe_table(suite, method=method, params=params,
-                                                        dataset=dataset))
-    return {"artefacts": probe.suite_artefacts(dataset),
-            "accuracy": probe.accuracy_by_artefact(suite, dataset=dataset),
-            "shares": shares, "summary": probe.probe_summary(shares)}
+@st.cache_data(show_spinner="Measuring where each member's saliency sits...", max_entries=16,
+               hash_funcs=BY_SUITE)
+def probe_tables(suite: Suite, method: str, params: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """:func:`dermviz.api.probe_tables` (maps missing from the store are computed first)."""
+    return reporting_damage(lambda: with_members(lambda: api.probe_tables(
+        _readable(suite), method=method, params=params)))
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def artefact_mask(suite_path: str, image_id: str, name: str) -> np.ndarray:
+@st.cache_data(show_spinner=False, max_entries=256, hash_funcs=BY_SUITE)
+def artefact_mask(suite: Suite, image_id: str, name: str) -> np.ndarray:
     """One synthetic image's artefact pixels at the suite's image size."""
-    masks = load_artefact_masks(load_dataset(suite_path), [image_id],
-                                size=Suite(suite_path).image_size)
-    return masks[name][0]
+    return api.artefact_mask(_readable(suite), image_id, name)

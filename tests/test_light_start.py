@@ -91,6 +91,22 @@ def test_reading_a_suite_and_its_cached_maps_imports_no_tensorflow(fake_models):
     """, fake_models)
 
 
+def test_the_api_reads_a_suite_and_its_stored_maps_without_tensorflow(fake_models):
+    # What the dashboard does before any map is computed.
+    run_fresh(f"""
+        from dermviz import api
+
+        assert api.suite_names({str(fake_models)!r}) == ["tiny"]
+        suite = api.open_suite(api.suite_path({str(fake_models)!r}, "tiny"))
+        assert api.suite_stamp(suite) > 0
+        params = api.method_defaults(suite, "gradcam")
+        found = api.stored_maps(suite, ["m00"], {IMAGE_ID!r}, method="gradcam", params=params)
+        assert found["m00"] is not None and found["m00"].grid == (4, 4)
+        assert api.saliency_map(suite, "m00", {IMAGE_ID!r}, method="gradcam",
+                                params=params).maps.shape == (1, 75, 75)  # a store hit
+    """, fake_models)
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["info"], ["info", "--suite", "tiny"]])
 def test_cli_help_and_info_import_no_tensorflow(fake_models, argv):
     run_fresh(f"""

@@ -4,15 +4,15 @@ lives in the URL so a view can be shared and reloaded."""
 import streamlit as st
 
 from app import state
-from dermviz.analysis.browse import (
+from dermviz.api import (
     CLASSES,
     METADATA_FILTERS,
     MISSED_MELANOMAS,
     SORT_KEYS,
     LesionFilter,
+    n_scored,
     paginate,
 )
-from dermviz.analysis.lesion_localization import columns, join_localization
 
 PER_ROW = 6
 PAGE_SIZES = (24, 48, 96)
@@ -26,11 +26,9 @@ KEY = "browser_"
 
 st.title("Lesion browser")
 suite = state.require_trained_suite()
-path = str(suite.path)
-localization = state.gradcam_localization(path, state.suite_stamp(suite))
-table = join_localization(state.lesions(path, state.suite_stamp(suite)), localization)
+table = state.browser_table(suite)
 #: The "maps miss the lesion" filter needs stored GradCAM maps of masked images.
-scored = int((table[columns("gradcam")["maps"]] > 0).sum())
+scored = n_scored(table, method="gradcam")
 n_members = int(table["n_members"].max())
 metadata = [name for name in METADATA_FILTERS if name in table.columns]
 sort_keys = [k for k in SORT_KEYS if k in table.columns]
@@ -104,7 +102,7 @@ with st.sidebar:
     if not scored:
         st.caption("No stored GradCAM maps of masked hold-out images yet: compute them with "
                    "`dermviz explain` (the demo build does) to filter on them.")
-        st.button("Re-read the stored maps", on_click=state.gradcam_localization.clear)
+        st.button("Re-read the stored maps", on_click=state.browser_table.clear)
     elif scored < len(table):
         st.caption(f"Maps scored for {scored} of {len(table)} lesions.")
     chosen = {name: st.multiselect(name.replace("_", " ").capitalize(), _options(name),
@@ -151,7 +149,7 @@ if rows.empty:
     st.info("No lesion matches this filter.")
     st.stop()
 
-cards = list(zip(rows.itertuples(), state.thumbnails(path, tuple(rows["image_id"])),
+cards = list(zip(rows.itertuples(), state.thumbnails(suite, tuple(rows["image_id"])),
                  strict=True))
 for start in range(0, len(cards), PER_ROW):
     for col, (row, thumb) in zip(st.columns(PER_ROW), cards[start:start + PER_ROW],

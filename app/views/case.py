@@ -6,18 +6,22 @@ import pandas as pd
 import streamlit as st
 
 from app import clinic, state
-from dermviz.analysis.localization import localization_table
-from dermviz.analysis.report import case_report_html, png_bytes
-from dermviz.explain import GradCAM, KernelSHAP
-from dermviz.explain.kernelshap import error_note
+from dermviz import api
+from dermviz.api import (
+    GradCAM,
+    KernelSHAP,
+    case_report_html,
+    error_note,
+    localization_table,
+    png_bytes,
+)
 from dermviz.explain.overlay import cam_overlay, diverging_overlay, outline_mask, per_image_vmax
 
 CAM, SHAP = GradCAM.name, KernelSHAP.name
 
 st.title("Case")
 suite = state.require_trained_suite()
-path = str(suite.path)
-lesions = state.lesions(path, state.suite_stamp(suite)).set_index("image_id")
+lesions = state.lesions(suite).set_index("image_id")
 by_index = lesions.sort_values("test_index")
 labels = {i: f"#{r.test_index} {i} ({r.true_class})" for i, r in by_index.iterrows()}
 
@@ -35,18 +39,18 @@ with st.sidebar:
                              default=suite.member_ids[:2], key="case_members")
     show_shap = st.toggle(f"Show {KernelSHAP.display_name}", value=True)
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="case_opacity")
-    k = st.slider("Similar cases", 1, state.MAX_SIMILAR, 6, key="case_k")
+    k = st.slider("Similar cases", 1, api.MAX_SIMILAR, 6, key="case_k")
 
 row = lesions.loc[image_id]
-mask = state.lesion_mask(path, image_id)
-verdicts = state.verdict_table(path)
+mask = state.lesion_mask(suite, image_id)
+verdicts = state.verdict_table(suite)
 mine = verdicts[verdicts["image_id"] == image_id]
 table = clinic.members_table(mine["p_melanoma"], mine["threshold"], mine["member"].tolist())
 
 st.subheader(f"Test image #{row.test_index}: {image_id}")
 left, middle, right = st.columns([1, 1.3, 1.3])
 with left:
-    original = state.original_image(path, image_id)
+    original = state.original_image(suite, image_id)
     st.image(original, caption=f"{original.shape[1]}x{original.shape[0]} px, as stored")
     meta = {"true class": row.true_class, "n members wrong": f"{row.n_wrong} of {row.n_members}"}
     meta |= {c: row[c] for c in ("dx", "age", "sex", "localization", "dx_type")
@@ -60,9 +64,8 @@ with middle:
                        file_name=f"{image_id}-members.csv", mime="text/csv")
 with right:
     st.markdown(f"**{k} most similar training lesions**")
-    similar = state.similar_to_holdout(path, state.suite_stamp(suite), image_id,
-                                       tuple(suite.member_ids), k)
-    clinic.show_similar(path, similar)
+    similar = state.similar_to_holdout(suite, image_id, tuple(suite.member_ids), k)
+    clinic.show_similar(suite, similar)
 
 st.subheader("What the members looked at")
 if not members:
@@ -71,11 +74,11 @@ if not members:
 outline = st.toggle("Lesion outline", value=mask is not None, disabled=mask is None,
                     help="The lesion mask's border" if mask is not None
                     else "This image has no lesion mask.")
-img = state.image(path, image_id)
-cam_params = state.method_params(path, CAM)
-shap_params = state.method_params(path, SHAP)
-shap = state.stored_maps(path, tuple(members), image_id, SHAP, shap_params) if show_shap else {}
-polling = any((j := state.map_job(path, m, image_id, SHAP, shap_params)) is not None
+img = state.image(suite, image_id)
+cam_params = state.method_params(suite, CAM)
+shap_params = state.method_params(suite, SHAP)
+shap = state.stored_maps(suite, tuple(members), image_id, SHAP, shap_params) if show_shap else {}
+polling = any((j := state.map_job(suite, m, image_id, SHAP, shap_params)) is not None
               and j.state in ("queued", "running") for m in members if shap.get(m) is None)
 
 
@@ -83,7 +86,7 @@ polling = any((j := state.map_job(path, m, image_id, SHAP, shap_params)) is not 
 def shap_pending(member: str) -> None:
     """No stored KernelSHAP map yet: a button that computes it in the background, then
     its progress; the page redraws once the map is stored."""
-    job = state.map_job(path, member, image_id, SHAP, shap_params)
+    job = state.map_job(suite, member, image_id, SHAP, shap_params)
     if job is not None and job.state == "done":
         state.forget_job(job)
         st.rerun()
@@ -92,7 +95,7 @@ def shap_pending(member: str) -> None:
             st.error(f"{KernelSHAP.display_name} failed: {job.error}")
         if st.button(f"Compute {KernelSHAP.display_name}", key=f"case-shap-{member}-{image_id}",
                      help=f"{shap_params['nsamples']} samples; runs in the background"):
-            state.submit_map(path, member, image_id, SHAP, shap_params)
+            state.submit_map(suite, member, image_id, SHAP, shap_params)
             st.rerun()
         return
     st.progress(0.0 if job.state == "queued" else 0.5,
@@ -111,7 +114,7 @@ for member in members:
     cols[0].markdown(f"**{member}**  \ncalls **{member_row.call}**  \n"
                      f"p(melanoma) {member_row.p_melanoma:.2f} "
                      f"(threshold {member_row.threshold:.2f})")
-    cam = state.saliency(path, member, image_id, CAM, cam_params)
+    cam = state.saliency(suite, member, image_id, CAM, cam_params)
     shown = {f"{GradCAM.display_name} {member}": cam_overlay(img, cam.maps[0], alpha=opacity)}
     maps_to_score = [(GradCAM, cam)]
     maps = shap.get(member)
@@ -159,7 +162,7 @@ st.caption(f"All {len(suite.member_ids)} members' maps of this image, each scale
            "of the largest possible at that mean, faint background left out.")
 agreeing = {CAM: tuple(suite.member_ids)}
 if show_shap:
-    stored = state.stored_maps(path, tuple(suite.member_ids), image_id, SHAP, shap_params)
+    stored = state.stored_maps(suite, tuple(suite.member_ids), image_id, SHAP, shap_params)
     agreeing[SHAP] = tuple(m for m, found in stored.items() if found is not None)
 for method in (GradCAM, KernelSHAP):
     among = agreeing.get(method.name, ())
@@ -169,7 +172,7 @@ for method in (GradCAM, KernelSHAP):
     if len(among) < 2:
         continue
     params = cam_params if method is GradCAM else shap_params
-    consensus = state.consensus(path, image_id, method.name, params, among)
+    consensus = state.consensus(suite, image_id, method.name, params, among)
     numbers = consensus.summary()
     cols = st.columns([1, 2, 2, 2])
     cols[0].markdown(
@@ -201,7 +204,7 @@ def _report() -> str:
         image=original, image_id=image_id, predictions=table, overlays=overlays,
         similar=similar, metadata=meta,
         similar_images=dict(zip(similar["image_id"],
-                                state.thumbnails(path, tuple(similar["image_id"])), strict=True)),
+                                state.thumbnails(suite, tuple(similar["image_id"])), strict=True)),
         title=f"dermviz case report: {suite.name}, test image #{row.test_index}",
     )
 

@@ -1,18 +1,15 @@
 """Compare suites: two suites side by side on the same hold-out (e.g. with and without
 GradMask or augmentation): member AUCs, errors, calibration, GradCAM mass on the lesion."""
 
-from pathlib import Path
-
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from dermviz.analysis.calibration import ENSEMBLE
-from dermviz.analysis.suite_comparison import HoldoutMismatchError
+from dermviz.api import ENSEMBLE, HoldoutMismatchError
 
 st.title("Compare suites")
-names = [Path(p).name for p in state.suite_paths(str(state.models_dir()))]
+names = state.suite_names(str(state.models_dir()))
 if len(names) < 2:
     st.info(f"Comparing needs two suites in `{state.models_dir()}`; found {len(names)}. "
             "Train a second one on the same data set (e.g. with `--gradmask`, or another "
@@ -24,8 +21,7 @@ with st.sidebar:
                                key="compare_second")
 first, second = state.open_by_name(first_name), state.open_by_name(second_name)
 try:
-    cmp = state.suite_comparison(str(first.path), str(second.path),
-                                 (state.suite_stamp(first), state.suite_stamp(second)))
+    cmp = state.suite_comparison(first, second)
 except HoldoutMismatchError as exc:
     state.stop_with_error(f"These suites cannot be compared: {exc}")
 except ValueError as exc:  # e.g. a suite without a trained member

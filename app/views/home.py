@@ -4,11 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from app import state
-from dermviz.analysis.training import training_summary
-from dermviz.background import build_status, log_tail, start_demo_build
-from dermviz.models.profiles import PROFILES
-
-DEMO = "demo"
+from dermviz import api
 
 st.title("dermviz")
 st.caption(
@@ -20,33 +16,33 @@ st.caption(
 
 def _build_panel() -> None:
     """The demo build's state, redrawn every 2 s while it runs (reads a small JSON file)."""
-    status = build_status(state.models_dir(), DEMO)
+    status = api.demo_build_status(state.models_dir())
     if status.running:
         eta = f", about {status.eta_s / 60:.0f} min left" if status.eta_s else ""
         st.progress(status.fraction, text=f"Building the demo suite: {status.detail}{eta}")
         st.caption("The build runs in its own process: closing this page does not stop it. "
                    "Pages work as soon as the first member has landed.")
-        if status.phase == "explain" or state.suite_paths(str(state.models_dir())):
-            st.button("Show what has landed", on_click=state.suite_paths.clear)
+        if status.phase == "explain" or state.suite_names(str(state.models_dir())):
+            st.button("Show what has landed", on_click=state.suite_names.clear)
         return
     if status.state == "done":
         st.success("The demo suite is built.")
         if st.button("Open it"):
-            state.suite_paths.clear()
+            state.suite_names.clear()
             st.rerun()
         return
     if status.state in ("failed", "stopped"):
         what = "failed" if status.state == "failed" else "was interrupted"
         st.error(f"The demo build {what}." + (f" {status.error}" if status.error else ""))
         if status.log is not None:
-            st.code(log_tail(status.log, lines=8) or "(no output)", language=None)
+            st.code(api.demo_build_log(status, lines=8) or "(no output)", language=None)
     label = "Resume the demo build" if status.state == "stopped" else "Build the demo suite"
-    demo = PROFILES["default"].train
+    demo = api.demo_settings()
     st.write(f"Build the demo suite: synthetic dermoscopy, {demo.n_members} members at "
              f"{demo.image_size} px, with their GradCAM maps. It runs in the background, "
              "resumably, the same as `dermviz demo`.")
     if st.button(label, type="primary"):
-        start_demo_build(state.models_dir())
+        api.start_demo_build(state.models_dir())
         st.rerun()
 
 
@@ -83,13 +79,13 @@ def _training_record(record: dict) -> None:
 
 
 def build_panel() -> None:
-    running = build_status(state.models_dir(), DEMO).running
+    running = api.demo_build_status(state.models_dir()).running
     st.fragment(_build_panel, run_every=state.POLL_SECONDS if running else None)()
 
 
-paths = state.suite_paths(str(state.models_dir()))
-if not paths or build_status(state.models_dir(), DEMO).state in ("running", "failed",
-                                                                  "stopped"):
+names = state.suite_names(str(state.models_dir()))
+if not names or api.demo_build_status(state.models_dir()).state in ("running", "failed",
+                                                                     "stopped"):
     build_panel()
 suite = state.choose_suite()
 if suite is None:
@@ -100,7 +96,7 @@ metrics = suite.metrics_table()
 col1, col2, col3, col4 = st.columns(4)
 col1.metric("Members", len(suite.member_ids))
 col2.metric("Image size", f"{suite.image_size} px")
-record = training_summary(suite)
+record = api.training_summary(suite)
 col3.metric("Hold-out AUC, mean ± sd", _auc_text(record) if len(metrics) else "-",
             help="Over the members; sd is the sample standard deviation.")
 col4.metric("Mean accuracy", f"{metrics['accuracy'].mean():.1%}" if len(metrics) else "-")
@@ -134,9 +130,7 @@ if len(metrics):
         hide_index=True,
     )
     if suite.manifest.get("search"):
-        from dermviz.models.search import search_info
-
-        info = search_info(suite)
+        info = api.search_info(suite)
         st.subheader("Hyperparameter search")
         trials = info["trials"]
         st.caption(f"{info['sampler']} sampler, objective "

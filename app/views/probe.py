@@ -4,8 +4,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
+from dermviz import api
 from dermviz.explain.overlay import cam_overlay, outline_mask
-from dermviz.models import profiles
 
 METHOD = "gradcam"  # precomputed by `dermviz probe` / `dermviz demo`; the page reads the store
 LESION_COLOUR = (0, 255, 255)
@@ -14,9 +14,8 @@ N_EXAMPLES = 4
 
 st.title("Shortcut probe")
 suite = state.require_trained_suite()
-path = str(suite.path)
-suite_layer = state.method_params(path, METHOD)["layer"]
-layers = list(dict.fromkeys([suite_layer, profiles.PROBE_FINE_LAYER]))
+layers = api.probe_layers(suite, method=METHOD)
+suite_layer, fine_layer = layers[0], layers[-1]
 with st.sidebar:
     layer = st.radio(
         "GradCAM layer", layers, key="probe_layer",
@@ -26,8 +25,8 @@ with st.sidebar:
         "image's edge and the lesion beside it fall into the same cells. An early layer "
         "sees them apart. `dermviz probe` precomputes both; other suites compute the finer "
         "maps on first use.")
-params = state.method_params(path, METHOD, layer=layer)
-tables = state.probe_tables(path, state.suite_stamp(suite), METHOD, params)
+params = state.method_params(suite, METHOD, layer=layer)
+tables = state.probe_tables(suite, METHOD, params)
 summary, shares = tables["summary"], tables["shares"]
 weight = suite.config.get("gradmask")
 st.caption(f"Suite **{suite.name}**: " + (f"trained with GradMask, λ = {weight:g}."
@@ -73,9 +72,9 @@ if tables["artefacts"]:
     st.caption(f"Mean share of each GradCAM map's mass on the {artefact} (over the images "
                "that carry it) and on the lesion; the markers are chance, the region's share "
                "of the image (what a uniform map scores).")
-    if layer != profiles.PROBE_FINE_LAYER:
+    if layer != fine_layer:
         st.caption(f"`{layer}` has a coarse grid: a thin {artefact} and the lesion beside it "
-                   f"share its cells. Pick `{profiles.PROBE_FINE_LAYER}` in the sidebar to "
+                   f"share its cells. Pick `{fine_layer}` in the sidebar to "
                    "see them apart.")
     st.plotly_chart(share_chart([(f"{artefact}_share", f"{artefact}_chance", f"on {artefact}"),
                                  ("lesion_share", "lesion_chance", "on lesion")],
@@ -89,12 +88,12 @@ if tables["artefacts"]:
     st.caption(f"The {len(top)} hold-out images where {member}'s map puts the most mass on "
                f"the {artefact}. Outlines: lesion in cyan, {artefact} in magenta.")
     for col, row in zip(st.columns(N_EXAMPLES), top.itertuples(index=False), strict=False):
-        maps = state.saliency(path, member, row.image_id, METHOD, params)
-        picture = cam_overlay(state.image(path, row.image_id), maps.maps[0], alpha=0.5)
-        lesion = state.lesion_mask(path, row.image_id)
+        maps = state.saliency(suite, member, row.image_id, METHOD, params)
+        picture = cam_overlay(state.image(suite, row.image_id), maps.maps[0], alpha=0.5)
+        lesion = state.lesion_mask(suite, row.image_id)
         if lesion is not None:
             picture = outline_mask(picture, lesion, colour=LESION_COLOUR)
-        picture = outline_mask(picture, state.artefact_mask(path, row.image_id, artefact),
+        picture = outline_mask(picture, state.artefact_mask(suite, row.image_id, artefact),
                                colour=ARTEFACT_COLOUR)
         truth = "melanoma" if row.y == 1 else "naevus"
         col.image(picture, width="stretch",

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from dermviz import sanity
+from dermviz.api import sanity
 from dermviz.explain.overlay import CAM_COLORMAPS, cam_overlay, diverging_overlay, shared_vmax
 
 MEASURE_HELP = {
@@ -60,9 +60,8 @@ st.caption(
     "sMPRT and eMPRT are Hedstroem et al.'s repaired versions."
 )
 suite = state.require_trained_suite()
-path = str(suite.path)
-holdout = state.holdout_table(path)
-studies = state.saved_studies(path, tuple(TESTS))
+holdout = state.holdout_table(suite)
+studies = state.saved_studies(suite, tuple(TESTS))
 
 
 @st.fragment
@@ -143,7 +142,7 @@ def run_panel() -> None:
         common = dict(
             member=member, method=method, image_ids=image_ids, target=target,
             params=sanity.method_params(suite, method, **params), layer_set=layer_set,
-            stages=None if chosen == names else chosen, dataset=state.load_dataset(path),
+            stages=None if chosen == names else chosen, dataset=state.load_dataset(suite),
         )
         if test == "emprt":
             spec = sanity.emprt_spec(suite, n_bins=n_bins, **common)
@@ -152,9 +151,8 @@ def run_panel() -> None:
         else:
             spec = sanity.randomization_spec(suite, study="custom", order=order, **common)
         bar = st.progress(0.0, text="Starting...")
-        result = sanity.run(
-            suite, spec, dataset=state.load_dataset(path),
-            load_model=lambda m: state.load_model(path, m),
+        result = state.run_check(
+            suite, spec,
             progress=lambda done, total, name: bar.progress(done / total, text=f"{name} done"),
         )
     except (ValueError, KeyError, FileNotFoundError) as exc:

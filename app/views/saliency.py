@@ -4,9 +4,19 @@ import numpy as np
 import streamlit as st
 
 from app import state
-from dermviz.explain import GradCAM, KernelSHAP, available_methods, get_explainer
-from dermviz.explain.backgrounds import BACKGROUNDS, DEGENERATE_GAP, gap_warning, reference_gap
-from dermviz.explain.kernelshap import SAMPLERS, error_note
+from dermviz.api import (
+    BACKGROUNDS,
+    DEGENERATE_GAP,
+    INCEPTION_BLOCKS,
+    SAMPLERS,
+    GradCAM,
+    KernelSHAP,
+    available_methods,
+    error_note,
+    gap_warning,
+    get_explainer,
+    shap_gap,
+)
 from dermviz.explain.overlay import (
     CAM_COLORMAPS,
     cam_overlay,
@@ -14,7 +24,6 @@ from dermviz.explain.overlay import (
     per_image_vmax,
     shared_vmax,
 )
-from dermviz.models.blocks import INCEPTION_BLOCKS
 
 SHAP_SCHEMES = {
     "paper": "paper: green raises, red lowers",
@@ -43,9 +52,8 @@ SHAP_SCALES = {
 st.title("Saliency")
 suite = state.require_trained_suite()
 
-path = str(suite.path)
-holdout = state.holdout_table(path)
-verdicts = state.verdict_table(path)
+holdout = state.holdout_table(suite)
+verdicts = state.verdict_table(suite)
 
 with st.sidebar:
     only_wrong = st.checkbox("Only images some member misclassifies", value=False)
@@ -71,7 +79,7 @@ with st.sidebar:
         "(ScoreCAM: one forward pass per channel it uses, per image).",
     )
     CAM = get_explainer(cam_method)
-    default_layer = state.method_params(path, cam_method)["layer"]
+    default_layer = state.method_params(suite, cam_method)["layer"]
     layers = list(INCEPTION_BLOCKS)
     if default_layer not in layers:  # a suite configured with a non-block layer
         layers.insert(0, default_layer)
@@ -82,7 +90,7 @@ with st.sidebar:
     paper = KernelSHAP.PAPER_NSAMPLES
     nsamples = st.number_input(
         "Samples per image", min_value=50, max_value=100_000,
-        value=state.method_params(path, KernelSHAP.name)["nsamples"], step=100,
+        value=state.method_params(suite, KernelSHAP.name)["nsamples"], step=100,
         key="shap_nsamples",
         help=f"Coalitions evaluated per image (the paper's {paper}). Part of the cache key: "
         "maps computed with another value are not shown. On a CPU, a 75-128 px image "
@@ -110,7 +118,7 @@ with st.sidebar:
                      "scale keeps the members comparable.")
 
 row = holdout[holdout["image_id"] == image_id].iloc[0]
-img = state.image(path, image_id)
+img = state.image(suite, image_id)
 st.subheader(f"Test image #{row.test_index}: {image_id}")
 st.write(f"Ground truth: **{'melanoma' if row.y == 1 else 'naevus'}**")
 
@@ -120,23 +128,15 @@ if not members:
     st.stop()
 
 SHAP = KernelSHAP.name
-shap_params = state.method_params(path, SHAP, nsamples=int(nsamples), reference=reference,
+shap_params = state.method_params(suite, SHAP, nsamples=int(nsamples), reference=reference,
                                   sampler=sampler)
-cam_params = state.method_params(path, cam_method, layer=layer)
-shap = state.stored_maps(path, tuple(members), image_id, SHAP, shap_params)
+cam_params = state.method_params(suite, cam_method, layer=layer)
+shap = state.stored_maps(suite, tuple(members), image_id, SHAP, shap_params)
 missing = [m for m in members if shap[m] is None]
 
 
-def _gap(maps) -> float | None:
-    """A KernelSHAP map's reference gap |f(image) - f(background)| (None: not recorded)."""
-    extras = maps.extras
-    if "f_x" not in extras or "base_value" not in extras:
-        return None
-    return float(reference_gap(extras["f_x"][0], extras["base_value"][0]))
-
-
 def _degenerate(maps) -> bool:
-    gap = _gap(maps)
+    gap = shap_gap(maps)
     return gap is not None and gap < DEGENERATE_GAP
 
 
@@ -149,7 +149,7 @@ def _klass(target: int) -> str:
     return "melanoma" if target else "naevus"
 
 
-jobs = {m: state.map_job(path, m, image_id, SHAP, shap_params) for m in missing}
+jobs = {m: state.map_job(suite, m, image_id, SHAP, shap_params) for m in missing}
 polling = any(j is not None and j.state in ("queued", "running") for j in jobs.values())
 
 
@@ -160,9 +160,9 @@ def shap_pending(member: str) -> None:
     The map is computed in a background thread; only this fragment polls it,
     the rest of the page stays usable. When it is done the page redraws once.
     """
-    job = state.map_job(path, member, image_id, SHAP, shap_params)
+    job = state.map_job(suite, member, image_id, SHAP, shap_params)
     if job is not None and job.state == "done":
-        if state.stored_maps(path, (member,), image_id, SHAP, shap_params)[member]:
+        if state.stored_maps(suite, (member,), image_id, SHAP, shap_params)[member]:
             st.rerun()  # the map is in the store now: redraw the page once
         state.forget_job(job)  # done, but the map has left the store since: offer it again
         job = None
@@ -172,7 +172,7 @@ def shap_pending(member: str) -> None:
         st.caption(f"Not computed yet ({nsamples} samples).")
         label = f"Compute {KernelSHAP.display_name}"
         if st.button(label, key=f"shap-{member}-{image_id}-{nsamples}"):
-            state.submit_map(path, member, image_id, SHAP, shap_params)
+            state.submit_map(suite, member, image_id, SHAP, shap_params)
             st.rerun()  # start polling
         return
     expected = state.map_jobs().expected_seconds(job)
@@ -194,7 +194,7 @@ def shap_map(member: str, maps) -> None:
     colour, so such a map is shown as the grey image with a warning; its colours are
     one toggle away, on its own (tiny) scale, labelled as noise.
     """
-    gap, klass = _gap(maps), _klass(maps.target_class[0])
+    gap, klass = shap_gap(maps), _klass(maps.target_class[0])
     extras = maps.extras
     text = None
     if gap is not None:
@@ -227,7 +227,7 @@ idle = [m for m in missing if jobs[m] is None or jobs[m].state == "failed"]
 if len(idle) > 1 and st.button(f"Compute KernelSHAP for the {len(idle)} members without a map",
                                key="shap-all"):
     for member in idle:
-        state.submit_map(path, member, image_id, SHAP, shap_params)
+        state.submit_map(suite, member, image_id, SHAP, shap_params)
     st.rerun()
 
 head = st.columns([1, 2, 2])
@@ -244,7 +244,7 @@ for member in members:
     verdict_col.markdown(f"**{member}**  \n{mark} **{v['verdict']}**  \n"
                          f"p(melanoma) = {v['p_melanoma']:.2f} (threshold {v['threshold']:.2f})")
     with st.spinner(f"{CAM.display_name} for {member}..."):
-        cam = state.saliency(path, member, image_id, cam_method, cam_params)
+        cam = state.saliency(suite, member, image_id, cam_method, cam_params)
     cam_col.image(cam_overlay(img, cam.maps[0], alpha=opacity, cmap=cmap), width="stretch",
                   caption=f"explains {_klass(cam.target_class[0])}")
     for warning in cam.warnings:

@@ -10,15 +10,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from dermviz.models.search import search_info, summary_frame
-from dermviz.models.search_config import REFERENCES
+from dermviz import api
 
 st.title("Search")
 suite = state.choose_suite()
 if suite is None:
     st.stop()
 
-info = search_info(suite)
+info = api.search_info(suite)
 members = suite.manifest.get("members", [])
 
 if info is None:
@@ -66,8 +65,8 @@ else:
 if members:
     st.subheader("Hold-out AUC across members")
     table = suite.metrics_table()
-    paper = REFERENCES["paper"]
-    repro = REFERENCES["reproduction"]
+    paper = api.SEARCH_REFERENCES["paper"]
+    repro = api.SEARCH_REFERENCES["reproduction"]
     fig = go.Figure()
     fig.add_trace(go.Box(y=table["auc"], name="AUC", boxpoints="all", text=table["member"],
                          hovertemplate="%{text}: %{y:.3f}<extra></extra>"))
@@ -84,4 +83,4 @@ if members:
     st.caption("Across members, on the hold-out: variance and sd with ddof=1. Accuracy uses "
                "each member's validation-chosen threshold; argmax accuracy is at 0.5. The "
                "paper's 'variance 1.8%' is ambiguous (0.018, or a 1.8-point sd).")
-    st.dataframe(summary_frame(members), hide_index=True)
+    st.dataframe(api.search_summary(suite), hide_index=True)

@@ -5,11 +5,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from dermviz.analysis import errors
+from dermviz import api
 
 st.title("Where the suite goes wrong")
 suite = state.require_trained_suite()
-tables = state.suite_statistics(str(suite.path), state.suite_stamp(suite))
+tables = state.suite_statistics(suite)
 members = tables["members"]
 n_members = len(members)
 n_images = len(tables["images"])
@@ -37,8 +37,8 @@ long = rates.melt(id_vars="member", value_vars=["melanomas_called_naevi",
 fig = px.bar(long, x="member", y="rate", color="error", barmode="group",
              text_auto=".0%", range_y=[0, 1])
 for (mean, _sd), name, colour in (
-    (errors.REPRODUCTION_MELANOMAS_CALLED_NAEVI, "reproduction: melanomas called naevi", "#636efa"),
-    (errors.REPRODUCTION_NAEVI_CALLED_MELANOMA, "reproduction: naevi called melanoma", "#ef553b"),
+    (api.REPRODUCTION_MELANOMAS_CALLED_NAEVI, "reproduction: melanomas called naevi", "#636efa"),
+    (api.REPRODUCTION_NAEVI_CALLED_MELANOMA, "reproduction: naevi called melanoma", "#ef553b"),
 ):
     fig.add_hline(y=mean / 200, line_dash="dot", line_color=colour, annotation_text=name)
 fig.update_yaxes(tickformat=".0%")
@@ -53,16 +53,16 @@ fig = px.bar(counts, x="n_wrong", y="n_images", text_auto=True,
              labels={"n_wrong": "members wrong", "n_images": "images"})
 st.plotly_chart(fig, width="stretch")
 
-default_k = errors.PAPER_RULE.min_wrong(n_members)
+default_k = api.PAPER_RULE.min_wrong(n_members)
 k = st.slider("Consistently misclassified: wrong in at least k members", 1, n_members,
               default_k, help=f"The paper's rule, 25 of 30 models, scales to {default_k} of "
               f"{n_members} here.")
 consistent = tables["images"][tables["images"]["n_wrong"] >= k]
 st.write(f"**{len(consistent)} of {n_images}** hold-out images are wrong in at least {k} of "
          f"{n_members} members. For comparison: the paper found "
-         f"{errors.PAPER_CONSISTENT_COUNT} of 400 wrong in at least 25 of 30 models; the 2025 "
-         f"reproduction {errors.REPRODUCTION_CONSISTENT_COUNT} of 400 in at least 13 of 15, "
-         f"one melanoma (test id {errors.REPRODUCTION_ALWAYS_WRONG_TEST_ID}) in all 15.")
+         f"{api.PAPER_CONSISTENT_COUNT} of 400 wrong in at least 25 of 30 models; the 2025 "
+         f"reproduction {api.REPRODUCTION_CONSISTENT_COUNT} of 400 in at least 13 of 15, "
+         f"one melanoma (test id {api.REPRODUCTION_ALWAYS_WRONG_TEST_ID}) in all 15.")
 st.dataframe(consistent, hide_index=True)
 st.page_link("views/browser.py", label="Browse them", icon=":material/grid_view:",
              query_params={"min_wrong": str(k), "sort": "n_wrong"})

@@ -6,25 +6,29 @@ import hashlib
 import streamlit as st
 
 from app import clinic, state
-from dermviz.analysis.report import case_report_html, png_bytes
-from dermviz.data.images import resize_image
-from dermviz.data.upload import FORMATS, MAX_BYTES, UploadError, decode_upload
-from dermviz.explain import GradCAM
+from dermviz import api
+from dermviz.api import (
+    MAX_UPLOAD_BYTES,
+    UPLOAD_FORMATS,
+    GradCAM,
+    UploadError,
+    case_report_html,
+    png_bytes,
+)
 from dermviz.explain.overlay import cam_overlay
 
 st.title("New image")
 suite = state.require_trained_suite()
-path = str(suite.path)
 
 with st.sidebar:
     members = st.multiselect("Members to explain", suite.member_ids,
                              default=suite.member_ids[:4], key="upload_members")
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="upload_opacity")
-    k = st.slider("Similar cases", 1, state.MAX_SIMILAR, 6, key="upload_k")
+    k = st.slider("Similar cases", 1, api.MAX_SIMILAR, 6, key="upload_k")
 
 upload = st.file_uploader(
-    "A dermoscopic image", type=[ext.lstrip(".") for ext in FORMATS], key="upload",
-    help=f"JPEG or PNG up to {MAX_BYTES // 2**20} MB. It is kept in memory for this session "
+    "A dermoscopic image", type=[ext.lstrip(".") for ext in UPLOAD_FORMATS], key="upload",
+    help=f"JPEG or PNG up to {MAX_UPLOAD_BYTES // 2**20} MB. It is kept in memory for this session "
     "only: never written to disk, never added to the suite.",
 )
 if upload is None:
@@ -32,17 +36,16 @@ if upload is None:
     st.stop()
 data = upload.getvalue()
 try:
-    original = decode_upload(data, filename=upload.name)
+    original, img = api.upload_image(data, filename=upload.name, size=suite.image_size)
 except UploadError as err:
     st.error(f"{upload.name}: {err}", icon="🚫")
     st.stop()
 
 digest = hashlib.sha256(data).hexdigest()
-img = resize_image(original, suite.image_size)
-cam_params = state.method_params(path, GradCAM.name)
+cam_params = state.method_params(suite, GradCAM.name)
 with st.spinner("Running the members..."):
     # GradCAM's pass also gives each member's p(melanoma): every member votes.
-    cams = {m: state.upload_saliency(path, m, digest, GradCAM.name, cam_params, img)
+    cams = {m: state.upload_saliency(suite, m, digest, GradCAM.name, cam_params, img)
             for m in suite.member_ids}
 table = clinic.members_table([float(c.p_melanoma[0]) for c in cams.values()],
                              [suite.threshold(m) for m in cams], list(cams))
@@ -60,8 +63,8 @@ with middle:
                        file_name="upload-members.csv", mime="text/csv")
 with right:
     st.markdown(f"**{k} most similar training lesions**")
-    similar = state.similar_to_upload(path, digest, tuple(suite.member_ids), k, img)
-    clinic.show_similar(path, similar)
+    similar = state.similar_to_upload(suite, digest, tuple(suite.member_ids), k, img)
+    clinic.show_similar(suite, similar)
 
 st.subheader(f"What the members looked at ({GradCAM.display_name} on `{cam_params['layer']}`)")
 overlays = {f"{GradCAM.display_name} {m}": cam_overlay(img, cams[m].maps[0], alpha=opacity)
@@ -82,7 +85,7 @@ st.download_button(
         image=original, image_id=upload.name, predictions=table, overlays=overlays,
         similar=similar, metadata={"file": upload.name, "suite": suite.name},
         similar_images=dict(zip(similar["image_id"],
-                                state.thumbnails(path, tuple(similar["image_id"])), strict=True)),
+                                state.thumbnails(suite, tuple(similar["image_id"])), strict=True)),
         title=f"dermviz case report: an uploaded image, suite {suite.name}",
     ),
 )

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from dermviz import sanity
+from dermviz.api import sanity
 
 KINDS = {
     "reproducibility": "Reproducibility: the same member twice",
@@ -30,9 +30,8 @@ st.caption(
     "methods (\"~20 % variation\"). Higher = more similar."
 )
 suite = state.require_trained_suite()
-path = str(suite.path)
-holdout = state.holdout_table(path)
-studies = state.saved_studies(path, tuple(KINDS))
+holdout = state.holdout_table(suite)
+studies = state.saved_studies(suite, tuple(KINDS))
 
 
 @st.fragment
@@ -69,12 +68,11 @@ def run_panel() -> None:
     try:
         spec = sanity.comparison_spec(
             suite, kind, member=member, members=[member, *(others or [])], method=method,
-            params=params, image_ids=image_ids, dataset=state.load_dataset(path),
+            params=params, image_ids=image_ids, dataset=state.load_dataset(suite),
         )
         bar = st.progress(0.0, text="Starting...")
-        sanity.run(
-            suite, spec, dataset=state.load_dataset(path),
-            load_model=lambda m: state.load_model(path, m),
+        state.run_check(
+            suite, spec,
             progress=lambda done, total, name: bar.progress(done / total, text=f"{name} done"),
         )
     except (ValueError, KeyError, FileNotFoundError) as exc:

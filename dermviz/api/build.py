@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from dermviz.data.dataset import Dataset
 from dermviz.data.ham10000 import load_ham10000
 from dermviz.data.synthetic import SyntheticConfig, make_synthetic
@@ -33,7 +31,6 @@ __all__ = [
     "explain_suite",
     "load_dataset",
     "search_suite",
-    "search_summary",
     "train_suite",
 ]
 
@@ -122,14 +119,6 @@ def search_suite(
 
     return search(dataset, config, out_dir=out_dir, storage=storage, backend=runner,
                   device=device, overwrite=overwrite, progress=progress)
-
-
-def search_summary(suite: Suite) -> pd.DataFrame:
-    """A searched suite's hold-out metrics across members: mean, variance, sd (ddof=1),
-    beside the paper's and the reproduction's means."""
-    from dermviz.models.search.summary import summary_frame
-
-    return summary_frame(suite.manifest["members"])
 
 
 def build_demo(

@@ -21,6 +21,7 @@ TensorFlow; only :meth:`Suite.load_model` does.
 from __future__ import annotations
 
 import os
+import threading
 import zipfile
 from functools import cached_property
 from pathlib import Path
@@ -45,6 +46,23 @@ class SuiteNotFoundError(FileNotFoundError):
     """No suite (no ``suite.json``) at the given folder or name."""
 
 
+def require_suite_folder(path: str | Path) -> Path:
+    """``path`` as a Path, when it holds a suite (a ``suite.json``); reads nothing.
+
+    Raises
+    ------
+    SuiteNotFoundError
+        No ``suite.json`` there.
+    """
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise SuiteNotFoundError(
+            f"no suite at {path} (missing {MANIFEST}); build one with "
+            "'dermviz demo' or 'dermviz train'"
+        )
+    return path
+
+
 class MemberModelError(RuntimeError):
     """A member's ``model.keras`` is missing, damaged or refused by Keras' safe mode.
 
@@ -54,16 +72,28 @@ class MemberModelError(RuntimeError):
 
 
 class Suite:
-    """Read access to a trained (or partly trained) suite."""
+    """Read access to a trained (or partly trained) suite.
+
+    One object reads ``suite.json`` once; :meth:`model` and :meth:`dataset` keep what they
+    load for the object's lifetime, so a caller that keeps the object (the dashboard, one
+    per suite and manifest version) loads each member and the data set once.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not (self.path / MANIFEST).is_file():
-            raise SuiteNotFoundError(
-                f"no suite at {self.path} (missing {MANIFEST}); build one with "
-                "'dermviz demo' or 'dermviz train'"
-            )
+        self.path = require_suite_folder(path)
         self.manifest: dict[str, Any] = read_json(self.path / MANIFEST)
+        self._models: dict[str, Any] = {}
+        self._dataset: Dataset | None = None
+        # Background map jobs share the object: one load per member, not one per thread.
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to another process (a worker, a Ray task) without what it loaded or its lock.
+        return {"path": self.path, "manifest": self.manifest}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.manifest = state["path"], state["manifest"]
+        self._models, self._dataset, self._lock = {}, None, threading.Lock()
 
     @classmethod
     def open(cls, name_or_path: str | Path, *, root: str | Path | None = None) -> Suite:
@@ -152,6 +182,17 @@ class Suite:
             reason = f"{path} cannot be loaded ({type(exc).__name__}: {exc})"
             raise MemberModelError(self._broken_member(member_id, reason)) from exc
 
+    def model(self, member_id: str) -> Any:
+        """The member's model, loaded on first use and kept by this object.
+
+        As :meth:`load_model` (same errors), for callers that reuse the object; call
+        :meth:`load_model` for a fresh copy to modify.
+        """
+        with self._lock:
+            if member_id not in self._models:
+                self._models[member_id] = self.load_model(member_id)
+            return self._models[member_id]
+
     def _broken_member(self, member_id: str, reason: str) -> str:
         # A member is retrained on resume when its folder is gone (member.json absent).
         return (
@@ -198,9 +239,15 @@ class Suite:
 
         ``ham10000_root`` points at a HAM10000 copy that moved since training
         (else ``$DERMVIZ_HAM10000`` is tried when the saved folder is gone;
-        :func:`dermviz.data.registry.open_dataset`).
+        :func:`dermviz.data.registry.open_dataset`). Without it, the data set is opened
+        once per object and kept.
         """
-        return open_dataset(self.dataset_info, ham10000_root=ham10000_root)
+        if ham10000_root is not None:
+            return open_dataset(self.dataset_info, ham10000_root=ham10000_root)
+        with self._lock:
+            if self._dataset is None:
+                self._dataset = open_dataset(self.dataset_info)
+            return self._dataset
 
     @property
     def complete(self) -> bool:

@@ -57,10 +57,11 @@ def test_a_suite_deleted_after_listing_is_an_error_not_a_traceback(home, tmp_pat
     assert f"no suite at {tmp_path / 'a'}" in messages(home)
 
 
-def _call_state(function: str, *args: str) -> AppTest:
-    """Run one ``app.state`` function in a script, as a page would call it."""
+def _call_state(function: str, *args: object) -> AppTest:
+    """Run one ``app.state`` function in a script, as a page would call it (with the
+    suite as an object)."""
 
-    def script(function: str, args: tuple[str, ...]) -> None:
+    def script(function: str, args: tuple[object, ...]) -> None:
         from app import state
 
         getattr(state, function)(*args)
@@ -78,7 +79,7 @@ def test_a_broken_member_file_stops_the_page_with_how_to_retrain(tmp_path):
     suite = fake_suite(tmp_path, "s", members=[{"id": "m00", "seed": 1}])
     suite.model_path("m00").parent.mkdir(parents=True)
     suite.model_path("m00").write_bytes(b"PK\x03\x04 truncated")
-    at = _call_state("load_model", str(suite.path), "m00")
+    at = _call_state("load_model", suite, "m00")
     assert not at.success
     [error] = at.error
     assert "member 'm00'" in error.value and "delete the folder" in error.value
@@ -88,7 +89,7 @@ def test_a_moved_data_folder_says_how_to_point_at_it(tmp_path, monkeypatch):
     monkeypatch.delenv("DERMVIZ_HAM10000", raising=False)
     gone = tmp_path / "old-ham"
     suite = fake_suite(tmp_path, "s", dataset={"source": {"kind": "ham10000", "root": str(gone)}})
-    at = _call_state("load_dataset", str(suite.path))
+    at = _call_state("load_dataset", suite)
     assert not at.success
     [error] = at.error
     assert str(gone) in error.value and "DERMVIZ_HAM10000" in error.value
@@ -108,7 +109,7 @@ def test_a_damaged_map_entry_is_reported_on_the_page(tmp_path):
     cache.put("m00", ["img"], maps)
     path = cache.path("m00", "img", "gradcam", params)
     path.write_bytes(path.read_bytes()[:50])
-    at = _call_state("stored_maps", str(suite.path), ("m00",), "img", "gradcam", params)
+    at = _call_state("stored_maps", suite, ("m00",), "img", "gradcam", params)
     assert at.success  # the page goes on: the map counts as not computed
     assert any(str(path) in w.value for w in at.warning)
 
@@ -118,7 +119,7 @@ def test_damaged_studies_are_listed_as_damaged_and_not_opened(tmp_path):
     folder = suite.path / "sanity" / "randomization-abc"
     folder.mkdir(parents=True)
     (folder / "study.json").write_text('{"format": 2, "kind": "rand')  # truncated
-    at = _call_state("saved_studies", str(suite.path), ("randomization",))
+    at = _call_state("saved_studies", suite, ("randomization",))
     assert at.success
     assert any("study.json" in w.value and "damaged" in w.value for w in at.warning)
     at = _call_state("load_saved_study", str(folder), "")

@@ -1,0 +1,111 @@
+"""Hold-out analyses from stored predictions and maps: statistics, the lesion browser's
+table, where stored maps sit on the lesion, two suites compared. Nothing here computes a
+map."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dermviz.analysis.browse import (
+    CLASSES,
+    METADATA_FILTERS,
+    MISSED_MELANOMAS,
+    SORT_KEYS,
+    LesionFilter,
+    lesion_table,
+    paginate,
+)
+from dermviz.analysis.calibration import ENSEMBLE
+from dermviz.analysis.errors import (
+    PAPER_CONSISTENT_COUNT,
+    PAPER_RULE,
+    REPRODUCTION_ALWAYS_WRONG_TEST_ID,
+    REPRODUCTION_CONSISTENT_COUNT,
+    REPRODUCTION_MELANOMAS_CALLED_NAEVI,
+    REPRODUCTION_NAEVI_CALLED_MELANOMA,
+    majority_vote,
+)
+from dermviz.analysis.lesion_localization import columns, join_localization, suite_localization
+from dermviz.analysis.predictions import predictions_table
+from dermviz.analysis.statistics import suite_statistics
+from dermviz.analysis.suite_comparison import (
+    HoldoutMismatchError,
+    SuiteComparison,
+    compare_suites,
+)
+from dermviz.analysis.verdicts import verdicts
+from dermviz.api.suites import suite_dataset
+from dermviz.models.suite import Suite
+
+__all__ = [
+    "CLASSES",
+    "ENSEMBLE",
+    "METADATA_FILTERS",
+    "MISSED_MELANOMAS",
+    "PAPER_CONSISTENT_COUNT",
+    "PAPER_RULE",
+    "REPRODUCTION_ALWAYS_WRONG_TEST_ID",
+    "REPRODUCTION_CONSISTENT_COUNT",
+    "REPRODUCTION_MELANOMAS_CALLED_NAEVI",
+    "REPRODUCTION_NAEVI_CALLED_MELANOMA",
+    "SORT_KEYS",
+    "HoldoutMismatchError",
+    "LesionFilter",
+    "SuiteComparison",
+    "majority_vote",
+    "paginate",
+    "compare",
+    "lesion_browser_table",
+    "lesions",
+    "n_scored",
+    "predictions",
+    "statistics",
+    "verdicts",
+]
+
+
+def predictions(suite: Suite) -> pd.DataFrame:
+    """Every member's hold-out p(melanoma) and threshold, one row per member and image."""
+    return predictions_table(suite)
+
+
+def statistics(suite: Suite) -> dict[str, pd.DataFrame]:
+    """Errors, agreement and calibration tables (:func:`suite_statistics`)."""
+    return suite_statistics(suite)
+
+
+def lesions(suite: Suite) -> pd.DataFrame:
+    """One row per hold-out lesion: verdicts, disagreement, metadata (the browser's table)."""
+    return lesion_table(suite, dataset=suite_dataset(suite))
+
+
+def lesion_browser_table(suite: Suite, *, method: str = "gradcam") -> pd.DataFrame:
+    """:func:`lesions` with the localization of the stored ``method`` maps of each lesion
+    (:func:`dermviz.analysis.lesion_localization.suite_localization`; nothing is computed:
+    lesions without stored maps score 0 maps)."""
+    localization = suite_localization(suite, dataset=suite_dataset(suite), method=method)
+    return join_localization(lesions(suite), localization)
+
+
+def n_scored(table: pd.DataFrame, *, method: str = "gradcam") -> int:
+    """How many lesions of a :func:`lesion_browser_table` have stored ``method`` maps
+    scored against their mask."""
+    column = columns(method)["maps"]
+    if column not in table.columns:
+        raise ValueError(f"the table has no {column!r} column: not a lesion_browser_table "
+                         f"of {method!r} maps")
+    return int((table[column] > 0).sum())
+
+
+def compare(first: Suite, second: Suite) -> SuiteComparison:
+    """Two suites side by side on the same hold-out, with their stored GradCAM maps' mass
+    on the lesion (:func:`dermviz.analysis.suite_comparison.compare_suites`).
+
+    Raises
+    ------
+    HoldoutMismatchError
+        The suites were not tested on the same hold-out images.
+    ValueError
+        A suite without a trained member.
+    """
+    return compare_suites(first, second)
