@@ -94,3 +94,43 @@ def patch_image() -> np.ndarray:
     img = rng.integers(120, 200, size=(48, 48, 3)).astype(np.uint8)
     img[10:30, 15:35] = 40
     return img
+
+
+def tiny_member(image_size: int, *, weights=None, dense_units: int = 128, dropout: float = 0.5,
+                bn_momentum: float | None = None, seed: int | None = None):
+    """A stand-in for :func:`dermviz.models.inception.build_inception` (same signature, same
+    head and names) with two small conv blocks for a backbone: what a fit keeps or resets
+    (weights, BatchNorm statistics, dropout seed state) at a fraction of the trace time."""
+    import keras
+
+    from dermviz.models.inception import seed_initializers
+
+    assert weights in (None, "none"), weights
+    if seed is not None:
+        seed_initializers(seed)
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    for k, filters in enumerate((8, 16)):
+        x = keras.layers.Conv2D(filters, 3, strides=2, use_bias=False, name=f"conv{k}")(x)
+        x = keras.layers.BatchNormalization(momentum=bn_momentum or 0.99, name=f"bn{k}")(x)
+        x = keras.layers.Activation("relu", name=f"relu{k}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(dense_units, activation="relu", kernel_initializer="he_normal",
+                           name="head_dense")(x)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="pred")(x)
+    return keras.Model(inputs, outputs, name="tiny_member")
+
+def share_suite(src, dst):
+    """A suite folder at ``dst`` whose ``members/`` (models, predictions) is ``src``'s,
+    linked, not copied: nothing writes there after training. Its maps and caches are a
+    copy, so what is written later stays apart; ``src``'s saved sanity studies are left
+    out, as a fresh build has none."""
+    import shutil
+    from pathlib import Path
+
+    src, dst = Path(src), Path(dst)
+    shutil.copytree(src, dst, ignore=lambda d, names: (
+        [n for n in names if n in ("members", "sanity")] if Path(d) == src else []))
+    (dst / "members").symlink_to(src / "members", target_is_directory=True)
+    return dst

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.helpers import share_suite
 from tests.streamlit_server import free_port, running
 
 CHROMIUM = Path(os.environ.get("DERMVIZ_CHROMIUM", "/usr/bin/chromium"))
@@ -39,27 +39,25 @@ def playwright_api():
     return sync_api
 
 
-def _dermviz(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "dermviz", *args], cwd=REPO_ROOT, check=True,
-                   capture_output=True, timeout=900)
-
-
 @pytest.fixture(scope="session")
-def e2e_models_dir(playwright_api, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke demo and a small saved GradCAM randomization study, built by the CLI.
+def e2e_models_dir(playwright_api, request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's smoke demo (shared members, its own maps) and a small saved GradCAM
+    randomization study, built by the CLI.
 
     ``DERMVIZ_E2E_MODELS`` names an already built folder instead (for reruns).
     """
+    from dermviz.cli import main
     from dermviz.models.suite import Suite
 
     if os.environ.get("DERMVIZ_E2E_MODELS"):
         return Path(os.environ["DERMVIZ_E2E_MODELS"])
     root = tmp_path_factory.mktemp("e2e-models")
-    _dermviz("--models-dir", str(root), "demo", "--profile", "smoke")
+    share_suite(request.getfixturevalue("smoke_models_dir") / SUITE, root / SUITE)
     ids = Suite(root / SUITE).dataset().holdout["image_id"].tolist()[:2]
-    _dermviz("--models-dir", str(root), "sanity", "--suite", SUITE, "--study", "custom",
-             "--methods", "gradcam", "--images", ",".join(ids),
-             "--stages", "head_dense,stem/conv1", "--also", "none", "--no-progress")
+    assert main(["--models-dir", str(root), "sanity", "--suite", SUITE, "--study", "custom",
+                 "--methods", "gradcam", "--images", ",".join(ids),
+                 "--stages", "head_dense,stem/conv1", "--also", "none", "--no-progress"]) == 0
     return root
 
 

@@ -105,7 +105,6 @@ def test_ray_backend_without_ray_says_how_to_install_it(smoke_suite, monkeypatch
                       progress=False)
 
 
-@pytest.mark.slow  # Ray is an optional backend: 1-3 min of cluster start-up and workers
 def test_ray_backend_runs_the_same_tasks(smoke_suite, ids, local_ray):
     counts = explain_suite(smoke_suite, method="kernelshap", params={**TINY, "seed": 7},
                            members=[MEMBER], image_ids=ids[:2], backend="ray", progress=False)

@@ -110,11 +110,11 @@ def test_dermviz_train_with_gradmask_fits_and_reports_the_term(tmp_path) -> None
     from dermviz.models.suite import Suite
 
     config = tmp_path / "gradmask.toml"
-    config.write_text("[train]\nimage_size = 75\nn_members = 1\nepochs = 2\nbatch_size = 8\n"
+    config.write_text("[train]\nimage_size = 75\nn_members = 1\nepochs = 1\nbatch_size = 8\n"
                       "dense_units = 8\nbn_momentum = 0.9\nrun_eagerly = true\n"
                       "gradcam_layer = \"mixed2\"\ngradmask = 10.0\n")
     rc = main(["--models-dir", str(tmp_path), "train", "--config", str(config), "--name", "gm",
-               "--synthetic-train", "24", "--synthetic-test", "4"])
+               "--synthetic-train", "16", "--synthetic-test", "4"])  # two steps
     assert rc == 0
     suite = Suite(tmp_path / "gm")
     assert suite.config["gradmask"] == 10.0

@@ -7,12 +7,14 @@ import shutil
 import pytest
 
 from dermviz.demo import PROFILES
+from dermviz.models import fit
 from dermviz.models.suite import Suite
 from dermviz.models.training import train_suite
 from dermviz.store import read_json, write_json
+from tests.helpers import tiny_member
 
 
-def test_resume_retrains_only_the_unfinished_member(smoke_suite, tmp_path):
+def test_resume_retrains_only_the_unfinished_member(smoke_suite, tmp_path, monkeypatch):
     folder = tmp_path / "demo-smoke"
     shutil.copytree(smoke_suite.path, folder)
     # Simulate a crash while m01 was being written: no member.json, manifest without it.
@@ -23,6 +25,9 @@ def test_resume_retrains_only_the_unfinished_member(smoke_suite, tmp_path):
     write_json(folder / "suite.json", manifest)
     kept = (folder / "members" / "m00" / "model.keras").stat().st_mtime_ns
 
+    # Which member is refitted, with which seed, is what is tested, not the fit: m01 is
+    # refitted as a tiny stand-in, not InceptionV3 (a minute of tracing on 2 cores).
+    monkeypatch.setattr(fit, "build_inception", tiny_member)
     profile = PROFILES["smoke"]
     dataset = smoke_suite.dataset()
     suite = train_suite(dataset, profile.train, out_dir=folder, progress=False)

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from dermviz.data.synthetic import make_synthetic
+from dermviz.models import fit
 from dermviz.models.config import TrainConfig
 from dermviz.models.fit import SplitRows, fit_member, learning_rate
 from dermviz.models.image_cache import ImageCache, build_cache
+from tests.helpers import tiny_member
 
 
 def test_config_refuses_unknown_schedule_and_bad_patience():
@@ -30,9 +32,11 @@ def test_cosine_schedule_decays_from_the_rate_to_zero_over_all_steps():
 
 
 @pytest.mark.timeout(300)
-def test_patience_stops_a_fit_whose_validation_auc_does_not_improve(tmp_path):
+def test_patience_stops_a_fit_whose_validation_auc_does_not_improve(tmp_path, monkeypatch):
     # A learning rate of 1e-12 leaves the weights where they are, so validation AUC
-    # cannot rise six times in a row: with patience 1 the fit stops early.
+    # cannot rise six times in a row: with patience 1 the fit stops early. Early stopping
+    # does not depend on the model: a tiny stand-in, not InceptionV3, is fitted.
+    monkeypatch.setattr(fit, "build_inception", tiny_member)
     data = make_synthetic(n_train=24, n_test=4, seed=0)
     ids = list(data.pool["image_id"])
     pool = ImageCache(build_cache(data, ids, tmp_path, "pool", size=75))

@@ -1,7 +1,8 @@
 """Crash safety with real trials: SIGKILL the search mid-trial, rerun, check.
 
-One smoke search (2 members x 1 trial, 75 px, eager mode: about 20-40 s per trial
-on a 2-core CPU). The search is started as its own process group and killed with
+One smoke search shrunk to one training step per trial (2 members x 1 trial, 75 px,
+16 training images, eager mode: about 15-30 s per trial on a 2-core CPU, most of it
+the trial process's start-up). The search is started as its own process group and killed with
 SIGKILL (driver and trial process at once) while a trial runs, after at least one
 trial (and so member m00) has completed. The same command then finishes the suite.
 Resuming within a member (several trials, some killed) is covered without
@@ -44,7 +45,8 @@ def _trial_states(db: Path) -> list[tuple[int, int, str, float | None]]:
 
 def _command(models: Path, config: Path) -> list[str]:
     return [sys.executable, "-m", "dermviz", "--models-dir", str(models), "search",
-            "--profile", "smoke", "--config", str(config), "--name", "k", "--no-progress"]
+            "--profile", "smoke", "--config", str(config), "--name", "k", "--no-progress",
+            "--synthetic-train", "16", "--synthetic-test", "4"]
 
 
 def test_sigkill_mid_trial_then_rerun_completes(tmp_path):

@@ -1,7 +1,9 @@
 """The Ray backend: a small real search on the session's local Ray instance (2 CPUs).
 
-Two members x one trial, run as two Ray tasks at once (smoke size: 75 px, 48
-images, one epoch, eager mode). Skipped only when ray is not installed.
+Two members x one trial, run as two Ray tasks at once (smoke size shrunk: 75 px, 16
+training images, one epoch, eager mode: each trial is one training step). In the
+default run: the distributed path is what users grow into. Skipped only when ray is
+not installed.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import pytest
 from dermviz.data.synthetic import make_synthetic
 from dermviz.models.search_config import PROFILES
 
-# Ray is an optional backend: about 2 minutes, so only in the slow run (-m slow).
-pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
+pytestmark = pytest.mark.timeout(600)
 
 
 def test_ray_backend_completes_a_small_suite(tmp_path, local_ray):
@@ -22,7 +23,8 @@ def test_ray_backend_completes_a_small_suite(tmp_path, local_ray):
     profile = PROFILES["smoke"]
     config = profile.config.replace(n_trials=1, train={"run_eagerly": True})
     backend = RayBackend()
-    suite = search_suite(make_synthetic(profile.data), config, out_dir=tmp_path / "r",
+    data = make_synthetic(profile.data, n_train=16, n_test=4)  # one batch per trial
+    suite = search_suite(data, config, out_dir=tmp_path / "r",
                          backend=backend, progress=False)
     assert backend.capacity == 2  # two trials at once on two CPUs
     assert suite.complete and suite.member_ids == ["m00", "m01"]
