@@ -133,3 +133,43 @@ def test_bad_input_is_refused_clearly():
         ood_scores(cal, {"a": np.ones((1, D + 1))})
     with pytest.raises(KeyError, match="b"):
         ood_scores(cal, {"b": pool})
+
+
+def test_smoke_suite_passes_its_own_data_and_flags_photographs(smoke_suite):
+    """The flag on a trained suite: unseen synthetic images mostly pass, photographs from
+    skimage.data (resized to the suite's size) are flagged, and both scores beat the
+    maximum-softmax baseline at telling them apart."""
+    import skimage.data
+
+    from dermviz.analysis.ood import fit_suite_ood, suite_embeddings
+    from dermviz.data.images import resize_image
+    from dermviz.data.synthetic import make_synthetic
+    from dermviz.models.predict import predict_proba
+
+    size = smoke_suite.image_size
+    models = {m: smoke_suite.load_model(m) for m in smoke_suite.member_ids}
+    cal = fit_suite_ood(smoke_suite, model_loader=models.get)
+    assert cal.members == tuple(smoke_suite.member_ids)
+    assert len(cal.holdout_scores) == 16
+    assert not is_unusual(cal, cal.holdout_scores).any()  # the calibration set passes
+    # unseen images of the same generator: about 1/17 exceed the max of 16 calibration
+    # scores by chance; allow a few
+    fresh_data = make_synthetic(n_train=2, n_test=32, seed=1000)
+    fresh = fresh_data.load_images(list(fresh_data.holdout["image_id"]), size=size)
+    photos = np.stack([resize_image(getattr(skimage.data, name)(), size)
+                       for name in ("astronaut", "coffee", "chelsea", "rocket")])
+    s_fresh = ood_scores(cal, suite_embeddings(smoke_suite, fresh, model_loader=models.get))
+    s_photo = ood_scores(cal, suite_embeddings(smoke_suite, photos, model_loader=models.get))
+    assert is_unusual(cal, s_fresh).mean() <= 0.2
+    assert is_unusual(cal, s_photo).all()
+    inside = np.r_[cal.holdout_scores, s_fresh]
+    assert ood_auroc(inside, s_photo) > 0.95
+
+    def msp(x):
+        return -max_softmax_probability(np.mean([predict_proba(m, x) for m in models.values()],
+                                                axis=0))
+
+    holdout = smoke_suite.dataset()
+    hold_images = holdout.load_images(list(holdout.holdout["image_id"]), size=size)
+    msp_auc = ood_auroc(np.r_[msp(hold_images), msp(fresh)], msp(photos))
+    assert ood_auroc(inside, s_photo) >= msp_auc
