@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from dermviz.analysis.retrieval import unit_rows
 from dermviz.store.arrays import ArrayRecord, ArrayStore
 
 #: The scores :func:`fit_ood` combines: ``"both"`` averages the other two.
@@ -138,11 +139,6 @@ def _check_embeddings(x: Any, name: str, d: int | None = None) -> np.ndarray:
     return x
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
-
-
 def fit_member_density(
     pool: np.ndarray, labels: Sequence[int] | np.ndarray, *, k: int = DEFAULT_K
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -178,7 +174,7 @@ def fit_member_density(
     means = np.stack([pool[labels == c].mean(axis=0) for c in classes])
     centred = pool - means[np.searchsorted(classes, labels)]
     precision = LedoitWolf(assume_centered=True).fit(centred).precision_
-    return means, precision, _unit(pool).astype(np.float32), int(min(k, len(pool)))
+    return means, precision, unit_rows(pool).astype(np.float32), int(min(k, len(pool)))
 
 
 def raw_member_scores(density: MemberDensity, embeddings: np.ndarray) -> np.ndarray:
@@ -194,7 +190,7 @@ def raw_member_scores(density: MemberDensity, embeddings: np.ndarray) -> np.ndar
     diff = x[:, None, :] - density.class_means[None, :, :]
     maha = np.einsum("ncd,de,nce->nc", diff, density.precision, diff).min(axis=1)
     nn = NearestNeighbors(n_neighbors=density.k).fit(density.bank.astype(np.float64))
-    knn = nn.kneighbors(_unit(x), return_distance=True)[0][:, -1]
+    knn = nn.kneighbors(unit_rows(x), return_distance=True)[0][:, -1]
     return np.stack([np.sqrt(np.clip(maha, 0.0, None)), knn])
 
 

@@ -45,10 +45,11 @@ def cosine_similarity_matrix(
     if centre:
         mean = p.mean(axis=0)
         q, p = q - mean, p - mean
-    return _unit(q) @ _unit(p).T
+    return unit_rows(q) @ unit_rows(p).T
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row divided by its L2 norm; zero rows stay zero."""
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
