@@ -108,7 +108,8 @@ def measure(suite_path: Path, *, n_fresh: int) -> str:
         return f"{flags.mean():.1%} ({int(flags.sum())}/{len(flags)})"
 
     for score in SCORES:
-        cal = fit_suite_ood(suite, dataset=data, score=score, model_loader=models.get)
+        cal = fit_suite_ood(suite, dataset=data, holdout=emb["hold-out"], score=score,
+                            model_loader=models.get)
         s = {k: ood_scores(cal, e) for k, e in emb.items()}
         auc = ood_auroc(np.concatenate([s[k] for k in inside]), s["photographs"])
         rows.append(f"| {score} | {share(is_unusual(cal, s['hold-out']))} | "

@@ -362,25 +362,37 @@ def suite_embeddings(
     return {m: embed_images(load(m), images, batch_size=batch_size) for m in members}
 
 
-def fit_suite_ood(
-    suite: Any, *, dataset: Any = None, score: str = DEFAULT_SCORE, k: int = DEFAULT_K,
-    quantile: float = DEFAULT_QUANTILE, batch_size: int = 32,
+def suite_holdout_embeddings(
+    suite: Any, *, dataset: Any = None, batch_size: int = 32,
     model_loader: Callable[[str], Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Every member's embeddings of the suite's hold-out, in the hold-out's order
+    (:attr:`dermviz.data.dataset.Dataset.holdout`): for :func:`fit_ood` and for the
+    calibrated similarity's reference (:func:`dermviz.analysis.retrieval.nearest_similarities`)."""
+    dataset = dataset if dataset is not None else suite.dataset()
+    ids = [str(i) for i in dataset.holdout["image_id"]]
+    images = dataset.load_images(ids, size=suite.image_size)
+    return suite_embeddings(suite, images, batch_size=batch_size, model_loader=model_loader)
+
+
+def fit_suite_ood(
+    suite: Any, *, dataset: Any = None, holdout: Mapping[str, np.ndarray] | None = None,
+    score: str = DEFAULT_SCORE, k: int = DEFAULT_K, quantile: float = DEFAULT_QUANTILE,
+    batch_size: int = 32, model_loader: Callable[[str], Any] | None = None,
 ) -> OODCalibration:
     """:func:`fit_ood` on a suite: pool embeddings from each member's cache
     (:func:`dermviz.models.embed.pool_embeddings`, computed when absent), hold-out
-    embeddings computed here."""
+    embeddings ``holdout`` (:func:`suite_holdout_embeddings`, computed when omitted)."""
     from dermviz.models.embed import pool_embeddings  # loads Keras
 
     dataset = dataset if dataset is not None else suite.dataset()
     load = model_loader if model_loader is not None else suite.load_model
-    hold_ids = [str(i) for i in dataset.holdout["image_id"]]
-    holdout_images = dataset.load_images(hold_ids, size=suite.image_size)
     pool, ids = {}, None
     for m in suite.member_ids:
         ids, pool[m] = pool_embeddings(suite, m, dataset=dataset, model=load(m),
                                        batch_size=batch_size)
     labels = dataset.rows(ids)["y"].to_numpy()
-    holdout = suite_embeddings(suite, holdout_images, batch_size=batch_size,
-                               model_loader=load)
+    if holdout is None:
+        holdout = suite_holdout_embeddings(suite, dataset=dataset, batch_size=batch_size,
+                                           model_loader=load)
     return fit_ood(pool, labels, holdout, score=score, k=k, quantile=quantile)
