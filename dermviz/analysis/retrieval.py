@@ -45,10 +45,11 @@ def cosine_similarity_matrix(
     if centre:
         mean = p.mean(axis=0)
         q, p = q - mean, p - mean
-    return _unit(q) @ _unit(p).T
+    return unit_rows(q) @ unit_rows(p).T
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row divided by its L2 norm; zero rows stay zero."""
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
@@ -151,3 +152,131 @@ def suite_similar_cases(
     if ids is None:
         raise ValueError("no members chosen")
     return similar_cases(query, pool, ids, k=k, members=members, combine=combine, centre=centre)
+
+
+# --- Calibrated similarity ------------------------------------------------------------
+#
+# A cosine that reads 1.00 for every neighbour says nothing. A neighbour's similarity is
+# instead placed among the hold-out's *nearest-neighbour* similarities: how close an unseen
+# image of the suite's own data usually gets to its closest training image. Its distance
+# (1 - similarity) is given as a percentile among the hold-out's nearest-neighbour distances
+# (0: closer than any hold-out image's nearest neighbour; 100: farther than all of them).
+
+#: At or below this distance percentile a neighbour is "very close": closer than the
+#: median hold-out image is to its own nearest training image.
+VERY_CLOSE_PERCENTILE = 50.0
+#: At or below this percentile (and above the previous) a neighbour is "close": as close
+#: as 19 in 20 hold-out images get to their nearest training image. Beyond it: "far".
+CLOSE_PERCENTILE = 95.0
+#: The words, from nearest to farthest.
+CLOSENESS = ("very close", "close", "far")
+#: What to say when every neighbour of an image is far.
+ALL_FAR_SENTENCE = ("Every similar training image shown is far: farther than 95% of the "
+                    "suite's own hold-out images are from their nearest training image. The "
+                    "suite has seen nothing like this image.")
+
+
+def nearest_similarities(table: pd.DataFrame) -> np.ndarray:
+    """Each query's rank-1 similarity in a :func:`similar_cases` table (one ranking per
+    query: pass a ``combine="mean"`` table or one member's rows), in query order.
+
+    Run on the hold-out's own table, this is the reference of
+    :func:`distance_percentile`.
+    """
+    top = table[table["rank"] == 1]
+    if top["query"].duplicated().any():
+        raise ValueError("the table holds several rankings per query (combine='per_member'); "
+                         "pass one member's rows")
+    return top.sort_values("query")["similarity"].to_numpy(np.float64)
+
+
+def distance_percentile(similarity: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Percentile of each distance ``1 - similarity`` among the reference's nearest-neighbour
+    distances (share of reference distances strictly below it, x100).
+
+    Parameters
+    ----------
+    similarity : array_like
+        Similarities (the same measure, centring and members as the reference).
+    reference : array_like, (n,)
+        The hold-out's nearest-neighbour similarities (:func:`nearest_similarities`).
+    """
+    ref = np.sort(1.0 - np.ravel(np.asarray(reference, np.float64)))
+    if not len(ref) or not np.isfinite(ref).all():
+        raise ValueError("the reference needs at least one finite similarity")
+    dist = 1.0 - np.asarray(similarity, np.float64)
+    return 100.0 * np.searchsorted(ref, dist, side="left") / len(ref)
+
+
+def closeness(percentile: np.ndarray | float) -> np.ndarray:
+    """The word for each distance percentile: one of :data:`CLOSENESS`."""
+    p = np.asarray(percentile, np.float64)
+    if np.isnan(p).any():
+        raise ValueError("percentiles must not be NaN")
+    index = (p > VERY_CLOSE_PERCENTILE).astype(int) + (p > CLOSE_PERCENTILE)
+    return np.asarray(CLOSENESS, dtype=object)[index]
+
+
+def calibrate_neighbours(table: pd.DataFrame, reference: np.ndarray) -> pd.DataFrame:
+    """A :func:`similar_cases` table with ``distance_percentile`` and ``closeness`` added."""
+    out = table.copy()
+    out["distance_percentile"] = distance_percentile(out["similarity"].to_numpy(), reference)
+    out["closeness"] = closeness(out["distance_percentile"].to_numpy())
+    return out
+
+
+def all_far(table: pd.DataFrame) -> pd.Series:
+    """Per query (and member): whether every listed neighbour is "far", from a
+    :func:`calibrate_neighbours` table. Indexed by ``(query, member)``."""
+    if "closeness" not in table:
+        raise ValueError("calibrate the table first (calibrate_neighbours)")
+    return (table["closeness"] == CLOSENESS[-1]).groupby([table["query"], table["member"]]).all()
+
+
+# --- Retrieval precision ---------------------------------------------------------------
+
+
+def precision_at_k(
+    table: pd.DataFrame, query_labels: Sequence[Any], pool_labels: Mapping[str, Any], *, k: int
+) -> dict[str, float]:
+    """Share of the ``k`` nearest pool images with the query's label, beside chance.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A :func:`similar_cases` table with one ranking per query (``combine="mean"`` or
+        one member's rows) and at least ``k`` ranks.
+    query_labels : sequence
+        The label (diagnosis) of each query, in query order.
+    pool_labels : mapping of image id -> label
+        The label of every pool image.
+    k : int
+
+    Returns
+    -------
+    dict
+        ``precision`` (mean over queries of the share of same-label neighbours among
+        ranks 1..k), ``chance`` (the same for neighbours drawn at random from the
+        pool: the mean over queries of the pool's share of the query's label), ``k``
+        and ``n_queries``.
+    """
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    top = table[table["rank"] <= k]
+    if top.duplicated(["query", "rank"]).any():
+        raise ValueError("the table holds several rankings per query; pass one member's rows")
+    labels = np.asarray(list(query_labels), dtype=object)
+    counts = top.groupby("query").size()
+    if len(counts) != len(labels) or (counts < k).any():
+        raise ValueError(f"need {k} neighbours for each of the {len(labels)} queries")
+    missing = set(top["image_id"]) - set(pool_labels)
+    if missing:
+        raise KeyError(f"no pool label for {len(missing)} image(s), e.g. {sorted(missing)[:3]}")
+    hits = top["image_id"].map(pool_labels).to_numpy(object) == labels[top["query"].to_numpy()]
+    prior = pd.Series(list(pool_labels.values()), dtype=object).value_counts(normalize=True)
+    return {
+        "precision": float(hits.mean()),
+        "chance": float(np.mean([prior.get(lab, 0.0) for lab in labels])),
+        "k": int(k),
+        "n_queries": len(labels),
+    }

@@ -24,6 +24,10 @@ summarised by :func:`map_consensus`:
   raw maps (scale-free) and SSIM of the normalised maps (signed ones mapped to [0, 1]
   with 0 at 0.5). A pair with a constant map has no rank correlation (NaN); the
   summary's means skip those pairs and say how many there were.
+- ``skip_degenerate=True`` leaves empty or constant maps
+  (:func:`dermviz.explain.degenerate.is_degenerate_map`) out of everything and names
+  them in :attr:`Consensus.skipped`: then every pair has a Spearman, and no statistic is
+  NaN. (By default they count, as "no evidence", in the mean and spread.)
 
 References
 ----------
@@ -42,6 +46,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 from skimage.metrics import structural_similarity
+
+from dermviz.explain.degenerate import DEGENERATE_ATOL, is_degenerate_map
 
 #: Default ``floor`` of the disagreement map, on the normalised scale (peak 1).
 DISAGREEMENT_FLOOR = 0.1
@@ -64,6 +70,9 @@ class Consensus:
         One row per pair of members: ``member_a``, ``member_b``, ``spearman``, ``ssim``.
     constant : tuple of str
         Members whose map is constant (no rank correlation with anyone).
+    skipped : tuple of str
+        Members left out because their map is empty or constant
+        (``skip_degenerate=True``); not in ``members``.
     """
 
     members: tuple[str, ...]
@@ -73,6 +82,16 @@ class Consensus:
     disagreement: np.ndarray
     pairs: pd.DataFrame
     constant: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def skipped_note(self) -> str:
+        """A sentence naming the skipped members, or ``""`` when none was skipped."""
+        if not self.skipped:
+            return ""
+        n = len(self.skipped)
+        return (f"{n} member{'s' if n > 1 else ''} skipped (empty or constant map): "
+                f"{', '.join(self.skipped)}.")
 
     @property
     def spread_max(self) -> float:
@@ -99,13 +118,15 @@ class Consensus:
 
     def summary(self) -> dict[str, float | int]:
         """The numbers the case page shows: members, mean Spearman and SSIM, the share
-        of disagreeing pixels, and how many pairs had no Spearman (a constant map)."""
+        of disagreeing pixels, how many pairs had no Spearman (a constant map) and how
+        many members were skipped (``skip_degenerate``)."""
         return {
             "members": len(self.members),
             "mean_spearman": self.mean_spearman,
             "mean_ssim": self.mean_ssim,
             "disagreement_share": self.disagreement_share(),
             "pairs_without_spearman": int(self.pairs["spearman"].isna().sum()),
+            "skipped": len(self.skipped),
         }
 
 
@@ -201,6 +222,8 @@ def map_consensus(
     signed: bool,
     members: Sequence[str] | None = None,
     floor: float = DISAGREEMENT_FLOOR,
+    skip_degenerate: bool = False,
+    atol: float = DEGENERATE_ATOL,
 ) -> Consensus:
     """Mean, spread, disagreement and pairwise agreement of one method's maps of one image
     over a suite's members.
@@ -215,6 +238,11 @@ def map_consensus(
         Names of the stack's members (for the pairs table); default ``"0"``, ``"1"``...
     floor : float
         Added to the disagreement map's denominator, on the normalised scale (> 0).
+    skip_degenerate : bool
+        Leave out the maps that are empty or constant (within ``atol``), named in
+        :attr:`Consensus.skipped`; at least 2 maps must remain.
+    atol : float
+        Tolerance of :func:`~dermviz.explain.degenerate.is_degenerate_map`.
 
     Returns
     -------
@@ -223,8 +251,10 @@ def map_consensus(
     Raises
     ------
     ValueError
-        Fewer than 2 maps, not a 3-D stack, NaN or infinite values (naming the
-        positions), negative values with ``signed=False``, a bad ``floor`` or names.
+        Fewer than 2 maps (or fewer than 2 non-degenerate ones with
+        ``skip_degenerate``, naming the skipped members), not a 3-D stack, NaN or
+        infinite values (naming the positions), negative values with ``signed=False``,
+        a bad ``floor`` or names.
 
     Examples
     --------
@@ -237,6 +267,16 @@ def map_consensus(
         raise ValueError(f"floor must be a finite number > 0, got {floor}")
     stack = _check_stack(maps, signed=signed)
     names = _names(members, len(stack))
+    skipped: tuple[str, ...] = ()
+    if skip_degenerate:
+        flat = [is_degenerate_map(m, atol=atol) for m in stack]
+        skipped = tuple(n for n, f in zip(names, flat, strict=True) if f)
+        if len(names) - len(skipped) < 2:
+            raise ValueError(f"a consensus needs the maps of at least 2 members; "
+                             f"{len(skipped)} of {len(names)} are empty or constant "
+                             f"({', '.join(skipped)})")
+        names = [n for n, f in zip(names, flat, strict=True) if not f]
+        stack = stack[~np.asarray(flat)]
     scaled = normalise_members(stack, signed=signed)
     mean = scaled.mean(axis=0)
     spread = scaled.std(axis=0)
@@ -247,7 +287,21 @@ def map_consensus(
         pairs = pairwise_agreement(stack, signed=signed, members=names)
     constant = tuple(n for n, m in zip(names, stack, strict=True) if np.ptp(m) == 0)
     return Consensus(members=tuple(names), signed=signed, mean=mean, spread=spread,
-                     disagreement=disagreement, pairs=pairs, constant=constant)
+                     disagreement=disagreement, pairs=pairs, constant=constant,
+                     skipped=skipped)
+
+
+def degenerate_members(
+    maps: np.ndarray, *, members: Sequence[str] | None = None, atol: float = DEGENERATE_ATOL
+) -> tuple[str, ...]:
+    """The members whose map in a stack ``(members, H, W)`` is empty or constant: what
+    :func:`map_consensus` skips with ``skip_degenerate=True`` (ask first when fewer than
+    2 members may remain)."""
+    stack = np.asarray(maps)
+    if stack.ndim != 3:
+        raise ValueError(f"maps must be a stack (members, H, W), got shape {stack.shape}")
+    names = _names(members, len(stack))
+    return tuple(n for n, m in zip(names, stack, strict=True) if is_degenerate_map(m, atol=atol))
 
 
 def _names(members: Sequence[str] | None, n: int) -> list[str]:

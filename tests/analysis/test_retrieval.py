@@ -56,3 +56,54 @@ def test_several_queries_and_bad_input():
         similar_cases(query, pool, list("abc"))
     with pytest.raises(ValueError, match="k must"):
         similar_cases(query, pool, list("abcdefghij"), k=0)
+
+
+def test_distance_percentile_words_and_all_far():
+    from dermviz.analysis.retrieval import (
+        CLOSE_PERCENTILE,
+        VERY_CLOSE_PERCENTILE,
+        all_far,
+        calibrate_neighbours,
+        closeness,
+        distance_percentile,
+        nearest_similarities,
+    )
+
+    # hold-out nearest-neighbour similarities 0.90, 0.91, ..., 0.99 -> distances 0.01..0.10
+    reference = 0.99 - 0.01 * np.arange(10)
+    pct = distance_percentile([1.0, 0.99, 0.945, 0.905, 0.5], reference)
+    np.testing.assert_allclose(pct, [0.0, 0.0, 50.0, 90.0, 100.0])
+    assert closeness(pct).tolist() == ["very close", "very close", "very close", "close", "far"]
+    assert closeness([VERY_CLOSE_PERCENTILE, VERY_CLOSE_PERCENTILE + 1, CLOSE_PERCENTILE,
+                      CLOSE_PERCENTILE + 1]).tolist() == ["very close", "close", "close", "far"]
+    # the hold-out's own nearest neighbours come out of a similar_cases table, query order
+    pool = {"a": np.eye(3)}
+    table = similar_cases({"a": np.array([[1.0, 0.2, 0], [0, 0, 1.0]])}, pool,
+                          ["p0", "p1", "p2"], k=2, centre=False)
+    np.testing.assert_allclose(nearest_similarities(table), [1 / np.sqrt(1.04), 1.0])
+    calibrated = calibrate_neighbours(table, reference=np.array([0.999, 0.998]))
+    assert calibrated["closeness"].tolist() == ["far", "far", "very close", "far"]
+    flags = all_far(calibrated)
+    assert flags.tolist() == [True, False]
+    with pytest.raises(ValueError, match="calibrate"):
+        all_far(table)
+    with pytest.raises(ValueError, match="at least one"):
+        distance_percentile([0.5], [])
+
+
+def test_precision_at_k_beside_chance():
+    from dermviz.analysis.retrieval import precision_at_k
+
+    pool_ids = [f"p{i}" for i in range(4)]
+    pool = {"a": np.array([[1.0, 0], [0.9, 0.1], [0, 1.0], [0.1, 0.9]])}
+    labels = {"p0": "mel", "p1": "mel", "p2": "nv", "p3": "mel"}
+    query = {"a": np.array([[1.0, 0.05], [0.05, 1.0]])}
+    table = similar_cases(query, pool, pool_ids, k=2, centre=False)
+    # query 0 (mel): p0, p1 both mel -> 1; query 1 (nv): p2 nv, p3 mel -> 1/2
+    out = precision_at_k(table, ["mel", "nv"], labels, k=2)
+    assert out == {"precision": 0.75, "chance": (0.75 + 0.25) / 2, "k": 2, "n_queries": 2}
+    assert precision_at_k(table, ["mel", "nv"], labels, k=1)["precision"] == 1.0
+    with pytest.raises(ValueError, match="need 3 neighbours"):
+        precision_at_k(table, ["mel", "nv"], labels, k=3)
+    with pytest.raises(KeyError, match="pool label"):
+        precision_at_k(table, ["mel", "nv"], {"p0": "mel"}, k=2)

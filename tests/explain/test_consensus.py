@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dermviz.explain.consensus import map_consensus, normalise_members, pairwise_agreement
+from dermviz.explain.consensus import (
+    degenerate_members,
+    map_consensus,
+    normalise_members,
+    pairwise_agreement,
+)
 
 SIZE = 24
 
@@ -99,3 +104,36 @@ def test_spearman_matches_scipy():
 def test_bad_input_is_refused_clearly(maps, kwargs, match):
     with pytest.raises(ValueError, match=match):
         map_consensus(maps, signed=False, **kwargs)
+
+
+def test_skip_degenerate_leaves_flat_maps_out_and_says_so():
+    m = _blob(12, 12)
+    stack = np.stack([m, 0.5 * m, np.zeros_like(m), np.full_like(m, 0.3)])
+    names = ["a", "b", "empty", "flat"]
+    c = map_consensus(stack, signed=False, members=names, skip_degenerate=True)
+    assert c.members == ("a", "b") and c.skipped == ("empty", "flat")
+    assert c.constant == ()
+    np.testing.assert_allclose(c.mean, m / m.max())  # the flat maps no longer dilute it
+    summary = c.summary()
+    assert summary["skipped"] == 2 and summary["pairs_without_spearman"] == 0
+    assert not any(np.isnan(v) for v in summary.values())
+    assert c.skipped_note == "2 members skipped (empty or constant map): empty, flat."
+    # two members, one empty: the default gives a NaN mean Spearman (what the case page
+    # showed); skipping refuses, naming the member, and degenerate_members says so first
+    pair = np.stack([m, np.zeros_like(m)])
+    assert np.isnan(map_consensus(pair, signed=False).summary()["mean_spearman"])
+    assert degenerate_members(pair, members=["a", "m02"]) == ("m02",)
+    with pytest.raises(ValueError, match="1 of 2 are empty or constant \\(m02\\)"):
+        map_consensus(pair, signed=False, members=["a", "m02"], skip_degenerate=True)
+    # the default keeps every member, and says nothing was skipped
+    assert map_consensus(stack, signed=False).skipped == ()
+    assert map_consensus(stack, signed=False).skipped_note == ""
+
+
+def test_skip_degenerate_tolerance_applies_to_signed_maps():
+    m = _blob(12, 12) - 0.5
+    tiny = 1e-9 * m
+    c = map_consensus(np.stack([m, -m, tiny]), signed=True, skip_degenerate=True)
+    assert c.skipped == ("2",)
+    c = map_consensus(np.stack([m, -m, tiny]), signed=True, skip_degenerate=True, atol=0.0)
+    assert c.skipped == ()
