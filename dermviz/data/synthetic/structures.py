@@ -217,18 +217,15 @@ def _globules(rng: np.random.Generator, region: _Region, irregular: bool, mean_r
 
 def _blue_area(rng: np.random.Generator, region: _Region, irregular: bool, mean_r: float,
                xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Blue-grey pigment: a smooth, even blot, or a ragged veil with whitish ground glass."""
+    """Blue-grey pigment with whitish mottling: a round blot, or a ragged veil."""
     h, w = xs.shape
     dist = np.hypot(xs - region.cx, ys - region.cy) / region.radius
     ragged = smooth_field(rng, w, h, max(4, round(4 * w / max(region.radius, 1.0))))
     mottle = smooth_field(rng, w, h, max(6, round(8 * w / max(region.radius, 1.0))))
     white = rng.uniform(0.2, 0.4)
-    if irregular:
-        edge = 1.0 + 0.35 * ragged - dist
-        shade = np.clip(white + 0.25 * mottle, 0.0, 0.8)[..., None]
-    else:
-        edge = 1.0 - dist
-        shade = np.full((h, w, 1), white, np.float32)
+    # one colour spread for both: the outline, not the colour, tells the veil apart
+    shade = np.clip(white + 0.25 * mottle, 0.0, 0.8)[..., None]
+    edge = 1.0 + 0.35 * ragged - dist if irregular else 1.0 - dist
     weight = np.clip(edge * region.radius * 0.5, 0.0, 1.0) * 0.9
     colour = _BLUE_GREY + (_WHITISH - _BLUE_GREY) * shade
     return weight.astype(np.float32), colour.astype(np.float32)
