@@ -13,6 +13,11 @@ What is drawn
   with several random harmonics), several colours (dark brown, black, blue-grey,
   reddish and whitish regions) and dark dots/globules.
 
+In the opt-in evidence mode the lesion is drawn naevus-like whatever the label, and the
+class is drawn as local structures (:mod:`dermviz.data.synthetic.structures`), composited
+after the lesion is painted, from the last stream: :func:`render_evidence` gives their
+masks, :func:`render_counterfactual` the same scene without them.
+
 How melanoma-like a lesion is drawn is one latent number, its *atypia*
 ``a`` in [0, 1] (:func:`lesion_atypia`). Naevi normally get ``a`` in [0, 0.25],
 melanomas ``a`` in [0.6, 1]. With probability ``difficulty ** 2`` an image instead
