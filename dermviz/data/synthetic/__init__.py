@@ -11,6 +11,11 @@ A lesion is drawn naevus-like or melanoma-like through one latent number, its
 classes are trivially separable, 1: indistinguishable). Optional spurious artefacts
 (ink, ruler) appear with per-class, per-split rates, and their exact pixels are known.
 
+The opt-in *evidence mode* (``SyntheticConfig(evidence=True)``) draws every lesion alike
+and puts the class in local structures (melanoma-specific ones from the 7-point
+checklist, or benign look-alikes) whose pixel masks are known, and renders any image
+again without them (its counterfactual): docs/evidence-benchmark.md.
+
 Modules
 -------
 ``config``
@@ -22,6 +27,10 @@ Modules
     :func:`make_synthetic`: splits, labels, artefact flags and seeds (determinism).
 ``artefacts``
     :func:`artefact_masks`, :func:`load_artefact_masks`: the artefacts' pixels.
+``structures``
+    The evidence mode's structures: names, families, how each is drawn.
+``evidence``
+    :func:`load_evidence_masks`, :func:`load_counterfactuals`: by image id, at model size.
 ``drawing``
     The primitives the renderer draws with (noise fields, blending).
 """
@@ -34,17 +43,34 @@ from dermviz.data.synthetic.config import (
     ArtefactSpecs,
     SyntheticConfig,
 )
-from dermviz.data.synthetic.renderer import lesion_atypia, render_lesion
+from dermviz.data.synthetic.evidence import EVIDENCE, load_counterfactuals, load_evidence_masks
+from dermviz.data.synthetic.renderer import (
+    evidence_structures,
+    lesion_atypia,
+    render_counterfactual,
+    render_evidence,
+    render_lesion,
+)
+from dermviz.data.synthetic.structures import MEL_STRUCTURES, NV_STRUCTURES, STRUCTURE_NAMES
 
 __all__ = [
     "ARTEFACT_NAMES",
+    "EVIDENCE",
+    "MEL_STRUCTURES",
+    "NV_STRUCTURES",
+    "STRUCTURE_NAMES",
     "ArtefactSpec",
     "ArtefactSpecs",
     "SyntheticConfig",
     "SyntheticSource",
     "artefact_masks",
+    "evidence_structures",
     "lesion_atypia",
     "load_artefact_masks",
+    "load_counterfactuals",
+    "load_evidence_masks",
     "make_synthetic",
+    "render_counterfactual",
+    "render_evidence",
     "render_lesion",
 ]

@@ -99,7 +99,14 @@ def load_artefact_masks(
                                difficulty=float(row["difficulty"]), native_size=native, **flags)
         for name, mask in masks.items():
             if mask.any():
-                area = cv2.resize(mask.astype(np.float32), (size, size),
-                                  interpolation=cv2.INTER_AREA)
-                out[name][k] = area >= 0.25
+                out[name][k] = resize_thin_mask(mask, size)
     return out
+
+
+def resize_thin_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """``mask`` at ``size`` x ``size``: a pixel is on when at least a quarter of its area is.
+
+    Nearest sampling, as for lesion masks, would drop a thin line when shrinking.
+    """
+    area = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return area >= 0.25

@@ -28,14 +28,15 @@ from dermviz.data.synthetic.config import (
     ArtefactSpec,
     SyntheticConfig,
 )
-from dermviz.data.synthetic.renderer import lesion_atypia, render_cached
+from dermviz.data.synthetic.renderer import evidence_structures, lesion_atypia, render_cached
 
 
 class SyntheticSource:
     """Renders the pixels of a synthetic table row (an :class:`ImageSource`).
 
     A row needs ``seed``, ``dx``, ``difficulty`` and one boolean column per
-    artefact in :data:`ARTEFACT_NAMES` (missing flags count as False). The last
+    artefact in :data:`ARTEFACT_NAMES` (missing flags count as False); an
+    ``evidence`` column (else the config's) selects the evidence mode. The last
     few renders are cached, so reading a row's image and then its mask renders
     once.
 
@@ -48,11 +49,24 @@ class SyntheticSource:
     def __init__(self, config: SyntheticConfig) -> None:
         self.config = config
 
-    def _render_row(self, row: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    def _render_row(
+        self, row: pd.Series, *, counterfactual: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         width, height = self.config.native_size
         difficulty = float(row["difficulty"]) if "difficulty" in row else self.config.difficulty
         drawn = frozenset(name for name in ARTEFACT_NAMES if name in row and bool(row[name]))
-        return render_cached(int(row["seed"]), str(row["dx"]), difficulty, width, height, drawn)
+        mode = "off"
+        if self.evidence_mode(row):
+            mode = "removed" if counterfactual else "on"
+        elif counterfactual:
+            raise ValueError(f"row {row.get('image_id', '?')!r} is not an evidence-mode image: "
+                             "it has no counterfactual")
+        return render_cached(int(row["seed"]), str(row["dx"]), difficulty, width, height, drawn,
+                             mode)
+
+    def evidence_mode(self, row: pd.Series) -> bool:
+        """Whether ``row`` is drawn in the evidence mode (its column, else the config)."""
+        return bool(row["evidence"]) if "evidence" in row else self.config.evidence
 
     def read_image(self, row: pd.Series) -> np.ndarray:
         """RGB ``uint8`` (H, W, 3) image of ``row``."""
@@ -61,6 +75,18 @@ class SyntheticSource:
     def read_mask(self, row: pd.Series) -> np.ndarray:
         """Boolean (H, W) lesion mask of ``row``."""
         return self._render_row(row)[1].copy()
+
+    def read_structure_masks(self, row: pd.Series) -> np.ndarray:
+        """Boolean (S, H, W) structure masks of an evidence-mode ``row``, one per name in
+        ``STRUCTURE_NAMES`` (their union is the evidence mask)."""
+        if not self.evidence_mode(row):
+            raise ValueError(f"row {row.get('image_id', '?')!r} is not an evidence-mode image: "
+                             "it has no evidence mask")
+        return self._render_row(row)[2].copy()
+
+    def read_counterfactual(self, row: pd.Series) -> np.ndarray:
+        """RGB ``uint8`` (H, W, 3) image of an evidence-mode ``row`` without its evidence."""
+        return self._render_row(row, counterfactual=True)[0].copy()
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable description (the config) to rebuild the source."""
@@ -91,7 +117,9 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides: Any) -> D
         ``test_index`` order, melanomas then naevi), then the training pool with
         its labels shuffled. Besides the required columns the table has
         ``seed``, ``difficulty``, ``atypia`` (latent melanoma-likeness, see
-        :func:`lesion_atypia`) and one boolean column per artefact name.
+        :func:`lesion_atypia`) and one boolean column per artefact name. In the
+        evidence mode it also has ``evidence`` (True) and ``structures`` (the names
+        drawn, joined by ``"+"``, see :func:`evidence_structures`).
         ``has_mask`` is True everywhere; one image per lesion.
 
     Raises
@@ -147,7 +175,8 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides: Any) -> D
     table["has_mask"] = True
     table["difficulty"] = config.difficulty
     table["atypia"] = [
-        lesion_atypia(seed=int(s), label=str(d), difficulty=config.difficulty)
+        lesion_atypia(seed=int(s), label=str(d), difficulty=config.difficulty,
+                      evidence=config.evidence)
         for s, d in zip(table["seed"], table["dx"], strict=True)
     ]
     for name in ARTEFACT_NAMES:
@@ -165,6 +194,13 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides: Any) -> D
         "atypia",
         *ARTEFACT_NAMES,
     ]
+    if config.evidence:
+        table["evidence"] = True
+        table["structures"] = [
+            "+".join(evidence_structures(seed=int(s), label=str(d)))
+            for s, d in zip(table["seed"], table["dx"], strict=True)
+        ]
+        columns += ["evidence", "structures"]
     table = table[columns]
 
     counts = {

@@ -87,6 +87,12 @@ class SyntheticConfig:
         Per-split rates; they override ``artefacts`` name by name. A spec may
         also be given as a ``(p_mel, p_nv)`` pair or a ``{"p_mel", "p_nv"}``
         mapping. Artefacts not named are never drawn.
+    evidence : bool
+        The evidence mode (opt-in): every lesion is drawn alike whatever its class,
+        and the class lives in one or two local structures, melanoma-specific or a
+        benign look-alike, whose pixel masks are known
+        (:mod:`dermviz.data.synthetic.structures`). The difficulty then fades the
+        structures instead of blurring the classes.
     """
 
     n_train: int = 600
@@ -98,6 +104,7 @@ class SyntheticConfig:
     artefacts: ArtefactSpecs = field(default_factory=dict)
     artefacts_train: ArtefactSpecs = field(default_factory=dict)
     artefacts_test: ArtefactSpecs = field(default_factory=dict)
+    evidence: bool = False
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_test"):
@@ -116,6 +123,9 @@ class SyntheticConfig:
         if not is_int(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         object.__setattr__(self, "seed", int(self.seed))
+        if not isinstance(self.evidence, (bool, np.bool_)):
+            raise ValueError(f"evidence must be a bool, got {self.evidence!r}")
+        object.__setattr__(self, "evidence", bool(self.evidence))
         for name in ("artefacts", "artefacts_train", "artefacts_test"):
             object.__setattr__(self, name, _coerce_specs(getattr(self, name), name))
 

@@ -13,6 +13,11 @@ What is drawn
   with several random harmonics), several colours (dark brown, black, blue-grey,
   reddish and whitish regions) and dark dots/globules.
 
+In the opt-in evidence mode the lesion is drawn naevus-like whatever the label, and the
+class is drawn as local structures (:mod:`dermviz.data.synthetic.structures`), composited
+after the lesion is painted, from the last stream: :func:`render_evidence` gives their
+masks, :func:`render_counterfactual` the same scene without them.
+
 How melanoma-like a lesion is drawn is one latent number, its *atypia*
 ``a`` in [0, 1] (:func:`lesion_atypia`). Naevi normally get ``a`` in [0, 0.25],
 melanomas ``a`` in [0.6, 1]. With probability ``difficulty ** 2`` an image instead
@@ -55,6 +60,11 @@ from dermviz.data.synthetic.drawing import (
     grid_shape,
     pixel_grid,
     smooth_field,
+)
+from dermviz.data.synthetic.structures import (
+    STRUCTURE_NAMES,
+    draw_structures,
+    plan_structures,
 )
 
 _NOISE_PAD = 32
@@ -102,18 +112,34 @@ Drawer = Callable[[np.random.Generator, np.ndarray, Lesion], None]
 
 
 def _streams(seed: int) -> tuple[np.random.Generator, ...]:
-    """Independent streams: the scene first, then one per artefact name.
+    """Independent streams: the scene first, then one per artefact name, then the
+    evidence structures'.
 
     Spawned children depend only on their position, so a stream appended for a new
     structure leaves the seeds of the earlier ones (and their pixels) unchanged.
     """
-    children = np.random.SeedSequence(seed).spawn(1 + len(ARTEFACT_NAMES))
+    children = np.random.SeedSequence(seed).spawn(1 + len(ARTEFACT_NAMES) + 1)
     return tuple(np.random.default_rng(c) for c in children)
 
 
-def _draw_atypia(rng: np.random.Generator, label: str, difficulty: float) -> float:
-    """Latent melanoma-likeness; always consumes three draws."""
+#: Evidence modes of a render: the default scene, or the evidence mode's lesion with its
+#: structures ("on") or without them ("removed", the counterfactual).
+EVIDENCE_MODES = ("off", "on", "removed")
+#: Atypia of every lesion in the evidence mode: naevus-like, whatever the label.
+_EVIDENCE_ATYPIA = 0.3
+
+
+def _draw_atypia(
+    rng: np.random.Generator, label: str, difficulty: float, evidence: bool = False
+) -> float:
+    """Latent melanoma-likeness; always consumes three draws.
+
+    In the evidence mode it ignores the label: both classes get the same naevus-like
+    lesions, and the class lives in the structures only.
+    """
     u_mix, u_any, u_own = rng.random(3)
+    if evidence:
+        return float(_EVIDENCE_ATYPIA * u_any)
     if u_mix < difficulty**2:
         return float(u_any)
     if label == "mel":
@@ -121,7 +147,7 @@ def _draw_atypia(rng: np.random.Generator, label: str, difficulty: float) -> flo
     return float(0.25 * u_own)
 
 
-def lesion_atypia(*, seed: int, label: str, difficulty: float) -> float:
+def lesion_atypia(*, seed: int, label: str, difficulty: float, evidence: bool = False) -> float:
     """How melanoma-like :func:`render_lesion` draws this lesion (0 = naevus-like).
 
     Parameters
@@ -132,6 +158,8 @@ def lesion_atypia(*, seed: int, label: str, difficulty: float) -> float:
         True class.
     difficulty : float
         In [0, 1].
+    evidence : bool
+        The evidence mode: the atypia is drawn from [0, 0.3] whatever the label.
 
     Returns
     -------
@@ -140,7 +168,27 @@ def lesion_atypia(*, seed: int, label: str, difficulty: float) -> float:
         irregularity, colour variety and dots.
     """
     check_render_args(seed, label, difficulty)
-    return _draw_atypia(_streams(seed)[0], label, float(difficulty))
+    return _draw_atypia(_streams(seed)[0], label, float(difficulty), bool(evidence))
+
+
+def evidence_structures(*, seed: int, label: str) -> tuple[str, ...]:
+    """Names of the structures the evidence mode draws on this image (cheap: no pixels).
+
+    Parameters
+    ----------
+    seed : int
+        Image seed.
+    label : {"mel", "nv"}
+        True class: melanoma-specific structures for ``"mel"``, benign look-alikes for
+        ``"nv"`` (:mod:`dermviz.data.synthetic.structures`).
+
+    Returns
+    -------
+    tuple of str
+        One or two names from :data:`~dermviz.data.synthetic.structures.STRUCTURE_NAMES`.
+    """
+    check_render_args(seed, label, 0.0)
+    return plan_structures(_streams(seed)[-1], label)
 
 
 def _skin(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -401,14 +449,40 @@ def _sensor_noise(rng: np.random.Generator, img: np.ndarray) -> None:
     img += _noise_bank(width, height)[oy : oy + height, ox : ox + width] * rng.uniform(1.5, 3.5)
 
 
+def _draw_evidence(
+    rng: np.random.Generator, img: np.ndarray, lesion: Lesion, label: str, difficulty: float
+) -> np.ndarray:
+    """Composite the evidence structures over the painted lesion, in place.
+
+    Returns the structures' masks, bool (len(STRUCTURE_NAMES), H, W): where each
+    structure's blend weight is non-zero. The difficulty fades every structure (opacity
+    times ``1 - 0.5 * difficulty``).
+    """
+    names = plan_structures(rng, label)
+    masks = np.zeros((len(STRUCTURE_NAMES), *img.shape[:2]), bool)
+    drawn = draw_structures(rng, names, lesion.mask[lesion.box], float(lesion.radii.mean()),
+                            strength=1.0 - 0.5 * difficulty)
+    view = img[lesion.box]
+    for structure in drawn:
+        composite(view, structure.weight, structure.colour)
+        masks[STRUCTURE_NAMES.index(structure.name)][lesion.box] |= structure.weight > 0
+    return masks
+
+
 def _render(
-    seed: int, label: str, difficulty: float, width: int, height: int, artefacts: frozenset[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    rng, *artefact_rngs = _streams(seed)
-    a = _draw_atypia(rng, label, difficulty)
+    seed: int, label: str, difficulty: float, width: int, height: int, artefacts: frozenset[str],
+    evidence: str = "off",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng, *artefact_rngs, evidence_rng = _streams(seed)
+    a = _draw_atypia(rng, label, difficulty, evidence != "off")
     img = _skin(rng, width, height)
     lesion = _place_lesion(rng, a, width, height)
     _paint_lesion(rng, img[lesion.box], lesion.mask[lesion.box], a, float(lesion.radii.mean()))
+    if evidence == "on":
+        structures = _draw_evidence(evidence_rng, img, lesion, label, difficulty)
+    else:
+        structures = np.zeros((0 if evidence == "off" else len(STRUCTURE_NAMES),
+                               height, width), bool)
     _draw_hairs(rng, img, width, height)
     for name, stream in zip(ARTEFACT_NAMES, artefact_rngs, strict=True):
         if name in artefacts:
@@ -416,23 +490,28 @@ def _render(
     _vignette(rng, img)
     _sensor_noise(rng, img)
     np.clip(img, 0.0, 255.0, out=img)
-    return img.astype(np.uint8), lesion.mask.astype(bool)
+    return img.astype(np.uint8), lesion.mask.astype(bool), structures
 
 
 @functools.lru_cache(maxsize=16)
 def render_cached(
-    seed: int, label: str, difficulty: float, width: int, height: int, artefacts: frozenset[str]
-) -> tuple[np.ndarray, np.ndarray]:
+    seed: int, label: str, difficulty: float, width: int, height: int, artefacts: frozenset[str],
+    evidence: str = "off",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`render_lesion` of checked arguments, as read-only arrays shared by callers.
 
     The last few renders are cached, so reading an image and then its mask renders
-    once. ``artefacts`` holds the names (from ``ARTEFACT_NAMES``) drawn. Callers copy
-    what they hand out.
+    once. ``artefacts`` holds the names (from ``ARTEFACT_NAMES``) drawn; ``evidence`` is
+    one of :data:`EVIDENCE_MODES`. Returns the image, the lesion mask and the structure
+    masks (bool, one per name in ``STRUCTURE_NAMES``; none in the mode ``"off"``, all
+    False in ``"removed"``). Callers copy what they hand out.
     """
-    image, mask = _render(seed, label, difficulty, width, height, artefacts)
-    image.flags.writeable = False
-    mask.flags.writeable = False
-    return image, mask
+    if evidence not in EVIDENCE_MODES:
+        raise ValueError(f"evidence must be one of {EVIDENCE_MODES}, got {evidence!r}")
+    out = _render(seed, label, difficulty, width, height, artefacts, evidence)
+    for array in out:
+        array.flags.writeable = False
+    return out
 
 
 def render_lesion(
@@ -443,6 +522,7 @@ def render_lesion(
     native_size: tuple[int, int] = (200, 150),
     ink: bool = False,
     ruler: bool = False,
+    evidence: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one synthetic dermoscopy image and its lesion mask.
 
@@ -460,6 +540,9 @@ def render_lesion(
     ink, ruler : bool
         Draw the spurious ink / ruler artefact. The lesion and the rest of the
         scene are identical with and without them.
+    evidence : bool
+        The evidence mode: a label-free lesion carrying its class's structures
+        (:func:`render_evidence` also returns their masks).
 
     Returns
     -------
@@ -468,8 +551,70 @@ def render_lesion(
     mask : numpy.ndarray
         ``bool`` of shape (height, width), True on the lesion (artefacts excluded).
     """
+    image, mask, _ = _render_checked(seed, label, difficulty, native_size, ink, ruler,
+                                     "on" if evidence else "off")
+    return image.copy(), mask.copy()
+
+
+def _render_checked(
+    seed: int, label: str, difficulty: float, native_size: tuple[int, int], ink: bool,
+    ruler: bool, evidence: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     check_render_args(seed, label, difficulty)
     width, height = check_native_size(native_size)
     drawn = frozenset(name for name, on in (("ink", ink), ("ruler", ruler)) if on)
-    image, mask = render_cached(int(seed), str(label), float(difficulty), width, height, drawn)
-    return image.copy(), mask.copy()
+    return render_cached(int(seed), str(label), float(difficulty), width, height, drawn,
+                         evidence)
+
+
+def render_evidence(
+    *,
+    seed: int,
+    label: str,
+    difficulty: float,
+    native_size: tuple[int, int] = (200, 150),
+    ink: bool = False,
+    ruler: bool = False,
+    counterfactual: bool = False,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Render an evidence-mode image, its lesion mask and its structures' masks.
+
+    Parameters
+    ----------
+    seed, label, difficulty, native_size, ink, ruler
+        As for :func:`render_lesion`; the difficulty fades the structures (opacity
+        times ``1 - 0.5 * difficulty``).
+    counterfactual : bool
+        Render the same scene without its structures: the same seed, lesion, hairs,
+        artefacts, vignette and noise. It equals the image bit for bit outside the
+        evidence mask.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        RGB ``uint8`` (height, width, 3).
+    mask : numpy.ndarray
+        ``bool`` (height, width) lesion mask (the same with and without the evidence).
+    structures : dict of str to numpy.ndarray
+        For each name in :data:`~dermviz.data.synthetic.structures.STRUCTURE_NAMES`, a
+        ``bool`` (height, width) mask: where that structure's blend weight is non-zero
+        (all False for a structure not drawn, and for every one in a counterfactual).
+        Their union is the image's *evidence mask*. The image differs from its
+        counterfactual only inside it; inside, a pixel can keep its counterfactual value
+        where the weight is too small to move it by a grey level after the vignette, or
+        where a hair covers it.
+    """
+    image, mask, masks = _render_checked(seed, label, difficulty, native_size, ink, ruler,
+                                         "removed" if counterfactual else "on")
+    structures = {name: m.copy() for name, m in zip(STRUCTURE_NAMES, masks, strict=True)}
+    return image.copy(), mask.copy(), structures
+
+
+def render_counterfactual(**scene: object) -> tuple[np.ndarray, np.ndarray]:
+    """The evidence-mode image of ``scene`` with its evidence removed: image and lesion mask.
+
+    ``scene`` holds the keyword arguments of :func:`render_evidence` (without
+    ``counterfactual``).
+    """
+    image, mask, _ = render_evidence(**scene, counterfactual=True)  # type: ignore[arg-type]
+    return image, mask
