@@ -2,8 +2,10 @@
 
 Layers import only downward (cli > api > demo | background > sanity | analysis |
 evaluation > explain > models > data > store), the dashboard imports no command-line
-module, dermviz never imports the dashboard, and no package (explain, store, data,
-analysis, sanity, models, evaluation) has an import cycle.
+module, the dashboard reaches dermviz only through dermviz.api (and the overlay
+renderer), dermviz never imports the dashboard, and there is no import cycle: not between
+dermviz's packages, nor inside any of them (explain, store, data, analysis, sanity,
+models, evaluation, api, cli).
 """
 
 from __future__ import annotations
