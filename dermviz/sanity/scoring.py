@@ -6,7 +6,6 @@ Keras-free at import: the explainers are built by the caller's factory, and
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -198,13 +197,9 @@ def score(a: np.ndarray, b: np.ndarray, *, image: np.ndarray, signed: bool, meas
 
 
 def explain(factory: ExplainerFactory, model: Any, images: np.ndarray, **kwargs: Any):
-    """``(SaliencyMaps, signed)`` of one explainer built for ``model`` (then freed)."""
+    """``(SaliencyMaps, signed)`` of one explainer built for ``model``."""
     explainer = factory(model)
-    signed = bool(getattr(explainer, "signed", False))
-    result = explainer.explain(images, **kwargs)
-    del explainer
-    gc.collect()
-    return result, signed
+    return explainer.explain(images, **kwargs), bool(getattr(explainer, "signed", False))
 
 
 def timed_explain(timings: dict[str, float], name: str, factory: ExplainerFactory, model: Any,
