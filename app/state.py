@@ -424,12 +424,12 @@ def suite_safety(suite: Suite) -> api.SuiteSafety | None:
 
 def safety_job(suite: Suite) -> Any:
     """Where the background job preparing the suite's safety data stands."""
-    return api.safety_job(models_dir(), suite.name)
+    return api.safety_job(models_dir(), suite.path.name)
 
 
 def start_safety_job(suite: Suite) -> Any:
     """Prepare the suite's safety data in a background process (once; never in a rerun)."""
-    return api.start_safety_job(models_dir(), suite.name)
+    return api.start_safety_job(models_dir(), suite.path.name)
 
 
 @st.cache_data(show_spinner=False, max_entries=16, hash_funcs=BY_SUITE)

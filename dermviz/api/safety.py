@@ -79,7 +79,8 @@ def _require(suite: Suite, safety: SuiteSafety | None = None) -> SuiteSafety:
     if safety is None:
         raise SafetyNotReadyError(
             f"suite {suite.name!r} has no out-of-distribution calibration yet: run "
-            f"'dermviz prepare {suite.name}' (the pages start it in the background)")
+            f"'dermviz prepare {Path(suite.path).name}' (the pages start it in the "
+            "background)")
     return safety
 
 
