@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
+from dermviz import api
 from dermviz.api import Suite, majority_vote, member_calls
 
 #: Width of an overlay on the Case and New image pages (the images are 75-299 px).
@@ -16,8 +17,11 @@ OVERLAY_WIDTH = 300
 TSCHANDL_CAPTION = (
     "Similar cases are shown beside the members' probabilities and their disagreement, "
     "never instead of them: in Tschandl et al. (Nature Medicine 2020) class probabilities "
-    "helped dermatologists most, and a faulty AI misled even experts. Similarity: cosine "
-    "between the members' penultimate-layer embeddings, averaged over all members."
+    "helped dermatologists most, and a faulty AI misled even experts. Closeness: the "
+    "neighbour's distance (the members' mean cosine, in their penultimate-layer embeddings) "
+    "placed among the distances of the suite's own hold-out images to their nearest "
+    "training image: very close at or below their median, close up to their 95th "
+    "percentile, far beyond it."
 )
 
 
@@ -63,7 +67,11 @@ def probability_chart(table: pd.DataFrame) -> go.Figure:
 
 
 def show_similar(suite: Suite, similar: pd.DataFrame, *, per_row: int = 3) -> None:
-    """Thumbnails of similar training cases with their diagnoses and similarity."""
+    """Thumbnails of similar training cases with their diagnoses and calibrated closeness
+    (words and the distance's percentile among the hold-out's); a warning when every one
+    is far."""
+    if api.every_neighbour_far(similar):
+        st.warning(api.ALL_FAR_SENTENCE, icon=":material/travel_explore:")
     thumbs = state.thumbnails(suite, tuple(similar["image_id"]))
     rows = list(zip(similar.itertuples(), thumbs, strict=True))
     for start in range(0, len(rows), per_row):
@@ -71,5 +79,50 @@ def show_similar(suite: Suite, similar: pd.DataFrame, *, per_row: int = 3) -> No
                                      strict=False):
             dx = getattr(row, "dx", "?")
             col.image(thumb, width="stretch",
-                      caption=f"{row.rank}. {dx} · {row.image_id} · sim {row.similarity:.2f}")
+                      caption=f"{row.rank}. {dx} · {row.image_id} · {row.closeness} "
+                      f"({row.distance_percentile:.0f}th percentile)")
     st.caption(TSCHANDL_CAPTION)
+
+
+def show_unusual(ood: pd.Series | None) -> None:
+    """Above the verdict: the warning when the image is unusual for the suite, its score
+    beside the hold-out's; a line saying the check is not ready when ``ood`` is None."""
+    if ood is None:
+        st.caption("The check for images unlike the suite's data is being prepared.")
+        return
+    score = (f"Unusualness {ood.ood_score:.2f}; the suite's hold-out images score 1.00 "
+             f"typically and at most {ood.threshold:.2f} (99th percentile).")
+    if ood.unusual:
+        st.warning(f"**{api.UNUSUAL_SENTENCE}** {score}", icon=":material/warning:")
+    else:
+        st.caption(f"Within the suite's data: {score}")
+
+
+def safety_pending(suite: Suite) -> None:
+    """The suite's safety data are not prepared: start the background job (once) and show
+    its progress, redrawn every few seconds; the page reruns when it is done."""
+    job = state.safety_job(suite)
+    if job.state == "done" and state.suite_safety(suite) is None:
+        job = api.BuildStatus(state="none")  # done for an older version: prepare again
+    if job.state in ("none", "stopped") and suite.complete:
+        job = state.start_safety_job(suite)
+
+    @st.fragment(run_every=state.POLL_SECONDS)
+    def poll() -> None:
+        now = state.safety_job(suite)
+        if state.suite_safety(suite) is not None:
+            st.rerun(scope="app")
+        if now.state == "failed":
+            st.error(f"Preparing the similar cases and the unusual-image check failed: "
+                     f"{now.error}")
+            return
+        if not suite.complete:
+            st.info("Similar cases and the unusual-image check are prepared when the "
+                    "suite's build finishes.")
+            return
+        st.progress(now.fraction, text="Preparing similar cases and the unusual-image "
+                    f"check (in the background): {now.detail or 'starting'}")
+
+    del job
+    poll()
+

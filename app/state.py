@@ -221,11 +221,17 @@ def stored_maps(suite: Suite, members: tuple[str, ...], image_id: str, method: s
 @st.cache_data(show_spinner="Comparing the members' maps...", max_entries=256,
                hash_funcs=BY_SUITE)
 def consensus(suite: Suite, image_id: str, method: str, params: dict[str, Any],
-              members: tuple[str, ...]) -> api.Consensus:
+              members: tuple[str, ...]) -> api.Consensus | str:
     """:func:`dermviz.api.maps_consensus` of ``members``' maps of one image (pass only
-    members whose maps are stored for slow methods such as KernelSHAP)."""
-    return with_members(lambda: api.maps_consensus(_readable(suite), image_id, method=method,
-                                                   params=params, members=members))
+    members whose maps are stored for slow methods such as KernelSHAP), empty or constant
+    maps skipped; the reason, when fewer than 2 members are left."""
+    def compute() -> api.Consensus | str:
+        try:
+            return api.maps_consensus(_readable(suite), image_id, method=method,
+                                      params=params, members=members, skip_degenerate=True)
+        except ValueError as err:
+            return str(err)
+    return with_members(compute)
 
 
 @st.cache_resource(show_spinner=False)
@@ -305,14 +311,22 @@ def lesions(suite: Suite) -> pd.DataFrame:
     return api.lesions(_readable(suite))
 
 
-@st.cache_data(show_spinner="Scoring the stored GradCAM maps against the lesion masks...",
-               max_entries=8, ttl=600, hash_funcs=BY_SUITE)
 def browser_table(suite: Suite) -> pd.DataFrame:
     """:func:`dermviz.api.lesion_browser_table` of the stored GradCAM maps (nothing is
     computed). Re-read after 10 minutes, or on ``clear``, so maps stored after the suite
-    (the demo build stores them last) show up."""
+    (the demo build stores them last) show up; at once when the suite's safety data are
+    prepared (its unusual-image column)."""
+    return _browser_table(suite, api.safety_version(suite))
+
+
+@st.cache_data(show_spinner="Scoring the stored GradCAM maps against the lesion masks...",
+               max_entries=8, ttl=600, hash_funcs=BY_SUITE)
+def _browser_table(suite: Suite, version: float) -> pd.DataFrame:
     return reporting_damage(lambda: api.lesion_browser_table(_readable(suite),
                                                              method="gradcam"))
+
+
+browser_table.clear = _browser_table.clear  # the page's "Re-read the stored maps"
 
 
 @st.cache_data(show_spinner="Comparing the suites...", max_entries=8, ttl=600,
@@ -392,3 +406,66 @@ def probe_tables(suite: Suite, method: str, params: dict[str, Any] | None = None
 def artefact_mask(suite: Suite, image_id: str, name: str) -> np.ndarray:
     """One synthetic image's artefact pixels at the suite's image size."""
     return api.artefact_mask(_readable(suite), image_id, name)
+
+
+# ----------------------------------------------------------------------------- clinicians' safety
+
+
+@st.cache_resource(show_spinner=False, max_entries=8, hash_funcs=BY_SUITE)
+def _safety(suite: Suite, version: float) -> api.SuiteSafety | None:
+    return api.suite_safety(suite)
+
+
+def suite_safety(suite: Suite) -> api.SuiteSafety | None:
+    """The suite's prepared safety data (:func:`dermviz.api.suite_safety`), read once per
+    version (a fresh preparation is read anew); None: not prepared yet."""
+    return _safety(suite, api.safety_version(suite))
+
+
+def safety_job(suite: Suite) -> Any:
+    """Where the background job preparing the suite's safety data stands."""
+    return api.safety_job(models_dir(), suite.path.name)
+
+
+def start_safety_job(suite: Suite) -> Any:
+    """Prepare the suite's safety data in a background process (once; never in a rerun)."""
+    return api.start_safety_job(models_dir(), suite.path.name)
+
+
+@st.cache_data(show_spinner=False, max_entries=16, hash_funcs=BY_SUITE)
+def holdout_ood(suite: Suite, version: float) -> pd.DataFrame | None:
+    """:func:`dermviz.api.holdout_ood` (None: not prepared yet)."""
+    safety = suite_safety(suite)
+    return None if safety is None else api.holdout_ood(suite, safety=safety)
+
+
+def calibrated_similar(suite: Suite, image_id: str, k: int) -> pd.DataFrame | None:
+    """:func:`dermviz.api.holdout_similar_cases` from the prepared data (None: not yet)."""
+    safety = suite_safety(suite)
+    if safety is None:
+        return None
+    return _calibrated_similar(suite, image_id, k, api.safety_version(suite))
+
+
+@st.cache_data(show_spinner=False, max_entries=256, hash_funcs=BY_SUITE)
+def _calibrated_similar(suite: Suite, image_id: str, k: int, version: float) -> pd.DataFrame:
+    return api.holdout_similar_cases(_readable(suite), image_id, k=k,
+                                     safety=suite_safety(suite))
+
+
+@st.cache_data(show_spinner="Checking how usual the image is for this suite...",
+               max_entries=32, hash_funcs=BY_SUITE)
+def upload_ood(suite: Suite, digest: str, version: float, _image: np.ndarray) -> pd.DataFrame:
+    """:func:`dermviz.api.image_ood` of an upload (keyed by its digest; ``_image`` at the
+    suite's size is not hashed)."""
+    return with_members(lambda: api.image_ood(suite, _image[None],
+                                              safety=suite_safety(suite)))
+
+
+@st.cache_data(show_spinner="Finding similar training cases...", max_entries=32,
+               hash_funcs=BY_SUITE)
+def upload_similar(suite: Suite, digest: str, k: int, version: float, _image: np.ndarray
+                   ) -> pd.DataFrame:
+    """:func:`dermviz.api.upload_similar_cases` (keyed by the upload's digest)."""
+    return with_members(lambda: api.upload_similar_cases(
+        _readable(suite), _image[None], k=k, safety=suite_safety(suite)).drop(columns="query"))

@@ -80,8 +80,10 @@ def build_status(models_dir: str | Path, name: str) -> BuildStatus:
     )
 
 
-#: The share of a demo build spent training (the rest computes its GradCAM maps).
-TRAIN_SHARE = 0.9
+#: The share of a demo build spent training, then computing its GradCAM maps; the rest
+#: prepares the pages' safety data (dermviz.analysis.safety: embeddings, OOD calibration).
+TRAIN_SHARE = 0.85
+EXPLAIN_SHARE = 0.1
 
 
 def overall_fraction(status: dict[str, Any]) -> float:
@@ -96,7 +98,12 @@ def overall_fraction(status: dict[str, Any]) -> float:
         done = int(status.get("member_index", 0)) + float(status.get("member_fraction", 0.0))
         value = TRAIN_SHARE * done / n
     elif status.get("phase") == "explain":
-        value = TRAIN_SHARE + (1 - TRAIN_SHARE) * float(status.get("explain_fraction", 0.0))
+        value = TRAIN_SHARE + EXPLAIN_SHARE * float(status.get("explain_fraction", 0.0))
+    elif status.get("phase") == "safety" and status.get("job") == "safety":  # on its own
+        value = float(status.get("safety_fraction", 0.0))
+    elif status.get("phase") == "safety":
+        value = (TRAIN_SHARE + EXPLAIN_SHARE
+                 + (1 - TRAIN_SHARE - EXPLAIN_SHARE) * float(status.get("safety_fraction", 0.0)))
     else:
         value = 0.0
     return min(max(value, 0.0), 1.0)
@@ -132,14 +139,27 @@ def start_demo_build(
         Of the build now running (the one already running, if there was one).
     """
     name = name or ("demo" if profile == "default" else f"demo-{profile}")
+    return start_job(models_dir, name, command or demo_command(
+        models_dir, profile=profile, name=name, status_file="{status}"))
+
+
+def start_job(models_dir: str | Path, key: str, command: list[str]) -> BuildStatus:
+    """Start ``command`` in a detached process reporting to the status file of ``key``
+    (``{status}`` in it is replaced by the status path), unless one is running.
+
+    Returns
+    -------
+    BuildStatus
+        Of the job now running (the one already running, if there was one).
+    """
+    name = key
     current = build_status(models_dir, name)
     if current.running:
         return current
     status_path, log_path = build_paths(models_dir, name)
     status_path.parent.mkdir(parents=True, exist_ok=True)
     status_path.unlink(missing_ok=True)
-    argv = ([a.replace("{status}", str(status_path)) for a in command] if command
-            else demo_command(models_dir, profile=profile, name=name, status_file=status_path))
+    argv = [a.replace("{status}", str(status_path)) for a in command]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own CLI, no shell
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -164,6 +184,27 @@ def demo_command(models_dir: str | Path, *, profile: str, name: str,
     CLI's own option, so it comes before the subcommand)."""
     return [sys.executable, "-m", "dermviz", "--models-dir", str(models_dir), "demo",
             "--profile", profile, "--name", name, "--status-file", str(status_file)]
+
+
+#: The key of a suite's safety job (``dermviz prepare``) among the background builds.
+SAFETY_SUFFIX = ".safety"
+
+
+def prepare_command(models_dir: str | Path, name: str) -> list[str]:
+    """The ``dermviz prepare`` command line of a suite's background safety job."""
+    return [sys.executable, "-m", "dermviz", "--models-dir", str(models_dir), "prepare",
+            name, "--status-file", "{status}"]
+
+
+def start_safety_job(models_dir: str | Path, name: str) -> BuildStatus:
+    """Prepare suite ``name``'s safety data (:mod:`dermviz.analysis.safety`) in a detached
+    process, unless that job is already running."""
+    return start_job(models_dir, name + SAFETY_SUFFIX, prepare_command(models_dir, name))
+
+
+def safety_job_status(models_dir: str | Path, name: str) -> BuildStatus:
+    """Where the background safety job of suite ``name`` stands."""
+    return build_status(models_dir, name + SAFETY_SUFFIX)
 
 
 def log_tail(path: str | Path, *, lines: int = 5) -> str:

@@ -8,8 +8,12 @@ use) and ``default`` (what the README's first command builds; a few minutes).
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 
+from dermviz.analysis.safety import SuiteSafety, prepare_safety
+from dermviz.data.dataset import Dataset
 from dermviz.data.synthetic import make_synthetic
 from dermviz.explain.precompute import default_params, explain_suite
 from dermviz.models.profiles import (
@@ -20,6 +24,7 @@ from dermviz.models.profiles import (
     probe_profile,
 )
 from dermviz.models.suite import Suite
+from dermviz.store.status import report
 
 __all__ = ["PROFILES", "run_demo", "run_probe"]
 
@@ -91,4 +96,31 @@ def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain:
                         progress=progress, device={"xla": spec.xla})
     if explain:
         explain_suite(suite, method="gradcam", progress=progress)
+    prepare_pages(suite, dataset=dataset, progress=progress)
     return suite
+
+
+def prepare_pages(suite: Suite, *, dataset: Dataset | None = None, progress: bool = True
+                  ) -> SuiteSafety | None:
+    """Prepare what the clinicians' pages read (:func:`dermviz.analysis.safety.prepare_safety`:
+    pool embeddings, the OOD calibration, the hold-out's similar cases, thumbnails),
+    reporting to the status file (phase ``safety``) and, with ``progress``, to stderr.
+
+    A suite whose data cannot calibrate the OOD score (fewer than 2 hold-out images, or a
+    class with fewer than 2 pool images) is left without: a warning says so, and the pages
+    say that the check is not available.
+    """
+    def say(fraction: float, detail: str) -> None:
+        report(force=fraction in (0.0, 1.0), phase="safety", safety_fraction=fraction,
+               detail=detail)
+        if progress and fraction < 1.0:
+            print(f"[safety {fraction:4.0%}] {detail}", file=sys.stderr, flush=True)
+
+    if not suite.member_ids:
+        return None
+    try:
+        return prepare_safety(suite, dataset=dataset, progress=say)
+    except ValueError as err:
+        warnings.warn(f"suite {suite.name!r}: no out-of-distribution calibration ({err})",
+                      RuntimeWarning, stacklevel=2)
+        return None

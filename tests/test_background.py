@@ -86,14 +86,18 @@ def test_failed_and_killed_builds(tmp_path):
 
 
 def test_overall_fraction_follows_the_demo_phases():
-    from dermviz.background import TRAIN_SHARE, overall_fraction
+    from dermviz.background import EXPLAIN_SHARE, TRAIN_SHARE, overall_fraction
 
     assert overall_fraction({"phase": "train", "n_members": 3, "member_index": 0,
                              "member_fraction": 0.0}) == 0.0
     half = overall_fraction({"phase": "train", "n_members": 2, "member_index": 1,
                              "member_fraction": 0.0})
     assert half == TRAIN_SHARE / 2
-    assert overall_fraction({"phase": "explain", "explain_fraction": 1.0}) == 1.0
+    assert overall_fraction({"phase": "explain", "explain_fraction": 1.0}) == \
+        TRAIN_SHARE + EXPLAIN_SHARE
+    assert overall_fraction({"phase": "safety", "safety_fraction": 1.0}) == 1.0
+    # the safety job on its own (dermviz prepare) runs from 0 to 1
+    assert overall_fraction({"phase": "safety", "job": "safety", "safety_fraction": 0.5}) == 0.5
     assert overall_fraction({"done": True}) == 1.0
     assert overall_fraction({"done": True, "error": "x", "phase": "train", "n_members": 2,
                              "member_index": 1}) == TRAIN_SHARE / 2
@@ -103,7 +107,8 @@ def test_the_demo_reports_through_its_status_file(smoke_models_dir):
     """The smoke demo of the test session was built reporting to a status file."""
     status = read_status(smoke_models_dir / ".builds" / "demo-smoke.json")
     assert status["done"] is True and status["error"] is None
-    assert status["phase"] == "explain" and status["explain_fraction"] == 1.0
+    assert status["explain_fraction"] == 1.0
+    assert status["phase"] == "safety" and status["safety_fraction"] == 1.0
     assert status["n_members"] == 2 and status["member_index"] == 1
     built = build_status(smoke_models_dir, "demo-smoke")
     assert built.state == "done" and built.fraction == 1.0

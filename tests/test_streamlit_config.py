@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT
 CONFIG = REPO_ROOT / ".streamlit" / "config.toml"
 EXPECTED = {
     "server.enableXsrfProtection": True,
-    "server.maxUploadSize": 20,
+    "server.maxUploadSize": 200,  # above MAX_BYTES: the page, not the widget, refuses
     "server.headless": True,
     "server.address": "localhost",
     "browser.gatherUsageStats": False,
@@ -37,3 +37,9 @@ def test_streamlit_reads_it(tmp_path):
                           text=True, env={**os.environ, "HOME": str(tmp_path)}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == EXPECTED
+
+
+def test_the_server_accepts_more_than_the_page_does_so_a_refusal_has_words():
+    from dermviz.data.upload import MAX_BYTES
+
+    assert tomllib.loads(CONFIG.read_text())["server"]["maxUploadSize"] * 2**20 > MAX_BYTES

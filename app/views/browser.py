@@ -9,6 +9,7 @@ from dermviz.api import (
     METADATA_FILTERS,
     MISSED_MELANOMAS,
     SORT_KEYS,
+    UNUSUAL,
     LesionFilter,
     n_scored,
     paginate,
@@ -30,6 +31,8 @@ table = state.browser_table(suite)
 #: The "maps miss the lesion" filter needs stored GradCAM maps of masked images.
 scored = n_scored(table, method="gradcam")
 n_members = int(table["n_members"].max())
+#: The "unusual for this suite" filter needs the suite's prepared safety data.
+has_ood = UNUSUAL in table.columns
 metadata = [name for name in METADATA_FILTERS if name in table.columns]
 sort_keys = [k for k in SORT_KEYS if k in table.columns]
 
@@ -49,6 +52,9 @@ def _from_url() -> None:
     if flt.misses_lesion and not scored:
         notes.append("ignored misses_lesion: no stored GradCAM map to score")
     s[KEY + "misses_lesion"] = flt.misses_lesion and bool(scored)
+    if flt.unusual_only and not has_ood:
+        notes.append("ignored unusual_only: the suite's unusual-image check is not prepared")
+    s[KEY + "unusual_only"] = flt.unusual_only and has_ood
     for name in metadata:
         s[KEY + name] = [v for v in getattr(flt, name) if v in _options(name)]
     s[KEY + "sort"] = flt.sort if flt.sort in sort_keys else sort_keys[0]
@@ -105,6 +111,16 @@ with st.sidebar:
         st.button("Re-read the stored maps", on_click=state.browser_table.clear)
     elif scored < len(table):
         st.caption(f"Maps scored for {scored} of {len(table)} lesions.")
+    unusual = st.checkbox(
+        "Unusual for this suite", key=KEY + "unusual_only", disabled=not has_ood,
+        help="Images unlike the suite's training images: beyond the hold-out's 99th "
+             "percentile of the out-of-distribution score; their verdicts are not reliable.")
+    if has_ood:
+        st.caption(f"{int(table[UNUSUAL].sum())} of {len(table)} lesions are unusual for "
+                   "this suite.")
+    else:
+        st.caption("The unusual-image check is being prepared (open a Case page to see its "
+                   "progress).")
     chosen = {name: st.multiselect(name.replace("_", " ").capitalize(), _options(name),
                                    key=KEY + name) for name in metadata}
     sort = st.selectbox("Sort by", sort_keys, format_func=SORT_LABELS.get, key=KEY + "sort")
@@ -117,6 +133,7 @@ flt = LesionFilter(
     min_wrong=int(wrong[0]), max_wrong=None if wrong[1] >= n_members else int(wrong[1]),
     consistent_only=consistent, p_min=float(p_range[0]), p_max=float(p_range[1]),
     min_disagreement=float(disagreement), misses_lesion=bool(misses),
+    unusual_only=bool(unusual),
     **{name: tuple(values) for name, values in chosen.items()},
     sort=sort, descending=descending,
 )

@@ -15,7 +15,13 @@ from dermviz.api import (
     localization_table,
     png_bytes,
 )
-from dermviz.explain.overlay import cam_overlay, diverging_overlay, outline_mask, per_image_vmax
+from dermviz.explain.overlay import (
+    cam_overlay,
+    diverging_overlay,
+    grey_out,
+    outline_mask,
+    per_image_vmax,
+)
 
 CAM, SHAP = GradCAM.name, KernelSHAP.name
 
@@ -56,7 +62,12 @@ with left:
     meta |= {c: row[c] for c in ("dx", "age", "sex", "localization", "dx_type")
              if c in row.index and pd.notna(row[c])}
     st.table(pd.Series(meta, name="value").astype(str))
+safety = state.suite_safety(suite)
+ood = None
+if safety is not None:
+    ood = state.holdout_ood(suite, api.safety_version(suite)).set_index("image_id").loc[image_id]
 with middle:
+    clinic.show_unusual(ood)
     clinic.show_vote(table)
     st.plotly_chart(clinic.probability_chart(table), width="stretch")
     st.dataframe(table, hide_index=True)
@@ -64,8 +75,11 @@ with middle:
                        file_name=f"{image_id}-members.csv", mime="text/csv")
 with right:
     st.markdown(f"**{k} most similar training lesions**")
-    similar = state.similar_to_holdout(suite, image_id, tuple(suite.member_ids), k)
-    clinic.show_similar(suite, similar)
+    similar = state.calibrated_similar(suite, image_id, k)
+    if similar is None:
+        clinic.safety_pending(suite)
+    else:
+        clinic.show_similar(suite, similar)
 
 st.subheader("What the members looked at")
 if not members:
@@ -115,17 +129,30 @@ for member in members:
                      f"p(melanoma) {member_row.p_melanoma:.2f} "
                      f"(threshold {member_row.threshold:.2f})")
     cam = state.saliency(suite, member, image_id, CAM, cam_params)
-    shown = {f"{GradCAM.display_name} {member}": cam_overlay(img, cam.maps[0], alpha=opacity)}
+    shown = {f"{GradCAM.display_name} {member}": (
+        api.degenerate_map_sentence(GradCAM.display_name, signed=False)
+        if api.is_degenerate_map(cam.maps[0])
+        else cam_overlay(img, cam.maps[0], alpha=opacity))}
     maps_to_score = [(GradCAM, cam)]
     maps = shap.get(member)
+    shap_note = None
     if maps is not None:
-        shown[f"{KernelSHAP.display_name} {member}"] = diverging_overlay(
-            img, maps.maps[0], vmax=per_image_vmax(maps.maps[0]), alpha=opacity)
+        name = f"{KernelSHAP.display_name} {member}"
+        if api.is_degenerate_map(maps.maps[0]):
+            shown[name] = api.degenerate_map_sentence(KernelSHAP.display_name, signed=True)
+        else:
+            values, keep, shap_note = api.shap_display(maps)
+            overlay = diverging_overlay(img, values, vmax=per_image_vmax(maps.maps[0]),
+                                        alpha=opacity)
+            shown[name] = overlay if keep is None else grey_out(overlay, img, keep)
         maps_to_score.append((KernelSHAP, maps))
     elif show_shap:
         with cols[2]:
             shap_pending(member)
     for col, (name, overlay) in zip(cols[1:], shown.items(), strict=False):
+        if isinstance(overlay, str):  # an empty or constant map: said, not painted
+            col.info(f"**{name}**: {overlay}", icon=":material/block:")
+            continue
         overlay = _outlined(overlay)
         overlays[name] = overlay
         col.image(overlay, caption=name, width=clinic.OVERLAY_WIDTH)
@@ -133,7 +160,7 @@ for member in members:
                             file_name=f"{image_id}-{name.replace(' ', '-')}.png",
                             mime="image/png", key=f"png-{name}")
     if maps is not None:
-        cols[2].caption(error_note(maps.extras))
+        cols[2].caption(error_note(maps.extras) + (f" {shap_note}" if shap_note else ""))
     if mask is not None:
         scores += [localization_table(m.maps, mask[None], image_ids=[image_id],
                                       signed=method.signed, scores=["mass"],
@@ -173,6 +200,9 @@ for method in (GradCAM, KernelSHAP):
         continue
     params = cam_params if method is GradCAM else shap_params
     consensus = state.consensus(suite, image_id, method.name, params, among)
+    if isinstance(consensus, str):  # fewer than 2 members with a map that shows something
+        st.info(f"{method.display_name} consensus: {consensus}")
+        continue
     numbers = consensus.summary()
     cols = st.columns([1, 2, 2, 2])
     cols[0].markdown(
@@ -180,8 +210,8 @@ for method in (GradCAM, KernelSHAP):
         f"mean Spearman {numbers['mean_spearman']:.2f}  \n"
         f"mean SSIM {numbers['mean_ssim']:.2f}  \n"
         f"disagreeing pixels {numbers['disagreement_share']:.0%}")
-    if consensus.constant:
-        cols[0].caption(f"Constant map (no rank correlation): {', '.join(consensus.constant)}")
+    if consensus.skipped:
+        cols[0].caption(consensus.skipped_note())
     mean = (diverging_overlay(img, consensus.mean, vmax=1.0, alpha=opacity) if method.signed
             else cam_overlay(img, consensus.mean, alpha=opacity))
     shown = {
@@ -203,8 +233,9 @@ def _report() -> str:
     return case_report_html(
         image=original, image_id=image_id, predictions=table, overlays=overlays,
         similar=similar, metadata=meta,
-        similar_images=dict(zip(similar["image_id"],
-                                state.thumbnails(suite, tuple(similar["image_id"])), strict=True)),
+        similar_images=None if similar is None else dict(zip(
+            similar["image_id"], state.thumbnails(suite, tuple(similar["image_id"])),
+            strict=True)),
         title=f"dermviz case report: {suite.name}, test image #{row.test_index}",
     )
 

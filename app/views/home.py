@@ -26,11 +26,13 @@ def _build_panel() -> None:
             st.button("Show what has landed", on_click=state.suite_names.clear)
         return
     if status.state == "done":
-        st.success("The demo suite is built.")
-        if st.button("Open it"):
-            state.suite_names.clear()
-            st.rerun()
-        return
+        # The suite list below was read before the build finished: read it again and
+        # redraw the whole page, so it shows the suite (not "No model suite found").
+        state.suite_names.clear()
+        if state.suite_names(str(state.models_dir())):
+            st.toast("The demo suite is built.", icon=":material/check_circle:")
+            st.rerun(scope="app")
+        # built, then removed: offer to build it again (below)
     if status.state in ("failed", "stopped"):
         what = "failed" if status.state == "failed" else "was interrupted"
         st.error(f"The demo build {what}." + (f" {status.error}" if status.error else ""))
@@ -84,6 +86,9 @@ def build_panel() -> None:
 
 
 names = state.suite_names(str(state.models_dir()))
+if not names and api.demo_build_status(state.models_dir()).state == "done":
+    state.suite_names.clear()  # cached before the build finished
+    names = state.suite_names(str(state.models_dir()))
 if not names or api.demo_build_status(state.models_dir()).state in ("running", "failed",
                                                                      "stopped"):
     build_panel()

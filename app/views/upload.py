@@ -26,10 +26,12 @@ with st.sidebar:
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="upload_opacity")
     k = st.slider("Similar cases", 1, api.MAX_SIMILAR, 6, key="upload_k")
 
+# No `type=` filter and a server limit above ours: the widget would refuse a wrong type
+# or a large file with a red icon and no words; api.upload_image says why instead.
 upload = st.file_uploader(
-    "A dermoscopic image", type=[ext.lstrip(".") for ext in UPLOAD_FORMATS], key="upload",
-    help=f"JPEG or PNG up to {MAX_UPLOAD_BYTES // 2**20} MB. It is kept in memory for this session "
-    "only: never written to disk, never added to the suite.",
+    "A dermoscopic image", key="upload",
+    help=f"{', '.join(sorted(UPLOAD_FORMATS))} up to {MAX_UPLOAD_BYTES // 2**20} MB. It is "
+    "kept in memory for this session only: never written to disk, never added to the suite.",
 )
 if upload is None:
     st.info("Upload a dermoscopic JPEG or PNG to see what the suite makes of it.")
@@ -50,12 +52,17 @@ with st.spinner("Running the members..."):
 table = clinic.members_table([float(c.p_melanoma[0]) for c in cams.values()],
                              [suite.threshold(m) for m in cams], list(cams))
 
+safety = state.suite_safety(suite)
+version = api.safety_version(suite)
+ood = None if safety is None else state.upload_ood(suite, digest, version, img).iloc[0]
+
 left, middle, right = st.columns([1, 1.3, 1.3])
 with left:
     st.image(original, caption=f"{upload.name}, {original.shape[1]}x{original.shape[0]} px")
     st.caption(f"The members see it squashed to {suite.image_size}x{suite.image_size} px, "
                "as their training images were.")
 with middle:
+    clinic.show_unusual(ood)
     clinic.show_vote(table)
     st.plotly_chart(clinic.probability_chart(table), width="stretch")
     st.dataframe(table, hide_index=True)
@@ -63,14 +70,24 @@ with middle:
                        file_name="upload-members.csv", mime="text/csv")
 with right:
     st.markdown(f"**{k} most similar training lesions**")
-    similar = state.similar_to_upload(suite, digest, tuple(suite.member_ids), k, img)
-    clinic.show_similar(suite, similar)
+    if safety is None:
+        similar = None
+        clinic.safety_pending(suite)
+    else:
+        similar = state.upload_similar(suite, digest, k, version, img)
+        clinic.show_similar(suite, similar)
 
 st.subheader(f"What the members looked at ({GradCAM.display_name} on `{cam_params['layer']}`)")
-overlays = {f"{GradCAM.display_name} {m}": cam_overlay(img, cams[m].maps[0], alpha=opacity)
-            for m in members}
-for col, (name, overlay) in zip(st.columns(max(3, len(overlays))), overlays.items(),
+empty = {m for m in members if api.is_degenerate_map(cams[m].maps[0])}
+shown = {f"{GradCAM.display_name} {m}": (
+    api.degenerate_map_sentence(GradCAM.display_name, signed=False) if m in empty
+    else cam_overlay(img, cams[m].maps[0], alpha=opacity)) for m in members}
+overlays = {name: o for name, o in shown.items() if not isinstance(o, str)}
+for col, (name, overlay) in zip(st.columns(max(3, len(shown))), shown.items(),
                                 strict=False):
+    if isinstance(overlay, str):  # an empty or constant map: said, not painted
+        col.info(f"**{name}**: {overlay}", icon=":material/block:")
+        continue
     col.image(overlay, caption=name, width=clinic.OVERLAY_WIDTH)
     col.download_button("PNG", lambda o=overlay: png_bytes(o), on_click="ignore",
                         file_name=f"upload-{name.replace(' ', '-')}.png", mime="image/png",
@@ -84,8 +101,9 @@ st.download_button(
     data=lambda: case_report_html(
         image=original, image_id=upload.name, predictions=table, overlays=overlays,
         similar=similar, metadata={"file": upload.name, "suite": suite.name},
-        similar_images=dict(zip(similar["image_id"],
-                                state.thumbnails(suite, tuple(similar["image_id"])), strict=True)),
+        similar_images=None if similar is None else dict(zip(
+            similar["image_id"], state.thumbnails(suite, tuple(similar["image_id"])),
+            strict=True)),
         title=f"dermviz case report: an uploaded image, suite {suite.name}",
     ),
 )

@@ -27,6 +27,8 @@ CLASSES = ("melanoma", "naevus")
 #: The column :attr:`LesionFilter.misses_lesion` reads: the suite's GradCAM maps miss the
 #: lesion (:func:`dermviz.analysis.lesion_localization.join_localization` adds it).
 MISSES_LESION = columns("gradcam")["misses"]
+#: The column of the "unusual for this suite" filter (bool).
+UNUSUAL = "unusual"
 
 
 def lesion_table(suite: Any, *, dataset: Any = None, min_wrong_rule: Any = PAPER_RULE
@@ -83,6 +85,10 @@ class LesionFilter:
         Only images whose GradCAM maps miss the lesion (the :data:`MISSES_LESION`
         column: the members' mean mass on the lesion below chance, or the peak off the
         lesion for most members).
+    unusual_only : bool
+        Only images unusual for the suite (the :data:`UNUSUAL` column: beyond the
+        hold-out's 99th percentile of the out-of-distribution score,
+        :mod:`dermviz.analysis.ood`).
     localization, sex, dx_type : tuple of str
         Keep only these metadata values (empty: all).
     sort : str
@@ -98,6 +104,7 @@ class LesionFilter:
     p_max: float = 1.0
     min_disagreement: float = 0.0
     misses_lesion: bool = False
+    unusual_only: bool = False
     localization: tuple[str, ...] = field(default_factory=tuple)
     sex: tuple[str, ...] = field(default_factory=tuple)
     dx_type: tuple[str, ...] = field(default_factory=tuple)
@@ -141,6 +148,11 @@ class LesionFilter:
                 raise ValueError(f"the table has no {MISSES_LESION!r} column: join the maps' "
                                  "localization first (lesion_localization.join_localization)")
             keep &= table[MISSES_LESION].astype(bool)
+        if self.unusual_only:
+            if UNUSUAL not in table.columns:
+                raise ValueError(f"the table has no {UNUSUAL!r} column: join the suite's "
+                                 "out-of-distribution scores first")
+            keep &= table[UNUSUAL].astype(bool)
         for name in METADATA_FILTERS:
             allowed = getattr(self, name)
             if allowed and name in table.columns:
@@ -204,7 +216,7 @@ def _parse(key: str, text: str) -> Any:
         return int(text)
     if key == "max_wrong":
         return int(text) if text else None
-    if key in ("consistent_only", "descending", "misses_lesion"):
+    if key in ("consistent_only", "descending", "misses_lesion", "unusual_only"):
         if text not in ("0", "1"):
             raise ValueError("expected 0 or 1")
         return text == "1"

@@ -28,6 +28,7 @@ from dermviz.api import (
     images,
     maps,
     probe,
+    safety,
     sanity,
     suites,
 )
@@ -38,6 +39,7 @@ from dermviz.api.clinic import *  # noqa: F403
 from dermviz.api.images import *  # noqa: F403
 from dermviz.api.maps import *  # noqa: F403
 from dermviz.api.probe import *  # noqa: F403
+from dermviz.api.safety import *  # noqa: F403
 from dermviz.api.sanity import *  # noqa: F403
 from dermviz.api.suites import *  # noqa: F403
 
@@ -49,6 +51,7 @@ __all__ = [
     *images.__all__,
     *maps.__all__,
     *probe.__all__,
+    *safety.__all__,
     *sanity.__all__,
     *suites.__all__,
 ]

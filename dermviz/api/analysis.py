@@ -11,6 +11,7 @@ from dermviz.analysis.browse import (
     METADATA_FILTERS,
     MISSED_MELANOMAS,
     SORT_KEYS,
+    UNUSUAL,
     LesionFilter,
     lesion_table,
     paginate,
@@ -27,6 +28,7 @@ from dermviz.analysis.errors import (
 )
 from dermviz.analysis.lesion_localization import columns, join_localization, suite_localization
 from dermviz.analysis.predictions import predictions_table
+from dermviz.analysis.safety import load_safety
 from dermviz.analysis.statistics import suite_statistics
 from dermviz.analysis.suite_comparison import (
     HoldoutMismatchError,
@@ -49,6 +51,7 @@ __all__ = [
     "REPRODUCTION_MELANOMAS_CALLED_NAEVI",
     "REPRODUCTION_NAEVI_CALLED_MELANOMA",
     "SORT_KEYS",
+    "UNUSUAL",
     "HoldoutMismatchError",
     "LesionFilter",
     "SuiteComparison",
@@ -82,9 +85,15 @@ def lesions(suite: Suite) -> pd.DataFrame:
 def lesion_browser_table(suite: Suite, *, method: str = "gradcam") -> pd.DataFrame:
     """:func:`lesions` with the localization of the stored ``method`` maps of each lesion
     (:func:`dermviz.analysis.lesion_localization.suite_localization`; nothing is computed:
-    lesions without stored maps score 0 maps)."""
+    lesions without stored maps score 0 maps), and, once the suite's safety data are
+    prepared (:mod:`dermviz.api.safety`), each lesion's ``ood_score`` and ``unusual``."""
     localization = suite_localization(suite, dataset=suite_dataset(suite), method=method)
-    return join_localization(lesions(suite), localization)
+    table = join_localization(lesions(suite), localization)
+    safety = load_safety(suite)  # the "unusual for this suite" filter, once prepared
+    if safety is not None:
+        ood = safety.holdout_ood()[["image_id", "ood_score", "unusual"]]
+        table = table.merge(ood, on="image_id", how="left")
+    return table
 
 
 def n_scored(table: pd.DataFrame, *, method: str = "gradcam") -> int:

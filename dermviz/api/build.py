@@ -14,7 +14,7 @@ from typing import Any
 from dermviz.data.dataset import Dataset
 from dermviz.data.ham10000 import load_ham10000
 from dermviz.data.synthetic import SyntheticConfig, make_synthetic
-from dermviz.demo import run_demo, run_probe
+from dermviz.demo import prepare_pages, run_demo, run_probe
 from dermviz.explain import precompute
 from dermviz.models.backends import make_backend
 from dermviz.models.config import TrainConfig
@@ -30,6 +30,7 @@ __all__ = [
     "check_weights",
     "explain_suite",
     "load_dataset",
+    "prepare_suite",
     "search_suite",
     "train_suite",
 ]
@@ -84,8 +85,10 @@ def train_suite(
     # The training engine imports scikit-learn and TensorFlow: only a build pays for them.
     from dermviz.models import training
 
-    return training.train_suite(dataset, config, out_dir=out_dir, overwrite=overwrite,
-                                device=device, progress=progress)
+    suite = training.train_suite(dataset, config, out_dir=out_dir, overwrite=overwrite,
+                                 device=device, progress=progress)
+    prepare_pages(suite, dataset=dataset, progress=progress)
+    return suite
 
 
 def search_suite(
@@ -117,8 +120,10 @@ def search_suite(
     # The search driver imports Optuna and scikit-learn (~1.5 s): only a search pays.
     from dermviz.models.search import search_suite as search
 
-    return search(dataset, config, out_dir=out_dir, storage=storage, backend=runner,
-                  device=device, overwrite=overwrite, progress=progress)
+    suite = search(dataset, config, out_dir=out_dir, storage=storage, backend=runner,
+                   device=device, overwrite=overwrite, progress=progress)
+    prepare_pages(suite, dataset=dataset, progress=progress)
+    return suite
 
 
 def build_demo(
@@ -148,6 +153,30 @@ def build_demo(
     if status is not None:
         status.finish()
     return suite
+
+
+def prepare_suite(suite: Suite, *, progress: bool = True,
+                  status_file: str | Path | None = None) -> bool:
+    """Prepare what the clinicians' pages read, for a suite built before they did
+    (:func:`dermviz.demo.prepare_pages`: embeddings, OOD calibration, similar cases,
+    thumbnails); what ``dermviz prepare`` and the pages' background job run. False when the
+    suite's data cannot calibrate the OOD score."""
+    status = StatusFile(status_file) if status_file is not None else None
+    if status is not None:
+        status.update(force=True, job="safety", phase="safety", safety_fraction=0.0,
+                      detail="starting")
+    set_status_sink(status)
+    try:
+        done = prepare_pages(suite, dataset=suite.dataset(), progress=progress) is not None
+    except BaseException as exc:
+        if status is not None:
+            status.finish(error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        set_status_sink(None)
+    if status is not None:
+        status.finish(error=None if done else "this suite's data cannot calibrate the score")
+    return done
 
 
 def build_probe(

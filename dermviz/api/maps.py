@@ -119,15 +119,18 @@ def stored_maps(suite: Suite, members: Sequence[str], image_id: str, *, method: 
 
 
 def maps_consensus(suite: Suite, image_id: str, *, method: str, params: dict[str, Any],
-                   members: Sequence[str]) -> Consensus:
+                   members: Sequence[str], skip_degenerate: bool = False) -> Consensus:
     """:func:`dermviz.explain.consensus.map_consensus` of ``members``' maps of one image.
 
     Maps come from the store, computed and stored on a miss (pass only members whose maps
-    are stored for slow methods such as KernelSHAP).
+    are stored for slow methods such as KernelSHAP). ``skip_degenerate``: leave out empty
+    or constant maps (named in ``Consensus.skipped``; a ValueError when fewer than 2
+    remain).
     """
     stack = np.stack([saliency_map(suite, m, image_id, method=method, params=params).maps[0]
                       for m in members])
-    return map_consensus(stack, signed=get_explainer(method).signed, members=tuple(members))
+    return map_consensus(stack, signed=get_explainer(method).signed, members=tuple(members),
+                         skip_degenerate=skip_degenerate)
 
 
 def submit_map(jobs: MapJobs, suite: Suite, member: str, image_id: str, *, method: str,

@@ -1,4 +1,4 @@
-"""``dermviz demo | probe | train | info``: build suites, and list them."""
+"""``dermviz demo | probe | train | prepare | info``: build suites, and list them."""
 
 from __future__ import annotations
 
@@ -66,6 +66,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="learning rate over the epochs (overrides the config)")
     add_device_arguments(train)
 
+    prepare = add_command(sub, "prepare", _prepare, "prepare what the clinicians' pages "
+                          "read for a suite built before they did (embeddings, the "
+                          "out-of-distribution calibration, similar cases, thumbnails)")
+    prepare.add_argument("suite", help="suite name (folder under the models dir)")
+    prepare.add_argument("--status-file", type=Path, default=None,
+                         help="write live progress to this JSON file (the dashboard's jobs)")
+
     add_command(sub, "info", _info, "list suites and their hold-out metrics").add_argument(
         "--suite", default=None, help="show one suite's members"
     )
@@ -113,6 +120,14 @@ def _train(args: argparse.Namespace) -> None:
         load_data(args), config, out_dir=models_dir(args) / args.name,
         overwrite=args.overwrite, device=device(args),
     ))
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    suite = api.open_suite(args.suite, root=models_dir(args))
+    if api.prepare_suite(suite, status_file=args.status_file):
+        print(f"prepared {suite.path / 'safety'}")
+    else:
+        print(f"suite {suite.name!r}: its data cannot calibrate the out-of-distribution score")
 
 
 def _info(args: argparse.Namespace) -> None:

@@ -453,3 +453,23 @@ def render_paper_overlay(
     out[..., :3] = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
     out[..., 3] = 255
     return out
+
+
+def grey_out(overlay: np.ndarray, image_uint8: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``overlay`` where ``keep`` is True; elsewhere the image in light grey (its luminance
+    lifted halfway to white), so what a map cannot tell from noise is visibly not painted.
+
+    Parameters
+    ----------
+    overlay, image_uint8 : ndarray, (H, W, 3) uint8
+    keep : ndarray of bool, (H, W)
+    """
+    over = _check_image(overlay)
+    img = _check_image(image_uint8)
+    keep = np.asarray(keep, dtype=bool)
+    if over.shape != img.shape or keep.shape != img.shape[:2]:
+        raise ValueError(f"overlay {over.shape}, image {img.shape} and keep {keep.shape} "
+                         "must share their height and width")
+    grey = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = np.rint(127.5 + grey / 2.0).astype(np.uint8)[..., None].repeat(3, axis=2)
+    return np.where(keep[..., None], np.clip(np.rint(over), 0, 255), grey).astype(np.uint8)

@@ -40,7 +40,9 @@ def test_running_build_shows_live_progress(monkeypatch, tmp_path):
     assert not at.exception
     bar = at.get("progress")[0]
     assert "training member 2 of 3" in bar.proto.text
-    assert abs(bar.proto.value - 45) <= 1  # 0.9 * 1.5 / 3 = 45 %
+    from dermviz.background import TRAIN_SHARE
+
+    assert abs(bar.proto.value - 100 * TRAIN_SHARE * 1.5 / 3) <= 1
     assert not any(b.label == "Build the demo suite" for b in at.button)
 
 
@@ -51,3 +53,18 @@ def test_failed_build_shows_why_and_offers_a_retry(monkeypatch, tmp_path):
     assert "out of disk" in at.error[0].value
     assert "Traceback: boom" in at.code[0].value
     assert any(b.label == "Build the demo suite" for b in at.button)
+
+
+def test_home_lists_the_suite_once_its_build_is_done(monkeypatch, tmp_path, smoke_models_dir):
+    """Issue 24: no "No model suite found" below "The demo suite is built."."""
+    from tests.helpers import share_suite
+
+    write_status(tmp_path, phase="train", n_members=3, member_index=0, member_fraction=0.1)
+    at = home(monkeypatch, tmp_path)  # the suite list is read (and cached) while it builds
+    assert not at.exception and at.get("progress")
+    share_suite(smoke_models_dir / "demo-smoke", tmp_path / "demo")
+    write_status(tmp_path, done=True)
+    at.run()
+    assert not at.exception
+    assert not any("No model suite found" in i.value for i in at.info)
+    assert at.selectbox(key="suite_picker").value == "demo"

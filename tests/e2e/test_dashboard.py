@@ -125,3 +125,38 @@ def test_upload_shows_the_suites_verdict(page, tmp_path):
     caption.wait_for(timeout=60_000)
     assert caption.count() == 1
     assert page.get_by_test_id("stException").count() == 0
+
+
+def _upload(page, path) -> None:
+    open_page(page, "New image")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+
+
+def test_a_photograph_uploaded_is_flagged_unusual(page, tmp_path):
+    """Issue 24: a non-dermoscopic image gets the warning above the suite's verdict."""
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    _upload(page, path)
+    warning = main_area(page).get_by_text("This image is unlike the images this suite was "
+                                          "trained on; its verdict is not reliable.")
+    warning.wait_for(timeout=300_000)
+    main_area(page).get_by_text("Suite vote:").wait_for()
+    wait_idle(page)
+    assert "99th percentile" in main_area(page).get_by_test_id("stAlert").first.inner_text()
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_a_refused_upload_says_why(page, tmp_path):
+    """Issue 24: a wrong file type is refused in words, not by the widget's red icon."""
+    from PIL import Image
+
+    path = tmp_path / "moving.gif"
+    frames = [Image.new("RGB", (64, 64), c) for c in ("red", "blue")]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    _upload(page, path)
+    refusal = main_area(page).get_by_text("only .jpg, .jpeg and .png images are accepted")
+    refusal.wait_for(timeout=60_000)
+    assert page.get_by_test_id("stException").count() == 0
