@@ -392,3 +392,33 @@ def probe_tables(suite: Suite, method: str, params: dict[str, Any] | None = None
 def artefact_mask(suite: Suite, image_id: str, name: str) -> np.ndarray:
     """One synthetic image's artefact pixels at the suite's image size."""
     return api.artefact_mask(_readable(suite), image_id, name)
+
+
+# ----------------------------------------------------------------------------- confounders
+
+
+@st.cache_data(show_spinner="Fitting lesion-blind colour models on the training pool (first "
+               "time only; cached in the suite folder)...", max_entries=16, hash_funcs=BY_SUITE)
+def blind_comparison(suite: Suite) -> pd.DataFrame:
+    """:func:`dermviz.api.blind_comparison`: the suite beside the lesion-blind baselines."""
+    return reporting_damage(lambda: api.blind_comparison(_readable(suite)))
+
+
+@st.cache_data(show_spinner=False, max_entries=16, hash_funcs=BY_SUITE)
+def blind_report(suite: Suite) -> dict[str, Any]:
+    """:func:`dermviz.api.blind_report` (cached in the suite folder)."""
+    return reporting_damage(lambda: api.blind_report(_readable(suite)))
+
+
+@st.cache_data(show_spinner="Breaking the metrics down...", max_entries=64, hash_funcs=BY_SUITE)
+def stratified(suite: Suite, by: str, histo_only: bool) -> pd.DataFrame:
+    """:func:`dermviz.api.stratified`."""
+    return api.stratified(_readable(suite), by, histo_only=histo_only)
+
+
+@st.cache_data(show_spinner="Removing the lesion and asking every member again...",
+               max_entries=64, hash_funcs=BY_SUITE)
+def case_counterfactual(suite: Suite, image_id: str) -> dict[str, Any]:
+    """:func:`dermviz.api.case_counterfactual`: one image with its lesion removed, and every
+    member's p(melanoma) on both."""
+    return with_members(lambda: api.case_counterfactual(_readable(suite), image_id))
