@@ -35,10 +35,15 @@ def histo_models(smoke_models_dir: Path, tmp_path: Path, monkeypatch: pytest.Mon
                  ) -> Path:
     """A copy of the smoke suite whose data set records ``dx_type`` (patched into every
     suite opened while the test runs)."""
+    shutil.copytree(smoke_models_dir / "demo-smoke", tmp_path / "demo-smoke")
+    patch_dx_type(monkeypatch)
+    return tmp_path
+
+
+def patch_dx_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every suite opened from now on (in this test) gets :func:`add_dx_type`."""
     import dermviz.models.suite as suite_module
 
-    shutil.copytree(smoke_models_dir / "demo-smoke", tmp_path / "demo-smoke")
     opened = suite_module.open_dataset
     monkeypatch.setattr(suite_module, "open_dataset",
                         lambda info, **kw: add_dx_type(opened(info, **kw)))
-    return tmp_path
