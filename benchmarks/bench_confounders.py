@@ -56,6 +56,8 @@ def measure(suite_path: Path, *, max_train: int | None, n_bootstrap: int) -> dic
         "n_pool": len(dataset.pool), "n_holdout": len(dataset.holdout),
         "config": {k: suite.config.get(k) for k in ("n_members", "max_train", "epochs",
                                                     "batch_size", "recipe", "weights")},
+        "fit_minutes": sum(float(suite.member(m).get("fit_seconds") or 0)
+                           for m in suite.member_ids) / 60,
         "max_train": max_train, "comparison": {}, "acquisition": {}, "counterfactual": {},
         "timing": {}, "notes": [],
     }
@@ -146,7 +148,9 @@ def render_suite(data: dict[str, Any], *, label: str) -> str:
         f"- {data['dataset']}, {data['holdout']} hold-out ({data['n_holdout']} images), pool "
         f"{data['n_pool']}; {len(data['members'])} member(s) at {data['size']} px "
         f"(recipe {cfg.get('recipe')}, max_train {cfg.get('max_train')}, epochs "
-        f"{cfg.get('epochs')}, batch {cfg.get('batch_size')}, weights {cfg.get('weights')}). "
+        f"{cfg.get('epochs')}, batch {cfg.get('batch_size')}, weights {cfg.get('weights')}"
+        + (f"; trained in {data['fit_minutes']:.0f} min, all members" if data.get("fit_minutes")
+           else "") + "). "
         f"Baselines fitted on {data['timing']['off']['n_train']} pool images"
         + (f" (a class-stratified subset, `--max-train {data['max_train']}`)"
            if data["max_train"] else "") + ".",
