@@ -182,8 +182,9 @@ def render_suite(data: dict[str, Any], *, label: str) -> str:
             lines.append(f"| {row['target']} | {row['within']} | {row['n_test']} "
                          f"({row['n_positive_test']}) | {_auc(row)} | {_auc(twin)} |")
     else:
-        lines += ["", "- Acquisition check: none possible (no `dx_type`, no artefact flag with "
-                  "both values in the pool and the hold-out)."]
+        lines += ["", "- Acquisition check: none possible on this suite's data: no acquisition "
+                  "field (`dx_type`, an artefact flag) has both of its values among the chosen "
+                  "images of the pool and of the hold-out (see the notes)."]
     strata = data["strata"]
     if len(strata):
         lines += ["", "The ensemble (members' mean p) by metadata column, colour constancy off:",
