@@ -469,3 +469,32 @@ def upload_similar(suite: Suite, digest: str, k: int, version: float, _image: np
     """:func:`dermviz.api.upload_similar_cases` (keyed by the upload's digest)."""
     return with_members(lambda: api.upload_similar_cases(
         _readable(suite), _image[None], k=k, safety=suite_safety(suite)).drop(columns="query"))
+
+# ----------------------------------------------------------------------------- confounders
+
+
+@st.cache_data(show_spinner="Fitting lesion-blind colour models on the training pool (first "
+               "time only; cached in the suite folder)...", max_entries=16, hash_funcs=BY_SUITE)
+def blind_comparison(suite: Suite) -> pd.DataFrame:
+    """:func:`dermviz.api.blind_comparison`: the suite beside the lesion-blind baselines."""
+    return reporting_damage(lambda: api.blind_comparison(_readable(suite)))
+
+
+@st.cache_data(show_spinner=False, max_entries=16, hash_funcs=BY_SUITE)
+def blind_report(suite: Suite) -> dict[str, Any]:
+    """:func:`dermviz.api.blind_report` (cached in the suite folder)."""
+    return reporting_damage(lambda: api.blind_report(_readable(suite)))
+
+
+@st.cache_data(show_spinner="Breaking the metrics down...", max_entries=64, hash_funcs=BY_SUITE)
+def stratified(suite: Suite, by: str, histo_only: bool) -> pd.DataFrame:
+    """:func:`dermviz.api.stratified`."""
+    return api.stratified(_readable(suite), by, histo_only=histo_only)
+
+
+@st.cache_data(show_spinner="Removing the lesion and asking every member again...",
+               max_entries=64, hash_funcs=BY_SUITE)
+def case_counterfactual(suite: Suite, image_id: str) -> dict[str, Any]:
+    """:func:`dermviz.api.case_counterfactual`: one image with its lesion removed, and every
+    member's p(melanoma) on both."""
+    return with_members(lambda: api.case_counterfactual(_readable(suite), image_id))

@@ -163,3 +163,50 @@ def test_metrics_bench_unbatched_curves_match_and_render_the_ratio():
                                 repeats=1)
     assert "| (b) dermviz deletion curve (batched) | 42 | 1.10 | 26.2 | **1.10** |" in text
     assert "Goal (b) / (a) <= 1.2: met (1.10" in text and "costs 3.0x the batched" in text
+
+
+def test_confounders_section_renders_baselines_strata_and_counterfactuals(tmp_path):
+    from benchmarks import bench_confounders
+
+    def auc(**extra):
+        return {"auc": 0.9, "auc_low": 0.85, "auc_high": 0.95, **extra}
+
+    comparison = pd.DataFrame([
+        {"model": "ensemble", "kind": "suite", "region": None, "holdout": "all", "n": 400,
+         **auc()},
+        {"model": "skin outside the lesion (no CNN)", "kind": "blind", "region": "outside",
+         "holdout": "all", "n": 400, **auc(auc=0.88)},
+        {"model": "ensemble", "kind": "suite", "region": None, "holdout": "histo-confirmed",
+         "n": 243, **auc(auc=0.7)},
+    ])
+    acquisition = pd.DataFrame([{"target": "dx_type == follow_up", "within": "nv",
+                                 "n_test": 200, "n_positive_test": 149, **auc(auc=0.99)}])
+    cf = pd.DataFrame([{"model": "m00", "version": v, "n": 400, **auc()}
+                       for v in ("original", "lesion_removed", "surround_replaced")])
+    strata = pd.DataFrame([{"model": "ensemble", "column": "dx_type", "stratum": "histo",
+                            "n": 243, "n_melanoma": 200, "n_naevus": 43, "sensitivity": 0.9,
+                            "specificity": None, **auc()}])
+    timing = {"blind_seconds": 30.0, "n_train": 2000, "make_ms": 40.0, "predict_ms": 20.0}
+    data = {"name": "ham96", "members": ["m00"], "size": 96, "dataset": "ham10000",
+            "holdout": "paper", "n_pool": 5617, "n_holdout": 400,
+            "config": {"recipe": "full", "max_train": 3000, "epochs": 6, "batch_size": 32,
+                       "weights": "none"},
+            "max_train": 2000, "comparison": {"off": comparison, "on": comparison.iloc[:2]},
+            "acquisition": {"off": acquisition, "on": acquisition},
+            "counterfactual": {"off": cf, "on": cf}, "timing": {"off": timing, "on": timing},
+            "notes": [], "sentence": {"all": "overlapping, says so"}, "strata": strata}
+    body = bench_confounders.render([("HAM10000, paper hold-out", data)],
+                                    provenance_line="Written by x.")
+    lines = body.splitlines()
+    assert "### HAM10000, paper hold-out: suite `ham96`" in lines
+    assert "| all (n=400) | ensemble | 0.900 (0.850-0.950) | 0.900 (0.850-0.950) |" in lines
+    assert "| histo-confirmed (n=243) | ensemble | 0.700 (0.850-0.950) | - |" in lines
+    assert "| dx_type == follow_up | nv | 200 (149) | 0.990 (0.850-0.950) | " \
+        "0.990 (0.850-0.950) |" in lines
+    assert "| dx_type | histo | 243 (200 / 43) | 0.900 (0.850-0.950) | 0.900 | - |" in lines
+    assert "| m00 | lesion_removed | 0.900 (0.850-0.950) | 0.900 (0.850-0.950) |" in lines
+    assert "`--max-train 2000`" in body and "- Colour constancy off, all: overlapping" in body
+    assert lines[-1] == "- Written by x."
+    path = tmp_path / "RESULTS.md"
+    write_section(bench_confounders.TITLE_HAM, body, path=path)
+    assert path.read_text().count("## Confounders (issue 28): HAM10000") == 1

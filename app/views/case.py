@@ -81,6 +81,24 @@ with right:
     else:
         clinic.show_similar(suite, similar)
 
+st.subheader("Without the lesion")
+removed = state.case_counterfactual(suite, image_id)
+cols = st.columns([1, 1, 2])
+cols[0].image(removed["original"], caption="as the members see it",
+              width=clinic.OVERLAY_WIDTH)
+cols[1].image(removed["lesion_removed"], caption="lesion removed (inpainted)",
+              width=clinic.OVERLAY_WIDTH)
+with cols[2]:
+    st.dataframe(removed["table"], hide_index=True)
+    if removed["table"]["survives"].any():
+        st.warning(removed["sentence"], icon=":material/visibility_off:")
+    else:
+        st.caption(removed["sentence"])
+st.caption("The lesion, grown by a margin, filled in from the surrounding skin (OpenCV's "
+           "Telea inpainting)" + (", a centred ellipse standing in for the lesion: this image "
+                                  "has no mask" if removed["uses_ellipse"] else "")
+           + ". A verdict that survives this did not need the lesion (docs/confounders.md).")
+
 st.subheader("What the members looked at")
 if not members:
     st.info("Choose members to explain in the sidebar.")

@@ -1,4 +1,6 @@
-"""Statistics: where the suite goes wrong, how much its members agree, how well calibrated."""
+"""Statistics: what a model that never sees the lesion scores beside the suite, the suite's
+metrics by metadata column, where the suite goes wrong, how much its members agree, how well
+calibrated."""
 
 import plotly.express as px
 import plotly.graph_objects as go
@@ -21,6 +23,55 @@ col3.metric("Mean member AUC", f"{members['auc'].mean():.3f}")
 ensemble = tables["calibration"].set_index("model")
 col4.metric("Ensemble AUC (mean p)", f"{ensemble.loc['ensemble', 'auc']:.3f}",
             delta=f"{ensemble.loc['ensemble', 'auc'] - members['auc'].mean():+.3f} vs members")
+
+st.subheader("Does this score show that the suite looks at the lesion?")
+st.caption("Lesion-blind baselines: logistic regressions on 30 colour statistics (the mean, "
+           "spread and percentiles of R, G, B, H, S, V) of the whole image, of the skin outside "
+           "the grown lesion mask, and of the lesion alone; fitted on the suite's training pool, "
+           "scored on the same hold-out images as the suite. Bars: 95% bootstrap intervals. "
+           "See docs/confounders.md.")
+comparison = state.blind_comparison(suite)
+report = state.blind_report(suite)
+fig = px.scatter(comparison.assign(plus=comparison["auc_high"] - comparison["auc"],
+                                   minus=comparison["auc"] - comparison["auc_low"]),
+    x="auc", y="model", color="kind", facet_col="holdout", error_x="plus", error_x_minus="minus",
+    range_x=[0, 1], labels={"auc": "hold-out AUC", "model": ""})
+fig.add_vline(x=0.5, line_dash="dot", annotation_text="chance")
+st.plotly_chart(fig, width="stretch")
+for holdout in dict.fromkeys(comparison["holdout"]):
+    sentence = api.blind_sentence(comparison, holdout=holdout)
+    if sentence and "overlapping" in sentence:
+        st.warning(sentence, icon=":material/visibility_off:")
+    elif sentence:
+        st.info(sentence)
+if not api.has_histo(suite):
+    st.caption("This data set does not record how each diagnosis was confirmed (no "
+               "`dx_type`), so there is no histo-confirmed view; its artefact flags are the "
+               "strata below.")
+for note in report["notes"]:
+    st.caption(f"Note: {note}.")
+st.dataframe(comparison, hide_index=True)
+if not report["acquisition"].empty:
+    st.markdown("**Acquisition check**: how well the outside-the-lesion colour model tells how "
+                "an image was acquired or confirmed. A high AUC names the shortcut.")
+    st.dataframe(report["acquisition"], hide_index=True)
+
+st.subheader("Metrics by metadata column")
+columns = api.strata_columns(suite)
+if not columns:
+    st.info("This data set has no metadata column to break the metrics down by.")
+else:
+    left, right = st.columns([2, 1])
+    by = left.selectbox("Break down by", columns, key="stats_by")
+    histo = right.toggle("Histo-confirmed only", value=False, key="stats_histo",
+                         disabled=not api.has_histo(suite),
+                         help="Only hold-out images whose diagnosis histopathology confirmed"
+                         if api.has_histo(suite) else "This data set has no dx_type column.")
+    strata = state.stratified(suite, by, histo)
+    st.dataframe(strata, hide_index=True)
+    st.caption(f"{int(strata[strata['model'] == api.ENSEMBLE]['n'].sum())} hold-out images"
+               f"{' (histo-confirmed)' if histo else ''}. Each cell: its n and 95% bootstrap "
+               "intervals; a stratum with one class has no AUC.")
 
 st.subheader("Errors per member")
 st.caption("At each member's own operating threshold. Melanoma is the positive class: a "

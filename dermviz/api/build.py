@@ -43,6 +43,7 @@ def load_dataset(
     n_train: int | None = None,
     n_test: int | None = None,
     synthetic: SyntheticConfig | None = None,
+    holdout: str = "paper",
 ) -> Dataset:
     """The data set a suite trains on: the synthetic generator or a HAM10000 folder.
 
@@ -57,9 +58,15 @@ def load_dataset(
         config's).
     synthetic : SyntheticConfig, optional
         Synthetic data: the generator's config (default: ``SyntheticConfig()``).
+    holdout : {"paper", "histo"}
+        HAM10000: the paper's hold-out, or one drawn only from histopathology-confirmed
+        lesions (docs/confounders.md). The synthetic set has one hold-out.
     """
     if str(data) != "synthetic":
-        return load_ham10000(data, skip_missing=skip_missing)
+        return load_ham10000(data, skip_missing=skip_missing, holdout=holdout)
+    if holdout != "paper":
+        raise ValueError(f"holdout={holdout!r} needs HAM10000 (its dx_type); the synthetic "
+                         "set has one hold-out")
     sizes = {k: v for k, v in {"n_train": n_train, "n_test": n_test}.items() if v is not None}
     return make_synthetic(synthetic if synthetic is not None else SyntheticConfig(), **sizes)
 

@@ -1,8 +1,10 @@
-"""Command line: ``dermviz demo | probe | train | info | explain | search | sanity``.
+"""Command line: ``dermviz demo | probe | train | info | explain | search | sanity |
+confounders``.
 
 One module per command group, each a thin caller of :mod:`dermviz.api`:
 :mod:`~dermviz.cli.suite` (demo, probe, train, info), :mod:`~dermviz.cli.explain`,
-:mod:`~dermviz.cli.sanity` and :mod:`~dermviz.cli.search`; what they share is
+:mod:`~dermviz.cli.sanity`, :mod:`~dermviz.cli.search` and
+:mod:`~dermviz.cli.confounders`; what they share is
 :mod:`~dermviz.cli.options`.
 
 Errors a user can fix are printed as one line (``dermviz: error: ...``) with
@@ -18,7 +20,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from dermviz.cli import explain, sanity, search, suite
+from dermviz.cli import confounders, explain, sanity, search, suite
 from dermviz.cli.options import run
 from dermviz.cli.suite import probe_name
 
@@ -53,4 +55,5 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_commands(sub)
     search.add_commands(sub)
     sanity.add_commands(sub)
+    confounders.add_commands(sub)
     return parser

@@ -70,6 +70,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic data: size of the training pool")
     parser.add_argument("--synthetic-test", type=int, default=None,
                         help="synthetic data: size of the hold-out")
+    parser.add_argument("--holdout", choices=["paper", "histo"], default="paper",
+                        help="HAM10000: the paper's hold-out (default), or one drawn only from "
+                        "histopathology-confirmed lesions (docs/confounders.md)")
 
 
 def load_data(args: argparse.Namespace, *, synthetic: SyntheticConfig | None = None) -> Dataset:
@@ -77,7 +80,7 @@ def load_data(args: argparse.Namespace, *, synthetic: SyntheticConfig | None = N
     config, default its own)."""
     return api.load_dataset(args.data, skip_missing=args.skip_missing,
                             n_train=args.synthetic_train, n_test=args.synthetic_test,
-                            synthetic=synthetic)
+                            synthetic=synthetic, holdout=args.holdout)
 
 
 def add_device_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup,

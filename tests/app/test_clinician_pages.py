@@ -197,4 +197,4 @@ def test_statistics_page_renders(open_page, smoke_models_dir, smoke_suite):
     assert at.title[0].value == "Where the suite goes wrong"
     assert next(m for m in at.metric if m.label == "Members").value == str(
         len(smoke_suite.member_ids))
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 5

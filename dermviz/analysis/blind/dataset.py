@@ -16,6 +16,7 @@ import pandas as pd
 from dermviz.analysis.blind.baselines import acquisition_check, blind_baselines
 from dermviz.analysis.blind.features import region_features
 from dermviz.analysis.bootstrap import N_BOOTSTRAP
+from dermviz.data.colour_constancy import shades_of_gray
 from dermviz.data.dataset import Dataset
 from dermviz.data.regions import DEFAULT_ELLIPSE_FRACTION, DEFAULT_MARGIN_FRACTION
 from dermviz.data.synthetic import ARTEFACT_NAMES
@@ -29,12 +30,15 @@ HISTO = "histo"
 def dataset_blind_features(dataset: Dataset, ids: Sequence[str], *, size: int,
                            batch_size: int = 64,
                            margin_fraction: float = DEFAULT_MARGIN_FRACTION,
-                           ellipse_fraction: float = DEFAULT_ELLIPSE_FRACTION) -> dict:
+                           ellipse_fraction: float = DEFAULT_ELLIPSE_FRACTION,
+                           colour_constancy: bool = False) -> dict:
     """Region colour statistics of ``ids`` (see
     :func:`~dermviz.analysis.blind.features.region_features`), read at ``size`` pixels.
 
-    Images without a mask (``has_mask`` False) use the centred ellipse. Returns the same
-    plain-array dict plus ``"image_id"`` (list of str).
+    Images without a mask (``has_mask`` False) use the centred ellipse. With
+    ``colour_constancy`` each image is first corrected by Shades of Gray
+    (:func:`dermviz.data.colour_constancy.shades_of_gray`). Returns the same plain-array
+    dict plus ``"image_id"`` (list of str).
     """
     ids = [str(i) for i in ids]
     if not ids:
@@ -47,7 +51,10 @@ def dataset_blind_features(dataset: Dataset, ids: Sequence[str], *, size: int,
         rows = dataset.rows(chunk)
         has_mask = rows["has_mask"].to_numpy(dtype=bool)
         masks = dataset.load_masks(chunk, size=size, missing="ones") if has_mask.any() else None
-        parts.append(region_features(dataset.load_images(chunk, size=size), masks,
+        images = dataset.load_images(chunk, size=size)
+        if colour_constancy:
+            images = shades_of_gray(images)
+        parts.append(region_features(images, masks,
                                      has_mask=has_mask, margin_fraction=margin_fraction,
                                      ellipse_fraction=ellipse_fraction))
     out = dict(parts[0])
@@ -78,7 +85,8 @@ def dataset_blind_report(dataset: Dataset, *, size: int = 128, max_train: int | 
                          acquisition: Mapping[str, tuple[Any, str | None]] | None = None,
                          n_bootstrap: int = N_BOOTSTRAP, seed: int = 0,
                          margin_fraction: float = DEFAULT_MARGIN_FRACTION,
-                         ellipse_fraction: float = DEFAULT_ELLIPSE_FRACTION) -> dict:
+                         ellipse_fraction: float = DEFAULT_ELLIPSE_FRACTION,
+                         colour_constancy: bool = False) -> dict:
     """Lesion-blind baselines and acquisition checks, pool against hold-out.
 
     Parameters
@@ -103,6 +111,8 @@ def dataset_blind_report(dataset: Dataset, *, size: int = 128, max_train: int | 
         subset draw.
     margin_fraction, ellipse_fraction
         As for :func:`~dermviz.analysis.blind.features.region_features`.
+    colour_constancy : bool, default False
+        Correct every image by Shades of Gray before reading its features.
 
     Returns
     -------
@@ -119,7 +129,7 @@ def dataset_blind_report(dataset: Dataset, *, size: int = 128, max_train: int | 
     pool = _subset(pool, max_train, seed)
     if features is None:
         options = {"size": size, "margin_fraction": margin_fraction,
-                   "ellipse_fraction": ellipse_fraction}
+                   "ellipse_fraction": ellipse_fraction, "colour_constancy": colour_constancy}
         features = {"train": dataset_blind_features(dataset, pool.index, **options),
                     "test": dataset_blind_features(dataset, holdout.index, **options)}
     for part, rows in (("train", pool), ("test", holdout)):
