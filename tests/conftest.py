@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import patch_dx_type
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -72,3 +75,22 @@ def smoke_probe_suite(smoke_probe_models_dir: Path):
     from dermviz.models.suite import Suite
 
     return Suite(smoke_probe_models_dir / "probe-smoke")
+
+
+# Confounder tests cache baselines and counterfactuals in the suite folder: on copies.
+@pytest.fixture(scope="module")
+def confound_models(smoke_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with a copy of the smoke suite."""
+    root = tmp_path_factory.mktemp("confound-models")
+    shutil.copytree(smoke_models_dir / "demo-smoke", root / "demo-smoke")
+    return root
+
+
+@pytest.fixture
+def histo_models(smoke_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                 ) -> Path:
+    """A copy of the smoke suite whose data set records ``dx_type`` (patched into every
+    suite opened while the test runs)."""
+    shutil.copytree(smoke_models_dir / "demo-smoke", tmp_path / "demo-smoke")
+    patch_dx_type(monkeypatch)
+    return tmp_path

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from dermviz.data.dataset import Dataset
 
@@ -134,3 +137,23 @@ def share_suite(src, dst):
         [n for n in names if n in ("members", "sanity")] if Path(d) == src else []))
     (dst / "members").symlink_to(src / "members", target_is_directory=True)
     return dst
+
+
+def add_dx_type(dataset):
+    """The synthetic data set with HAM10000's ``dx_type``: every melanoma ``histo``; naevi
+    ``histo`` and ``follow_up`` in turn, so both classes have histo-confirmed images."""
+    table = dataset.table.copy()
+    naevi = np.flatnonzero(table["y"].to_numpy() == 0)
+    dx_type = np.array(["histo"] * len(table), dtype=object)
+    dx_type[naevi[1::2]] = "follow_up"
+    table["dx_type"] = dx_type
+    return dataclasses.replace(dataset, table=table)
+
+
+def patch_dx_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every suite opened from now on (in this test) gets :func:`add_dx_type`."""
+    import dermviz.models.suite as suite_module
+
+    opened = suite_module.open_dataset
+    monkeypatch.setattr(suite_module, "open_dataset",
+                        lambda info, **kw: add_dx_type(opened(info, **kw)))

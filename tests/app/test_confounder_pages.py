@@ -2,30 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import pytest
-
 from dermviz import api
-from tests.confounders.conftest import patch_dx_type
-
-
-@pytest.fixture(scope="module")
-def confound_models(smoke_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the smoke suite (the pages cache baselines in it)."""
-    root = tmp_path_factory.mktemp("confound-pages")
-    shutil.copytree(smoke_models_dir / "demo-smoke", root / "demo-smoke")
-    return root
-
-
-@pytest.fixture
-def histo_models(smoke_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                 ) -> Path:
-    """A copy of the smoke suite whose data set records a made-up ``dx_type``."""
-    shutil.copytree(smoke_models_dir / "demo-smoke", tmp_path / "demo-smoke")
-    patch_dx_type(monkeypatch)
-    return tmp_path
 
 
 def test_statistics_page_shows_the_blind_baselines_and_the_overlap_sentence(
