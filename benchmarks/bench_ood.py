@@ -9,14 +9,18 @@ and measures, against the hold-out's 99th percentile:
   honest false-alarm rate);
 * the share flagged of natural photographs from ``skimage.data`` (seven RGB images and
   four corner crops of each, at the suite's size);
-* AUROC of each score, hold-out + fresh images vs photographs, beside the maximum
-  softmax probability baseline (on the members' mean p);
+* the share flagged of **dermoscopy from the other source**: real HAM10000 hold-out
+  photographs against a synthetic suite (when a HAM10000 copy is found), synthetic
+  demo lesions against a HAM10000 suite;
+* AUROC of each score, in-distribution (hold-out + fresh) vs photographs and vs the other
+  source, beside the maximum softmax probability baseline (on the members' mean p);
 
 and, for retrieval, the hold-out's top-1 cosine similarity (median, 5th percentile),
 precision@5 of the same diagnosis beside chance, and the closeness words of the
 photographs' nearest neighbours.
 
-Writes the "Out-of-distribution flag (issue 24)" section of benchmarks/RESULTS.md.
+Writes the "Out-of-distribution flag (issue 24)" section of benchmarks/RESULTS.md, one per
+kind of suite (``: demo`` for a synthetic suite, ``: HAM10000`` for a real one).
 """
 
 from __future__ import annotations
@@ -67,13 +71,33 @@ def fresh_images(suite, n: int) -> np.ndarray | None:
     return data.load_images(list(data.holdout["image_id"]), size=suite.image_size)
 
 
-def measure(suite_path: Path, *, n_fresh: int) -> str:
+def other_source(suite, n: int) -> tuple[str, np.ndarray] | None:
+    """Dermoscopy from the other source at the suite's size: HAM10000 hold-out photographs
+    for a synthetic suite (None when no copy is found), synthetic lesions for a real one."""
+    size = suite.image_size
+    if suite.dataset_info.get("name") == "synthetic":
+        from dermviz.data.ham10000 import find_ham10000, load_ham10000
+
+        root = find_ham10000()
+        if root is None:
+            return None
+        ham = load_ham10000(root)
+        ids = list(ham.holdout["image_id"])[:n]
+        return f"HAM10000 hold-out photographs ({len(ids)})", ham.load_images(ids, size=size)
+    from dermviz.data.synthetic import make_synthetic
+
+    data = make_synthetic(n_train=2, n_test=n, seed=2024)
+    ids = list(data.holdout["image_id"])
+    return (f"synthetic demo lesions ({len(ids)}, default generator)",
+            data.load_images(ids, size=size))
+
+
+def measure(suite_path: Path, *, n_fresh: int, n_other: int) -> tuple[str, str]:
     from dermviz.analysis.ood import (
         SCORES,
         fit_suite_ood,
         is_unusual,
         max_softmax_probability,
-        ood_auroc,
         ood_scores,
         suite_embeddings,
     )
@@ -96,13 +120,18 @@ def measure(suite_path: Path, *, n_fresh: int) -> str:
     fresh = fresh_images(suite, n_fresh)
     if fresh is not None:
         sets["fresh"] = fresh
+    other = other_source(suite, n_other)
+    if other is not None:
+        sets["other"] = other[1]
     emb = {k: suite_embeddings(suite, x, model_loader=models.get) for k, x in sets.items()}
     p = {k: np.mean([predict_proba(models[m], x) for m in models], axis=0)
          for k, x in sets.items()}
-    inside = [k for k in sets if k != "photographs"]
+    inside = [k for k in sets if k in ("hold-out", "fresh")]
+    outside = [k for k in ("photographs", "other") if k in sets]
 
-    rows = ["| score | hold-out flagged | fresh flagged | photographs flagged | AUROC |",
-            "|---|---|---|---|---|"]
+    rows = ["| score | hold-out flagged | fresh flagged | photographs flagged | "
+            "other dermoscopy flagged | AUROC vs photographs | AUROC vs other dermoscopy |",
+            "|---|---|---|---|---|---|---|"]
 
     def share(flags: np.ndarray) -> str:
         return f"{flags.mean():.1%} ({int(flags.sum())}/{len(flags)})"
@@ -111,13 +140,13 @@ def measure(suite_path: Path, *, n_fresh: int) -> str:
         cal = fit_suite_ood(suite, dataset=data, holdout=emb["hold-out"], score=score,
                             model_loader=models.get)
         s = {k: ood_scores(cal, e) for k, e in emb.items()}
-        auc = ood_auroc(np.concatenate([s[k] for k in inside]), s["photographs"])
-        rows.append(f"| {score} | {share(is_unusual(cal, s['hold-out']))} | "
-                    f"{share(is_unusual(cal, s['fresh'])) if 'fresh' in s else 'n/a'} | "
-                    f"{share(is_unusual(cal, s['photographs']))} | {auc:.3f} |")
+        flagged = [share(is_unusual(cal, s[k])) if k in s else "n/a"
+                   for k in ("hold-out", "fresh", "photographs", "other")]
+        rows.append(f"| {score} | " + " | ".join(flagged) + " | "
+                    + " | ".join(aurocs(s, inside, outside)) + " |")
     msp = {k: -max_softmax_probability(v) for k, v in p.items()}
-    auc_msp = ood_auroc(np.concatenate([msp[k] for k in inside]), msp["photographs"])
-    rows.append(f"| MSP baseline (members' mean p) | | | | {auc_msp:.3f} |")
+    rows.append("| MSP baseline (members' mean p) | | | | | "
+                + " | ".join(aurocs(msp, inside, outside)) + " |")
 
     pool, ids = {}, None
     for m, model in models.items():
@@ -128,8 +157,10 @@ def measure(suite_path: Path, *, n_fresh: int) -> str:
     prec = precision_at_k(hold_table, list(data.rows(hold_ids)["dx"]), labels, k=5)
     photo = calibrate_neighbours(similar_cases(emb["photographs"], pool, ids, k=5), reference)
     words = photo["closeness"].value_counts(normalize=True)
+    kind = "demo" if suite.dataset_info.get("name") == "synthetic" else "HAM10000"
     lines = [
         *rows, "",
+        f"- Other dermoscopy: {other[0] if other else 'none (no HAM10000 copy found)'}.",
         f"- Suite `{suite.name}`: {len(models)} members, {size} px, pool {len(ids)}, hold-out "
         f"{len(hold_ids)}; fresh = {n_fresh} new images of the suite's synthetic generator "
         f"(another seed); photographs = {len(PHOTOGRAPHS)} `skimage.data` images x 5 crops. "
@@ -142,13 +173,24 @@ def measure(suite_path: Path, *, n_fresh: int) -> str:
         + ", ".join(f"{w} {words.get(w, 0.0):.0%}" for w in ("very close", "close", "far"))
         + ".",
     ]
-    return "\n".join(lines)
+    return kind, "\n".join(lines)
+
+
+def aurocs(scores: dict[str, np.ndarray], inside: list[str], outside: list[str]) -> list[str]:
+    """AUROC of in-distribution vs photographs, and vs the other source ("n/a" if absent)."""
+    from dermviz.analysis.ood import ood_auroc
+
+    ref = np.concatenate([scores[k] for k in inside])
+    return [f"{ood_auroc(ref, scores[k]):.3f}" if k in scores else "n/a"
+            for k in ("photographs", "other")]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", type=Path, help="a suite folder (default: build smoke)")
     parser.add_argument("--fresh", type=int, default=64, help="fresh in-distribution images")
+    parser.add_argument("--other", type=int, default=200,
+                        help="images of the other dermoscopy source")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-ood-") as tmp:
@@ -158,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
 
             path = Path(tmp) / "demo-smoke"
             run_demo(profile="smoke", out_dir=path, progress=False)
-        body = measure(path, n_fresh=args.fresh)
+        kind, body = measure(path, n_fresh=args.fresh, n_other=args.other)
     body += "\n- " + provenance([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     print(body)
     if not args.no_write:
-        write_section(TITLE, body, path=RESULTS)
+        write_section(f"{TITLE}: {kind}", body, path=RESULTS)
     return 0
 
 

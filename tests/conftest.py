@@ -80,9 +80,11 @@ def smoke_probe_suite(smoke_probe_models_dir: Path):
 # Confounder tests cache baselines and counterfactuals in the suite folder: on copies.
 @pytest.fixture(scope="module")
 def confound_models(smoke_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder with a copy of the smoke suite."""
+    """A models folder with a copy of the smoke suite (without confounder results that
+    other tests' pages cached in it: these tests compute their own)."""
     root = tmp_path_factory.mktemp("confound-models")
-    shutil.copytree(smoke_models_dir / "demo-smoke", root / "demo-smoke")
+    shutil.copytree(smoke_models_dir / "demo-smoke", root / "demo-smoke",
+                    ignore=shutil.ignore_patterns("confounders"))
     return root
 
 
@@ -90,7 +92,9 @@ def confound_models(smoke_models_dir: Path, tmp_path_factory: pytest.TempPathFac
 def histo_models(smoke_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                  ) -> Path:
     """A copy of the smoke suite whose data set records ``dx_type`` (patched into every
-    suite opened while the test runs)."""
-    shutil.copytree(smoke_models_dir / "demo-smoke", tmp_path / "demo-smoke")
+    suite opened while the test runs). Without the caches of confounder results that other
+    tests' pages left in the session suite: those were computed without ``dx_type``."""
+    shutil.copytree(smoke_models_dir / "demo-smoke", tmp_path / "demo-smoke",
+                    ignore=shutil.ignore_patterns("confounders"))
     patch_dx_type(monkeypatch)
     return tmp_path

@@ -103,9 +103,12 @@ def test_the_demo_trains_with_its_profiles_xla_setting(monkeypatch, tmp_path):
     from dermviz.demo import run_demo
     from dermviz.models.profiles import PROFILES
 
+    import dermviz.demo as demo
+
     seen = []
     monkeypatch.setattr(training, "train_suite",
                         lambda *args, **kwargs: seen.append(kwargs["device"]))
+    monkeypatch.setattr(demo, "prepare_pages", lambda *args, **kwargs: None)  # nothing trained
     for name in ("smoke", "default"):
         run_demo(profile=name, out_dir=tmp_path / name, explain=False, progress=False)
     assert seen == [{"xla": "auto"}, {"xla": "on"}]
