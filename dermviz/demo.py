@@ -35,19 +35,22 @@ def run_demo(
     out_dir: str | Path,
     overwrite: bool = False,
     explain: bool = True,
+    prepare: bool = True,
     progress: bool = True,
 ) -> Suite:
     """Build (or resume) the demo suite and precompute its GradCAM maps.
 
     ``profile`` names one of :data:`PROFILES`, or is a :class:`TrainProfile` of its own
-    (a variant of one, as the demo benchmark tries).
+    (a variant of one, as the demo benchmark tries). ``prepare``: also prepare what the
+    clinicians' pages read (:func:`prepare_pages`); without it the pages prepare it in a
+    background job on first open.
     """
     if isinstance(profile, str):
         if profile not in PROFILES:
             raise ValueError(f"unknown demo profile {profile!r}; choose from {sorted(PROFILES)}")
         profile = PROFILES[profile]
     return _build(profile, out_dir=out_dir, overwrite=overwrite, explain=explain,
-                  progress=progress)
+                  prepare=prepare, progress=progress)
 
 
 def run_probe(
@@ -59,6 +62,7 @@ def run_probe(
     out_dir: str | Path,
     overwrite: bool = False,
     explain: bool = True,
+    prepare: bool = True,
     progress: bool = True,
 ) -> Suite:
     """Build (or resume) a spurious-correlation probe suite and its GradCAM maps, at
@@ -72,13 +76,13 @@ def run_probe(
         each class, and the GradMask weight (None: plain training).
     out_dir : path
         The suite folder.
-    overwrite, explain, progress
+    overwrite, explain, prepare, progress
         As for :func:`run_demo`.
     """
     spec = probe_profile(size=size, correlated=correlated, gradmask=gradmask,
                          artefact=artefact)
     suite = _build(spec, out_dir=out_dir, overwrite=overwrite, explain=explain,
-                   progress=progress)
+                   prepare=prepare, progress=progress)
     if explain and spec.train.gradcam_layer != PROBE_FINE_LAYER:
         explain_suite(suite, method="gradcam", progress=progress,
                       params=default_params(suite, "gradcam", layer=PROBE_FINE_LAYER))
@@ -86,7 +90,7 @@ def run_probe(
 
 
 def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain: bool,
-           progress: bool) -> Suite:
+           prepare: bool, progress: bool) -> Suite:
     # The training engine imports scikit-learn and TensorFlow: importing dermviz.demo
     # (as the CLI does for its help) must not.
     from dermviz.models.training import train_suite
@@ -96,7 +100,8 @@ def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain:
                         progress=progress, device={"xla": spec.xla})
     if explain:
         explain_suite(suite, method="gradcam", progress=progress)
-    prepare_pages(suite, dataset=dataset, progress=progress)
+    if prepare:
+        prepare_pages(suite, dataset=dataset, progress=progress)
     return suite
 
 

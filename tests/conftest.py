@@ -65,7 +65,7 @@ def smoke_probe_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dermviz.cli import main
 
     root = tmp_path_factory.mktemp("probe-models")
-    rc = main(["--models-dir", str(root), "probe", "--size", "smoke"])
+    rc = main(["--models-dir", str(root), "probe", "--size", "smoke", "--no-prepare"])
     assert rc == 0
     return root
 

@@ -85,16 +85,19 @@ def train_suite(
     out_dir: str | Path,
     overwrite: bool = False,
     device: dict[str, Any] | None = None,
+    prepare: bool = True,
     progress: bool = True,
 ) -> Suite:
     """Train (or resume) a suite in ``out_dir``
-    (:func:`dermviz.models.training.train_suite`)."""
+    (:func:`dermviz.models.training.train_suite`), then, with ``prepare``, what the
+    clinicians' pages read (:func:`dermviz.demo.prepare_pages`)."""
     # The training engine imports scikit-learn and TensorFlow: only a build pays for them.
     from dermviz.models import training
 
     suite = training.train_suite(dataset, config, out_dir=out_dir, overwrite=overwrite,
                                  device=device, progress=progress)
-    prepare_pages(suite, dataset=dataset, progress=progress)
+    if prepare:
+        prepare_pages(suite, dataset=dataset, progress=progress)
     return suite
 
 
@@ -110,6 +113,7 @@ def search_suite(
     gpus: str = "auto",
     device: dict[str, Any] | None = None,
     overwrite: bool = False,
+    prepare: bool = True,
     progress: bool = True,
 ) -> Suite:
     """Search (or resume searching) a suite in ``out_dir``, each member the best trial of
@@ -122,6 +126,8 @@ def search_suite(
         :func:`dermviz.models.backends.make_backend`.
     storage : str, optional
         Optuna storage URL (default: an SQLite file in the suite).
+    prepare : bool
+        Then prepare what the clinicians' pages read (:func:`dermviz.demo.prepare_pages`).
     """
     runner = make_backend(backend, workers=workers, address=ray_address, gpus=gpus)
     # The search driver imports Optuna and scikit-learn (~1.5 s): only a search pays.
@@ -129,7 +135,8 @@ def search_suite(
 
     suite = search(dataset, config, out_dir=out_dir, storage=storage, backend=runner,
                    device=device, overwrite=overwrite, progress=progress)
-    prepare_pages(suite, dataset=dataset, progress=progress)
+    if prepare:
+        prepare_pages(suite, dataset=dataset, progress=progress)
     return suite
 
 
@@ -139,6 +146,7 @@ def build_demo(
     out_dir: str | Path,
     overwrite: bool = False,
     explain: bool = True,
+    prepare: bool = True,
     status_file: str | Path | None = None,
 ) -> Suite:
     """Build (or resume) the demo suite and its GradCAM maps (:func:`dermviz.demo.run_demo`).
@@ -150,7 +158,7 @@ def build_demo(
     set_status_sink(status)
     try:
         suite = run_demo(profile=profile, out_dir=out_dir, overwrite=overwrite,
-                         explain=explain)
+                         explain=explain, prepare=prepare)
     except BaseException as exc:
         if status is not None:
             status.finish(error=f"{type(exc).__name__}: {exc}")
@@ -195,11 +203,12 @@ def build_probe(
     out_dir: str | Path,
     overwrite: bool = False,
     explain: bool = True,
+    prepare: bool = True,
 ) -> Suite:
     """Build (or resume) a spurious-correlation probe suite and its GradCAM maps
     (:func:`dermviz.demo.run_probe`)."""
     return run_probe(size=size, correlated=correlated, gradmask=gradmask, artefact=artefact,
-                     out_dir=out_dir, overwrite=overwrite, explain=explain)
+                     out_dir=out_dir, overwrite=overwrite, explain=explain, prepare=prepare)
 
 
 def explain_suite(suite: Suite, **options: Any) -> dict[str, int]:

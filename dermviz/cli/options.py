@@ -100,6 +100,15 @@ def device(args: argparse.Namespace) -> dict[str, Any]:
             "deterministic": args.deterministic}
 
 
+def add_no_prepare(parser: argparse.ArgumentParser) -> None:
+    """``--no-prepare``: a build without the clinicians' pages' data."""
+    parser.add_argument(
+        "--no-prepare", action="store_true",
+        help="skip preparing what the clinicians' pages read (embeddings, the unusual-image "
+        "check, similar cases); the pages prepare it in the background on first open, or run "
+        "'dermviz prepare'")
+
+
 def add_backend_arguments(
     parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, workers_default: int | None,
     workers_help: str, backend_help: str,

@@ -23,6 +23,7 @@ from dermviz.cli.options import (
     add_command,
     add_data_arguments,
     add_device_arguments,
+    add_no_prepare,
     device,
     load_data,
     models_dir,
@@ -58,6 +59,7 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     add_data_arguments(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="delete the suite and its studies first")
+    add_no_prepare(parser)
     g = parser.add_argument_group("search (override the config file)")
     g.add_argument("--members", type=int, default=None)
     g.add_argument("--trials", type=int, default=None, help="trials per member")
@@ -127,7 +129,8 @@ def run_search(args: argparse.Namespace) -> None:
     suite = api.search_suite(
         dataset, config, out_dir=out, storage=args.storage, backend=args.backend,
         workers=args.workers, ray_address=args.ray_address, gpus=args.gpus,
-        device=device(args), overwrite=args.overwrite, progress=progress,
+        device=device(args), overwrite=args.overwrite, prepare=not args.no_prepare,
+        progress=progress,
     )
     print_suite(suite, metrics=("auc", "accuracy", "sensitivity", "specificity", "brier",
                                 "threshold"))

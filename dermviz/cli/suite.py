@@ -10,6 +10,7 @@ from dermviz.cli.options import (
     add_command,
     add_data_arguments,
     add_device_arguments,
+    add_no_prepare,
     device,
     load_data,
     models_dir,
@@ -30,6 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--name", default=None, help="suite name (default: demo or demo-smoke)")
     demo.add_argument("--overwrite", action="store_true", help="rebuild from scratch")
     demo.add_argument("--no-explain", action="store_true", help="skip GradCAM precomputation")
+    add_no_prepare(demo)
     demo.add_argument("--status-file", type=Path, default=None,
                       help="write live progress to this JSON file (the dashboard's builds)")
 
@@ -50,6 +52,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        "probe[-ruler][-control][-gradmask<LAMBDA>][-smoke])")
     probe.add_argument("--overwrite", action="store_true", help="rebuild from scratch")
     probe.add_argument("--no-explain", action="store_true", help="skip GradCAM precomputation")
+    add_no_prepare(probe)
 
     train = add_command(sub, "train", _train, "train a suite on HAM10000 or synthetic data")
     train.add_argument("--config", type=Path, help="TOML/JSON file of training options")
@@ -65,6 +68,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
                        help="learning rate over the epochs (overrides the config)")
     add_device_arguments(train)
+    add_no_prepare(train)
 
     prepare = add_command(sub, "prepare", _prepare, "prepare what the clinicians' pages "
                           "read for a suite built before they did (embeddings, the "
@@ -82,7 +86,7 @@ def _demo(args: argparse.Namespace) -> None:
     name = args.name or ("demo" if args.profile == "default" else f"demo-{args.profile}")
     print_suite(api.build_demo(
         profile=args.profile, out_dir=models_dir(args) / name, overwrite=args.overwrite,
-        explain=not args.no_explain, status_file=args.status_file,
+        explain=not args.no_explain, prepare=not args.no_prepare, status_file=args.status_file,
     ))
 
 
@@ -101,7 +105,7 @@ def _probe(args: argparse.Namespace) -> None:
     print_suite(api.build_probe(
         size=args.size, correlated=not args.control, gradmask=args.gradmask,
         artefact=args.artefact, out_dir=models_dir(args) / name, overwrite=args.overwrite,
-        explain=not args.no_explain,
+        explain=not args.no_explain, prepare=not args.no_prepare,
     ))
 
 
@@ -118,7 +122,7 @@ def _train(args: argparse.Namespace) -> None:
     api.check_weights(config.weights)  # fail before loading any data
     print_suite(api.train_suite(
         load_data(args), config, out_dir=models_dir(args) / args.name,
-        overwrite=args.overwrite, device=device(args),
+        overwrite=args.overwrite, device=device(args), prepare=not args.no_prepare,
     ))
 
 

@@ -99,7 +99,7 @@ def test_the_reference_ham10000_config_trains_at_a_tiny_size(tmp_path, capsys):
     config = tmp_path / "small.json"
     config.write_text(json.dumps(small))
     assert main(["--models-dir", str(tmp_path), "train", "--data", str(root), "--config",
-                 str(config), "--name", "ham-small"]) == 0
+                 str(config), "--name", "ham-small", "--no-prepare"]) == 0
     suite = Suite(tmp_path / "ham-small")
     assert suite.dataset_info["name"] == "ham10000"
     preds = suite.predictions("m00")  # the paper's balanced hold-out, in its order

@@ -99,11 +99,10 @@ def test_drop_remainder_keeps_full_batches_only(workspace):
 
 
 def test_the_demo_trains_with_its_profiles_xla_setting(monkeypatch, tmp_path):
+    import dermviz.demo as demo
     import dermviz.models.training as training
     from dermviz.demo import run_demo
     from dermviz.models.profiles import PROFILES
-
-    import dermviz.demo as demo
 
     seen = []
     monkeypatch.setattr(training, "train_suite",

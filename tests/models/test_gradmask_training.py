@@ -114,9 +114,10 @@ def test_dermviz_train_with_gradmask_fits_and_reports_the_term(tmp_path) -> None
                       "dense_units = 8\nbn_momentum = 0.9\nrun_eagerly = true\n"
                       "gradcam_layer = \"mixed2\"\ngradmask = 10.0\n")
     rc = main(["--models-dir", str(tmp_path), "train", "--config", str(config), "--name", "gm",
-               "--synthetic-train", "16", "--synthetic-test", "4"])  # two steps
+               "--synthetic-train", "16", "--synthetic-test", "4", "--no-prepare"])  # two steps
     assert rc == 0
     suite = Suite(tmp_path / "gm")
+    assert not (suite.path / "safety").exists()  # --no-prepare: no pages' data
     assert suite.config["gradmask"] == 10.0
     history = suite.history(suite.member_ids[0])
     assert "gradmask" in history and (history["gradmask"] > 0).all()

@@ -46,7 +46,7 @@ def _trial_states(db: Path) -> list[tuple[int, int, str, float | None]]:
 def _command(models: Path, config: Path) -> list[str]:
     return [sys.executable, "-m", "dermviz", "--models-dir", str(models), "search",
             "--profile", "smoke", "--config", str(config), "--name", "k", "--no-progress",
-            "--synthetic-train", "16", "--synthetic-test", "4"]
+            "--synthetic-train", "16", "--synthetic-test", "4", "--no-prepare"]
 
 
 def test_sigkill_mid_trial_then_rerun_completes(tmp_path):

@@ -68,9 +68,9 @@ def suites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Suite, Suite]:
     search_file = tmp / "search.yaml"
     search_file.write_text(_at_the_point(POINT).to_yaml())
     _dermviz(models, "train", "--config", str(train_file), "--name", "trained",
-             "--deterministic", *DATA)
+             "--deterministic", "--no-prepare", *DATA)
     _dermviz(models, "search", "--config", str(search_file), "--name", "searched",
-             "--deterministic", "--no-progress", *DATA)
+             "--deterministic", "--no-progress", "--no-prepare", *DATA)
     return Suite(models / "trained"), Suite(models / "searched")
 
 
