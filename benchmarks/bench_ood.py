@@ -162,10 +162,12 @@ def measure(suite_path: Path, *, n_fresh: int, n_other: int) -> tuple[str, str]:
         *rows, "",
         f"- Other dermoscopy: {other[0] if other else 'none (no HAM10000 copy found)'}.",
         f"- Suite `{suite.name}`: {len(models)} members, {size} px, pool {len(ids)}, hold-out "
-        f"{len(hold_ids)}; fresh = {n_fresh} new images of the suite's synthetic generator "
-        f"(another seed); photographs = {len(PHOTOGRAPHS)} `skimage.data` images x 5 crops. "
-        "Flag: beyond the hold-out's 99th percentile (`method='higher'`). AUROC: hold-out + "
-        "fresh vs photographs.",
+        f"{len(hold_ids)}; "
+        + (f"fresh = {n_fresh} new images of the suite's synthetic generator (another seed); "
+           if fresh is not None else "no fresh images (a real data set has no generator); ")
+        + f"photographs = {len(PHOTOGRAPHS)} `skimage.data` images x 5 crops. "
+        "Flag: beyond the hold-out's 99th percentile (`method='higher'`). AUROC: hold-out"
+        + (" + fresh" if fresh is not None else "") + " vs each out-of-distribution set.",
         f"- Retrieval: hold-out top-1 cosine (centred, mean of members) median "
         f"{np.median(reference):.3f}, 5th percentile {np.percentile(reference, 5):.3f}; "
         f"precision@5 (same diagnosis) {prec['precision']:.2f} vs chance {prec['chance']:.2f}. "

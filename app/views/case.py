@@ -229,7 +229,7 @@ for method in (GradCAM, KernelSHAP):
         f"mean SSIM {numbers['mean_ssim']:.2f}  \n"
         f"disagreeing pixels {numbers['disagreement_share']:.0%}")
     if consensus.skipped:
-        cols[0].caption(consensus.skipped_note())
+        cols[0].caption(consensus.skipped_note)
     mean = (diverging_overlay(img, consensus.mean, vmax=1.0, alpha=opacity) if method.signed
             else cam_overlay(img, consensus.mean, alpha=opacity))
     shown = {

@@ -128,3 +128,23 @@ def test_an_older_suite_is_prepared_in_the_background(open_page, old_suite, monk
     bar = at.get("progress")[0]
     assert "Preparing similar cases" in bar.proto.text and bar.proto.value == 25
     assert any("being prepared" in c.value for c in at.caption)  # no verdict warning yet
+
+
+def test_a_consensus_that_skips_an_empty_map_names_the_member(open_page, smoke_models_dir,
+                                                                smoke_suite, monkeypatch):
+    """A consensus that skipped one member's empty map (three members, one empty): the Case
+    page draws it and names the skipped member (its caption once crashed the page)."""
+    from app import state
+    from dermviz.explain.consensus import map_consensus
+
+    size = smoke_suite.image_size
+    maps = np.random.default_rng(0).random((3, size, size)).astype(np.float32)
+    maps[0] = 0.0
+    skipping = map_consensus(maps, signed=False, members=["m00", "m01", "m02"],
+                             skip_degenerate=True)
+    monkeypatch.setattr(state, "consensus", lambda *args, **kwargs: skipping)
+    image_id = str(api.holdout(smoke_suite)["image_id"].iloc[3])
+    at = open_page(smoke_models_dir, "case", image=image_id)
+    assert not at.exception, at.exception
+    notes = [c.value for c in at.caption if "skipped (empty or constant map)" in c.value]
+    assert notes == ["1 member skipped (empty or constant map): m00."]
