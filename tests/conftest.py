@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -31,6 +32,10 @@ def smoke_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         set_status_sink(None)
     status.finish()
+    # What lives this long (TensorFlow, Keras, the suite's objects) stays: keep Python's full
+    # collections from walking it again after every few hundred thousand new objects.
+    gc.collect()
+    gc.freeze()
     return root
 
 

@@ -8,9 +8,13 @@ no TensorFlow, Optuna or scikit-learn: each engine is imported when a build runs
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dermviz.api.confounders import counterfactual_predictions
 from dermviz.data.dataset import Dataset
 from dermviz.data.ham10000 import load_ham10000
 from dermviz.data.synthetic import SyntheticConfig, make_synthetic
@@ -22,7 +26,7 @@ from dermviz.models.inception import resolve_weights
 from dermviz.models.profiles import PROBE_ARTEFACT
 from dermviz.models.search_config import SearchConfig
 from dermviz.models.suite import Suite
-from dermviz.store.status import StatusFile, set_status_sink
+from dermviz.store.status import StatusFile, report, set_status_sink
 
 __all__ = [
     "build_demo",
@@ -98,6 +102,7 @@ def train_suite(
                                  device=device, progress=progress)
     if prepare:
         prepare_pages(suite, dataset=dataset, progress=progress)
+        _prepare_case_counterfactuals(suite)
     return suite
 
 
@@ -137,6 +142,7 @@ def search_suite(
                    device=device, overwrite=overwrite, progress=progress)
     if prepare:
         prepare_pages(suite, dataset=dataset, progress=progress)
+        _prepare_case_counterfactuals(suite)
     return suite
 
 
@@ -154,20 +160,44 @@ def build_demo(
     ``status_file``: write live progress there (what the dashboard's background build
     reads), finished with the error when the build fails.
     """
+    with _reporting_to(status_file) as status:
+        suite = run_demo(profile=profile, out_dir=out_dir, overwrite=overwrite,
+                         explain=explain, prepare=prepare)
+        if prepare:
+            _prepare_case_counterfactuals(suite)
+    if status is not None:
+        status.finish()
+    return suite
+
+
+def _prepare_case_counterfactuals(suite: Suite) -> None:
+    """Every member's p(melanoma) on each hold-out image with its lesion removed
+    (:func:`dermviz.api.confounders.counterfactual_predictions`, cached in the suite), so a
+    Case page shows the lesion-removed verdicts without loading a member."""
+    if not suite.member_ids:
+        return
+    report(force=True, phase="safety", detail="lesion-removed verdicts of the hold-out")
+    try:
+        counterfactual_predictions(suite)
+    except ValueError as err:  # e.g. a hold-out with one class: no donor of the other
+        warnings.warn(f"suite {suite.name!r}: no lesion-removed verdicts ({err}); the Case "
+                      "page computes them on first open", RuntimeWarning, stacklevel=2)
+
+
+@contextmanager
+def _reporting_to(status_file: str | Path | None) -> Iterator[StatusFile | None]:
+    """Progress goes to ``status_file`` (None: nowhere) while the block runs; a block that
+    raises finishes the file with its error, so a page never waits on a dead job."""
     status = StatusFile(status_file) if status_file is not None else None
     set_status_sink(status)
     try:
-        suite = run_demo(profile=profile, out_dir=out_dir, overwrite=overwrite,
-                         explain=explain, prepare=prepare)
+        yield status
     except BaseException as exc:
         if status is not None:
             status.finish(error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
         set_status_sink(None)
-    if status is not None:
-        status.finish()
-    return suite
 
 
 def prepare_suite(suite: Suite, *, progress: bool = True,
@@ -176,19 +206,12 @@ def prepare_suite(suite: Suite, *, progress: bool = True,
     (:func:`dermviz.demo.prepare_pages`: embeddings, OOD calibration, similar cases,
     thumbnails); what ``dermviz prepare`` and the pages' background job run. False when the
     suite's data cannot calibrate the OOD score."""
-    status = StatusFile(status_file) if status_file is not None else None
-    if status is not None:
-        status.update(force=True, job="safety", phase="safety", safety_fraction=0.0,
-                      detail="starting")
-    set_status_sink(status)
-    try:
-        done = prepare_pages(suite, dataset=suite.dataset(), progress=progress) is not None
-    except BaseException as exc:
+    with _reporting_to(status_file) as status:
         if status is not None:
-            status.finish(error=f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        set_status_sink(None)
+            status.update(force=True, job="safety", phase="safety", safety_fraction=0.0,
+                          detail="starting")
+        done = prepare_pages(suite, dataset=suite.dataset(), progress=progress) is not None
+        _prepare_case_counterfactuals(suite)
     if status is not None:
         status.finish(error=None if done else "this suite's data cannot calibrate the score")
     return done

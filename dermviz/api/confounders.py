@@ -61,6 +61,7 @@ __all__ = [
     "counterfactual_predictions",
     "has_histo",
     "stored_blind_report",
+    "stored_counterfactual_p",
     "strata_columns",
     "stratified",
     "survival_sentence",
@@ -462,6 +463,26 @@ def counterfactual_auc(predictions: pd.DataFrame, *, n_bootstrap: int = N_BOOTST
     return pd.DataFrame(rows, columns=["model", "version", "auc", "auc_low", "auc_high", "n"])
 
 
+def stored_counterfactual_p(suite: Suite, image_id: str, *, method: str = "telea",
+                            seed: int = 0) -> dict[str, tuple[float, float]] | None:
+    """Each member's stored p(melanoma) on a hold-out image and on it with its lesion removed
+    (from :func:`counterfactual_predictions`' cache); None unless every member has one.
+    Loads no model."""
+    store = _store(suite)
+    out = {}
+    for m in suite.member_ids:
+        record = store.get(_counterfactual_key(suite, m, method=method, colour_constancy=False,
+                                               seed=seed))
+        if record is None:
+            return None
+        where = np.flatnonzero(record.arrays["image_id"].astype(str) == image_id)
+        if len(where) != 1:
+            return None
+        k = int(where[0])
+        out[m] = (float(record.arrays["original"][k]), float(record.arrays["lesion_removed"][k]))
+    return out
+
+
 def case_counterfactual(suite: Suite, image_id: str, *, method: str = "telea",
                         seed: int = 0) -> dict[str, Any]:
     """One hold-out image with its lesion removed, and every member's verdict on both.
@@ -474,13 +495,17 @@ def case_counterfactual(suite: Suite, image_id: str, *, method: str = "telea",
         ``p_removed``, ``call_original``, ``call_removed``, ``survives``) and ``sentence``
         (the verdicts that survive the lesion's removal, in words).
     """
-    from dermviz.models.predict import predict_proba  # loads TensorFlow
-
     versions = counterfactual_images(suite, [image_id], method=method, seed=seed)
-    pair = np.concatenate([versions["original"], versions["lesion_removed"]])
+    stored = stored_counterfactual_p(suite, image_id, method=method, seed=seed)
+    if stored is None:  # not prepared with the suite: run the members on the pair
+        from dermviz.models.predict import predict_proba  # loads TensorFlow
+
+        pair = np.concatenate([versions["original"], versions["lesion_removed"]])
+        stored = {m: tuple(float(v) for v in predict_proba(suite.model(m), pair))
+                  for m in suite.member_ids}
     rows = []
     for m in suite.member_ids:
-        p_original, p_removed = (float(v) for v in predict_proba(suite.model(m), pair))
+        p_original, p_removed = stored[m]
         threshold = suite.threshold(m)
         calls = ["melanoma" if v >= threshold else "naevus" for v in (p_original, p_removed)]
         rows.append({"member": m, "threshold": threshold, "p_original": p_original,

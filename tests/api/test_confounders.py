@@ -142,3 +142,24 @@ def test_case_counterfactual_and_its_sentence(suite):
     assert "survives the lesion's removal" in sentence and "1 of 2 members (m00)" in sentence
     assert "still call melanoma with no lesion" in sentence
     assert "changes its verdict" in api.survival_sentence(kept.assign(survives=False))
+
+
+def test_a_prepared_case_counterfactual_loads_no_member(suite, monkeypatch):
+    """Once the hold-out's counterfactual verdicts are stored (what a build prepares), the
+    Case page's counterfactual reads them: no member is loaded."""
+    image_id = str(api.holdout(suite)["image_id"].iloc[1])
+    live = api.case_counterfactual(suite, image_id)["table"]  # some members not stored yet
+    preds = api.counterfactual_predictions(suite)
+    stored = api.stored_counterfactual_p(suite, image_id)
+    assert sorted(stored) == suite.member_ids
+    mine = preds[preds["image_id"] == image_id].set_index(["member", "version"])["p_melanoma"]
+    for m, (p_original, p_removed) in stored.items():
+        assert (p_original, p_removed) == (mine[(m, "original")], mine[(m, "lesion_removed")])
+
+    def no_model(member):  # noqa: ANN001, ANN202
+        raise AssertionError("a prepared counterfactual loaded a member")
+
+    monkeypatch.setattr(suite, "model", no_model)
+    table = api.case_counterfactual(suite, image_id)["table"]
+    np.testing.assert_allclose(table["p_removed"], live["p_removed"], atol=1e-4)
+    assert api.stored_counterfactual_p(suite, "no_such_image") is None

@@ -103,7 +103,10 @@ def test_an_older_suite_is_prepared_by_the_cli(smoke_suite, tmp_path):
 
     suite = api.open_suite(share_suite(smoke_suite.path, tmp_path / "old"))
     shutil.rmtree(suite.path / "safety")
+    shutil.rmtree(suite.path / "confounders", ignore_errors=True)
     assert api.suite_safety(suite) is None
+    image_id = str(api.holdout(suite)["image_id"].iloc[0])
+    assert api.stored_counterfactual_p(suite, image_id) is None
     with pytest.raises(api.SafetyNotReadyError, match="dermviz prepare old"):
         api.holdout_ood(suite)
     status = tmp_path / "status.json"
@@ -112,5 +115,7 @@ def test_an_older_suite_is_prepared_by_the_cli(smoke_suite, tmp_path):
     done = read_status(status)
     assert done["done"] and done["error"] is None and done["safety_fraction"] == 1.0
     assert api.safety_job(tmp_path, "old").state == "none"  # that file was not the job's
+    # The Case page's lesion-removed verdicts are prepared too: it loads no member.
+    assert sorted(api.stored_counterfactual_p(suite, image_id)) == suite.member_ids
     again = api.holdout_ood(suite)
     pd.testing.assert_frame_equal(again, api.holdout_ood(smoke_suite))
