@@ -152,11 +152,10 @@ def start_job(models_dir: str | Path, key: str, command: list[str]) -> BuildStat
     BuildStatus
         Of the job now running (the one already running, if there was one).
     """
-    name = key
-    current = build_status(models_dir, name)
+    current = build_status(models_dir, key)
     if current.running:
         return current
-    status_path, log_path = build_paths(models_dir, name)
+    status_path, log_path = build_paths(models_dir, key)
     status_path.parent.mkdir(parents=True, exist_ok=True)
     status_path.unlink(missing_ok=True)
     argv = [a.replace("{status}", str(status_path)) for a in command]
@@ -167,13 +166,13 @@ def start_job(models_dir: str | Path, key: str, command: list[str]) -> BuildStat
         )
     deadline = time.time() + 20.0
     while time.time() < deadline:  # until the child has written its first status
-        status = build_status(models_dir, name)
+        status = build_status(models_dir, key)
         if status.state != "none":
             return status
         if process.poll() is not None:  # before its status file: say why, for the page too
             StatusFile(status_path).finish(error=f"the build exited at once (code "
                                            f"{process.returncode}): {log_tail(log_path)}")
-            return build_status(models_dir, name)
+            return build_status(models_dir, key)
         time.sleep(0.1)
     return BuildStatus(state="running", detail="starting", log=log_path)
 
