@@ -1,10 +1,11 @@
-"""Shared fixtures: one smoke-profile demo suite per test session."""
+"""Shared fixtures: one smoke-profile demo suite per test run, shared by xdist workers."""
 
 from __future__ import annotations
 
 import gc
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,14 +16,37 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def smoke_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder holding the smoke demo suite (trained once per session)."""
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+               build: Callable[[Path], None]) -> Path:
+    """A folder that ``build(folder)`` fills, built once per test run.
+
+    Under pytest-xdist (``-n 2``) the first worker to ask builds it in the run's shared
+    temporary folder, under a file lock, and every worker gets its own copy: tests write
+    caches into these suites, and one worker's must not surprise the other's.
+    """
+    root = tmp_path_factory.mktemp(name)
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        build(root)
+        return root
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    with FileLock(f"{shared}.lock"):
+        done = shared / ".built"
+        if not done.is_file():
+            shutil.rmtree(shared, ignore_errors=True)  # a build that died half-way
+            shared.mkdir()
+            build(shared)
+            done.touch()
+    shutil.copytree(shared, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
+    return root
+
+
+def _build_smoke_demo(root: Path) -> None:
     from dermviz.background import build_paths
     from dermviz.demo import run_demo
     from dermviz.store.status import StatusFile, set_status_sink
 
-    root = tmp_path_factory.mktemp("models")
     # Built as the dashboard's background build would be: reporting to its status file
     # (tests/test_background.py reads it back).
     status = StatusFile(build_paths(root, "demo-smoke")[0])
@@ -32,6 +56,12 @@ def smoke_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         set_status_sink(None)
     status.finish()
+
+
+@pytest.fixture(scope="session")
+def smoke_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder holding the smoke demo suite (trained once per test run)."""
+    root = built_once(tmp_path_factory, "models", _build_smoke_demo)
     # What lives this long (TensorFlow, Keras, the suite's objects) stays: keep Python's full
     # collections from walking it again after every few hundred thousand new objects.
     gc.collect()
@@ -69,10 +99,11 @@ def smoke_probe_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tests/models/test_gradmask_training.py already runs one through ``dermviz train``."""
     from dermviz.cli import main
 
-    root = tmp_path_factory.mktemp("probe-models")
-    rc = main(["--models-dir", str(root), "probe", "--size", "smoke", "--no-prepare"])
-    assert rc == 0
-    return root
+    def build(root: Path) -> None:
+        rc = main(["--models-dir", str(root), "probe", "--size", "smoke", "--no-prepare"])
+        assert rc == 0
+
+    return built_once(tmp_path_factory, "probe-models", build)
 
 
 @pytest.fixture(scope="session")
