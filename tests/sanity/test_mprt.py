@@ -133,6 +133,9 @@ def _stage_means(result: RandomizationResult, measure: str) -> pd.Series:
 
 def test_bottom_up_randomizes_from_the_input_upward(small_model):
     stages = paper_stages(small_model)
+    # Each layer's first weight tensor, read once (get_weights() on every layer is slow).
+    original = {layer.name: layer.weights[0].numpy() for layer in small_model.layers
+                if layer.weights}
     seen = []
     names = []
     for name, model in randomize(small_model, stages[:3], order="bottom_up", seed=3, copy=False):
@@ -140,16 +143,17 @@ def test_bottom_up_randomizes_from_the_input_upward(small_model):
         seen.append(dict(stages)[name][0])
         changed = {
             layer.name for layer in model.layers if layer.weights
-            and not np.array_equal(layer.get_weights()[0],
-                                   small_model.get_layer(layer.name).get_weights()[0])
+            and not np.array_equal(layer.weights[0].numpy(), original[layer.name])
         }
         assert changed == set(seen)  # cumulative, like cascading
     assert names == [s[0] for s in stages[:3]][::-1]
     # The same draw per layer as the top-down order.
-    top_down = {n: m.get_layer(dict(stages)[n][0]).get_weights()[0]
-                for n, m in randomize(small_model, stages[:3], seed=3)}
-    for name, model in randomize(small_model, stages[:3], order="bottom_up", seed=3):
-        np.testing.assert_array_equal(model.get_layer(dict(stages)[name][0]).get_weights()[0],
+    # (One working clone per order: copy=False, each stage read before the next.)
+    top_down = {n: m.get_layer(dict(stages)[n][0]).weights[0].numpy()
+                for n, m in randomize(small_model, stages[:3], seed=3, copy=False)}
+    for name, model in randomize(small_model, stages[:3], order="bottom_up", seed=3,
+                                 copy=False):
+        np.testing.assert_array_equal(model.get_layer(dict(stages)[name][0]).weights[0].numpy(),
                                       top_down[name])
 
 
