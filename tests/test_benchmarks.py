@@ -210,3 +210,38 @@ def test_confounders_section_renders_baselines_strata_and_counterfactuals(tmp_pa
     path = tmp_path / "RESULTS.md"
     write_section(bench_confounders.TITLE_HAM, body, path=path)
     assert path.read_text().count("## Confounders (issue 28): HAM10000") == 1
+
+
+def test_precision_bench_measures_a_model_and_keeps_float32_when_bfloat16_strays():
+    import keras
+    import numpy as np
+
+    from benchmarks import bench_precision
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(inputs))
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling2D()(x))
+    images = np.random.default_rng(0).uniform(0, 255, (6, 8, 8, 3)).astype(np.float32)
+    rows = bench_precision.measure_member(keras.Model(inputs, out), images, batch=4, repeats=1)
+    assert [r["candidate"] for r in rows] == ["float32", "bfloat16", "float32 + XLA",
+                                              "bfloat16 + XLA"]
+    assert rows[0]["max"] == 0.0 and rows[0]["speedup"] == 1.0
+    assert rows[1]["max"] > 0.0  # bfloat16 rounds
+    assert all(r["ms"] > 0 and r["median"] <= r["p95"] <= r["max"] for r in rows)
+
+    def row(candidate, ms, gap):
+        return {"candidate": candidate, "ms": ms, "speedup": 10 / ms, "max": gap,
+                "p95": gap, "median": gap}
+
+    per_member = {"m00": [row("float32", 10, 0.0), row("bfloat16", 5, 2e-2),
+                          row("float32 + XLA", 8, 1e-7), row("bfloat16 + XLA", 6, 3e-2)],
+                  "m01": [row("float32", 10, 0.0), row("bfloat16", 5, 4e-4),
+                          row("float32 + XLA", 12, 0.0), row("bfloat16 + XLA", 6, 5e-4)]}
+    text = bench_precision.report(SimpleNamespace(name="demo", image_size=112), per_member,
+                                  n=6, batch=4, tolerance=1e-3)
+    assert "| m00 | bfloat16 | 5.00 | 2.00x | 2.0e-02 |" in text
+    assert "m00: the fastest candidate that agrees is **float32 + XLA** (1.25x" in text
+    assert "m01: the fastest candidate that agrees is **bfloat16** (2.00x" in text
+    assert "up to 2.0e-02 on m00: beyond 0.001, so a measured choice stays with float32" in text
+    assert bench_precision.load_note(5.0, 3).startswith("- The machine was busy (load 5.0 on 3")
+    assert bench_precision.load_note(1.0, 2) == ""

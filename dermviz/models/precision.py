@@ -1,0 +1,89 @@
+"""Reduced-precision twins of a trained model, and whether this CPU runs bfloat16 natively.
+
+A member is saved as a plain float32 model. :func:`precision_twin` rebuilds the same graph
+with every layer but the output computing in bfloat16 (Keras's ``mixed_bfloat16`` policy:
+float32 variables, bfloat16 activations), shares the trained weights, and keeps the output
+layer in float32 so that p(melanoma) comes back in float32. Whether a twin may stand in
+for the model is a measurement, not an assumption: ``benchmarks/bench_precision.py``
+compares its p(melanoma) and speed with the float32 model's on a suite's hold-out.
+
+References
+----------
+.. [1] Kalamkar et al., "A Study of BFLOAT16 for Deep Learning Training", arXiv:1905.12322
+   (2019): bfloat16 keeps float32's exponent range with an 8-bit mantissa.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PRECISIONS = ("float32", "bfloat16")
+#: /proc/cpuinfo flags of native bfloat16 arithmetic (AVX-512 BF16, Intel AMX).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def native_bfloat16(cpuinfo: str | None = None) -> list[str]:
+    """The bfloat16 flags this CPU has (empty: bfloat16 is emulated, and slow).
+
+    Parameters
+    ----------
+    cpuinfo : str, optional
+        Text in the format of ``/proc/cpuinfo``; read from there by default (empty where
+        it does not exist).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():  # the first processor's entry is enough
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags = set(value.split())
+            return [f for f in BF16_FLAGS if f in flags]
+    return []
+
+
+def precision_twin(model: Any, precision: str = "bfloat16") -> Any:
+    """``model`` rebuilt to compute in ``precision``, with the same weights.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A functional float32 model (a dermviz member, or any functional Keras model).
+    precision : {"float32", "bfloat16"}
+        ``"float32"`` returns ``model`` itself. ``"bfloat16"``: every layer but the last
+        takes the ``mixed_bfloat16`` policy; the last one stays float32, so the output is
+        float32.
+
+    Returns
+    -------
+    keras.Model
+        A new model (never ``model`` modified) for ``"bfloat16"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown precision, or a model that is not float32.
+    """
+    import keras  # heavy: only when a twin is made
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    policies = sorted({layer.dtype_policy.name for layer in model.layers} - {"float32"})
+    if policies:
+        raise ValueError(f"expected a float32 model, got layers with the {policies} policy")
+    if precision == "float32":
+        return model
+    output_layer = model.layers[-1].name
+
+    def clone_layer(layer: Any) -> Any:
+        config = layer.get_config()
+        if layer.name != output_layer and "dtype" in config:
+            config["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(config)
+
+    twin = keras.models.clone_model(model, clone_function=clone_layer)
+    twin.set_weights(model.get_weights())
+    return twin

@@ -1,0 +1,56 @@
+"""bfloat16 twins: same weights, bfloat16 compute, float32 output; the CPU flag reader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dermviz.models.precision import native_bfloat16, precision_twin
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(1, activation="sigmoid", name="pred")(x)
+    model = keras.Model(inputs, out)
+    model(np.zeros((1, 16, 16, 3), "float32"))
+    return model
+
+
+def test_bfloat16_twin_shares_the_weights_and_answers_in_float32(small_net):
+    twin = precision_twin(small_net, "bfloat16")
+    assert twin is not small_net and small_net.dtype_policy.name == "float32"
+    assert [layer.dtype_policy.name for layer in twin.layers[1:-1]] == ["mixed_bfloat16"] * 4
+    assert twin.layers[-1].dtype_policy.name == "float32"
+    for a, b in zip(twin.get_weights(), small_net.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")
+    p32 = small_net.predict_on_batch(x)
+    p16 = twin.predict_on_batch(x)
+    assert p16.dtype == np.float32
+    # bfloat16 keeps 8 mantissa bits: close, not equal.
+    np.testing.assert_allclose(p16, p32, atol=0.02)
+    assert not np.array_equal(p16, p32)
+    assert precision_twin(small_net, "float32") is small_net
+
+
+def test_bad_requests_are_refused(small_net):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        precision_twin(small_net, "float16")
+    with pytest.raises(ValueError, match="expected a float32 model"):
+        precision_twin(precision_twin(small_net), "bfloat16")
+
+
+def test_native_bfloat16_reads_the_flags():
+    assert native_bfloat16("model name : X\nflags : fpu avx2 avx512f avx512_bf16\n") == [
+        "avx512_bf16"]
+    assert native_bfloat16("flags : fpu avx2 amx_bf16 avx512_bf16\n") == [
+        "avx512_bf16", "amx_bf16"]
+    assert native_bfloat16("flags : fpu avx2\n") == []
+    assert native_bfloat16("") == []
