@@ -1,7 +1,8 @@
 """dermviz: a saliency-inspection workbench for dermoscopy classifiers.
 
 The notebook API (:mod:`dermviz.api`) is available from here: ``dermviz.open_suite``,
-``dermviz.explain``, ``dermviz.sanity_check``, ``dermviz.statistics``... It is loaded on
+``dermviz.explain``, ``dermviz.sanity_check``, ``dermviz.evaluate``,
+``dermviz.statistics``... It is loaded on
 first use, so ``import dermviz`` stays light (no TensorFlow until a model is needed).
 """
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from dermviz._version import __version__
 
-_API = ("available_methods", "holdout", "lesions", "list_suites", "localization",
+_API = ("available_methods", "evaluate", "holdout", "lesions", "list_suites", "localization",
         "method_defaults", "open_suite", "predictions", "saliency", "sanity_check", "statistics")
 
 __all__ = ["__version__", *_API]

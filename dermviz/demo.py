@@ -1,4 +1,5 @@
-"""The built-in demo: a synthetic data set, a small suite and its GradCAM maps.
+"""The built-in demo: a synthetic data set, a small suite, its GradCAM maps and a small
+report card of explanation methods (:func:`prepare_report_card`).
 
 Two profiles (:mod:`dermviz.models.profiles`): ``smoke`` (seconds; what the tests
 use) and ``default`` (what the README's first command builds; a few minutes).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from dermviz.analysis.safety import SuiteSafety, prepare_safety
 from dermviz.data.dataset import Dataset
@@ -24,9 +26,20 @@ from dermviz.models.profiles import (
     probe_profile,
 )
 from dermviz.models.suite import Suite
+from dermviz.sanity import evaluation_spec
+from dermviz.sanity import run as run_study
 from dermviz.store.status import report
 
-__all__ = ["PROFILES", "run_demo", "run_probe"]
+__all__ = ["DEMO_REPORT_CARD", "PROFILES", "prepare_report_card", "run_demo", "run_probe"]
+
+#: The small report-card study a build runs so the Report card page is not empty: two fast
+#: methods, the fast metrics, a few images, short curves (seconds per member).
+DEMO_REPORT_CARD: dict[str, Any] = {
+    "methods": ("gradcam", "gradcam_pp"),
+    "metrics": ("deletion", "insertion", "sparseness", "complexity"),
+    "n_images": 4,
+    "metric_params": {"deletion": {"n_steps": 10}, "insertion": {"n_steps": 10}},
+}
 
 
 def run_demo(
@@ -102,7 +115,30 @@ def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain:
         explain_suite(suite, method="gradcam", progress=progress)
     if prepare:
         prepare_pages(suite, dataset=dataset, progress=progress)
+        prepare_report_card(suite, dataset=dataset, progress=progress)
     return suite
+
+
+def prepare_report_card(suite: Suite, *, dataset: Dataset | None = None,
+                        progress: bool = False) -> Any | None:
+    """Run the small report-card study of :data:`DEMO_REPORT_CARD` on every member (or read
+    it from the suite's study cache), reporting to the status file.
+
+    Returns the study (:class:`dermviz.sanity.EvaluationResult`), or None for a suite
+    without members or whose hold-out the study cannot use (a warning says why).
+    """
+    if not suite.member_ids:
+        return None
+    dataset = dataset if dataset is not None else suite.dataset()
+    report(force=True, phase="safety", detail="a small report card of explanation methods")
+    try:
+        spec = evaluation_spec(suite, dataset=dataset, **DEMO_REPORT_CARD)
+        return run_study(suite, spec, dataset=dataset, load_model=suite.model,
+                         progress=progress)
+    except (ValueError, KeyError) as err:  # e.g. an empty hold-out, a method it lacks
+        warnings.warn(f"suite {suite.name!r}: no report card ({err}); run 'dermviz "
+                      "evaluate' or open the Report card page", RuntimeWarning, stacklevel=2)
+        return None
 
 
 def prepare_pages(suite: Suite, *, dataset: Dataset | None = None, progress: bool = True

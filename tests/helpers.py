@@ -127,14 +127,21 @@ def tiny_member(image_size: int, *, weights=None, dense_units: int = 128, dropou
 def share_suite(src, dst):
     """A suite folder at ``dst`` whose ``members/`` (models, predictions) is ``src``'s,
     linked, not copied: nothing writes there after training. Its maps and caches are a
-    copy, so what is written later stays apart; ``src``'s saved sanity studies are left
-    out, as a fresh build has none."""
+    copy, so what is written later stays apart; of ``src``'s saved sanity studies only the
+    build's report card is kept (``evaluation-*``), as a fresh build has no other."""
     import shutil
     from pathlib import Path
 
     src, dst = Path(src), Path(dst)
-    shutil.copytree(src, dst, ignore=lambda d, names: (
-        [n for n in names if n in ("members", "sanity")] if Path(d) == src else []))
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        if Path(folder) == src:
+            return [n for n in names if n == "members"]
+        if Path(folder) == src / "sanity":
+            return [n for n in names if not n.startswith("evaluation-")]
+        return []
+
+    shutil.copytree(src, dst, ignore=ignore)
     (dst / "members").symlink_to(src / "members", target_is_directory=True)
     return dst
 

@@ -18,7 +18,7 @@ from dermviz.api.confounders import counterfactual_predictions
 from dermviz.data.dataset import Dataset
 from dermviz.data.ham10000 import load_ham10000
 from dermviz.data.synthetic import SyntheticConfig, make_synthetic
-from dermviz.demo import prepare_pages, run_demo, run_probe
+from dermviz.demo import prepare_pages, prepare_report_card, run_demo, run_probe
 from dermviz.explain import precompute
 from dermviz.models.backends import make_backend
 from dermviz.models.config import TrainConfig
@@ -204,14 +204,17 @@ def prepare_suite(suite: Suite, *, progress: bool = True,
                   status_file: str | Path | None = None) -> bool:
     """Prepare what the clinicians' pages read, for a suite built before they did
     (:func:`dermviz.demo.prepare_pages`: embeddings, OOD calibration, similar cases,
-    thumbnails); what ``dermviz prepare`` and the pages' background job run. False when the
-    suite's data cannot calibrate the OOD score."""
+    thumbnails), and the small report card (:func:`dermviz.demo.prepare_report_card`); what
+    ``dermviz prepare`` and the pages' background job run. False when the suite's data cannot
+    calibrate the OOD score."""
     with _reporting_to(status_file) as status:
         if status is not None:
             status.update(force=True, job="safety", phase="safety", safety_fraction=0.0,
                           detail="starting")
-        done = prepare_pages(suite, dataset=suite.dataset(), progress=progress) is not None
+        dataset = suite.dataset()
+        done = prepare_pages(suite, dataset=dataset, progress=progress) is not None
         _prepare_case_counterfactuals(suite)
+        prepare_report_card(suite, dataset=dataset)
     if status is not None:
         status.finish(error=None if done else "this suite's data cannot calibrate the score")
     return done

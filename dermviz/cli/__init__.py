@@ -1,9 +1,9 @@
 """Command line: ``dermviz demo | probe | train | info | explain | search | sanity |
-confounders``.
+evaluate | confounders``.
 
 One module per command group, each a thin caller of :mod:`dermviz.api`:
 :mod:`~dermviz.cli.suite` (demo, probe, train, info), :mod:`~dermviz.cli.explain`,
-:mod:`~dermviz.cli.sanity`, :mod:`~dermviz.cli.search` and
+:mod:`~dermviz.cli.sanity`, :mod:`~dermviz.cli.evaluate`, :mod:`~dermviz.cli.search` and
 :mod:`~dermviz.cli.confounders`; what they share is
 :mod:`~dermviz.cli.options`.
 
@@ -20,7 +20,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from dermviz.cli import confounders, explain, sanity, search, suite
+from dermviz.cli import confounders, evaluate, explain, sanity, search, suite
 from dermviz.cli.options import run
 from dermviz.cli.suite import probe_name
 
@@ -55,5 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_commands(sub)
     search.add_commands(sub)
     sanity.add_commands(sub)
+    evaluate.add_commands(sub)
     confounders.add_commands(sub)
     return parser

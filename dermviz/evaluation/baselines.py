@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from dermviz.evaluation.base import METRICS, ExplainFn, Metric, ModelFn, check_inputs, get_metric
+from dermviz.evaluation.faithfulness import area_under
 from dermviz.explain.reference_maps import centre_prior, random_map
 
 BASELINE_MAPS = ("random", "gaussian")
@@ -102,6 +103,8 @@ def score_images(
     image_ids: Sequence[Any] | None = None,
     signed: bool = False,
     seed: int = 0,
+    reference: pd.DataFrame | None = None,
+    curves: dict[tuple[str, str], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Every metric on the method's maps and on both baselines, one row per image and metric.
 
@@ -117,6 +120,15 @@ def score_images(
         The method's maps are signed (KernelSHAP): the random baseline is drawn in [-1, 1).
     seed : int
         Seed of the random baseline maps and explainer.
+    reference : pandas.DataFrame, optional
+        The rows of an earlier call on the same images (same ``image_ids``, ``signed`` and
+        ``seed``) with every metric of this one: its baseline scores are reused instead of
+        recomputed, so a study of several methods scores the baselines once.
+    curves : dict, optional
+        Filled with the perturbation curves of the metrics that have them (deletion,
+        insertion): ``curves[(metric name, source)]``, ``(n, n_steps + 1)``, ``source``
+        being ``"method"`` or a baseline (not recomputed, so not filled, with
+        ``reference``). The scores are the curves' areas, as the metric's own call gives.
 
     Returns
     -------
@@ -130,7 +142,7 @@ def score_images(
     if len(ids) != len(images):
         raise ValueError(f"{len(ids)} image_ids for {len(images)} images")
     references = {name: baseline_maps(name, images, seed=seed, signed=signed)
-                  for name in BASELINE_MAPS}
+                  for name in BASELINE_MAPS} if reference is None else {}
     frames = []
     for metric in metrics:
         metric = get_metric(metric) if isinstance(metric, str) else metric
@@ -138,15 +150,41 @@ def score_images(
         frame = pd.DataFrame({
             "image_id": ids, "metric": metric.name, "family": metric.family,
             "higher_is_better": metric.higher_is_better,
-            "score": metric(model_fn, images, maps, explain_fn=explain_fn, **kwargs),
+            "score": _score(metric, model_fn, images, maps, explain_fn, kwargs, curves,
+                            "method"),
         })
-        for name, reference in references.items():
+        if reference is not None:
+            for name, values in _reused_scores(reference, metric.name, ids).items():
+                frame[f"score_{name}"] = values
+        for name, ref_maps in references.items():
             base_explain = (baseline_explainer(name, seed=seed + 1, signed=signed)
                             if metric.needs_explainer else None)
-            frame[f"score_{name}"] = metric(model_fn, images, reference,
-                                            explain_fn=base_explain, **kwargs)
+            frame[f"score_{name}"] = _score(metric, model_fn, images, ref_maps, base_explain,
+                                            kwargs, curves, name)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def _score(metric: Metric, model_fn: ModelFn | None, images: np.ndarray, maps: np.ndarray,
+           explain_fn: ExplainFn | None, kwargs: dict[str, Any],
+           curves: dict[tuple[str, str], np.ndarray] | None, source: str) -> np.ndarray:
+    """The metric's scores; for a curve metric with ``curves`` given, its curves kept too."""
+    if curves is None or not hasattr(metric, "curves") or not hasattr(metric, "fractions"):
+        return metric(model_fn, images, maps, explain_fn=explain_fn, **kwargs)
+    if model_fn is None:
+        raise ValueError(f"metric {metric.name!r} needs a model_fn")
+    curve = metric.curves(model_fn, images, maps, labels=kwargs["labels"])
+    curves[(metric.name, source)] = curve
+    return area_under(curve, metric.fractions)
+
+
+def _reused_scores(reference: pd.DataFrame, metric: str,
+                   ids: Sequence[Any]) -> dict[str, np.ndarray]:
+    """The baseline scores of ``metric`` in ``reference``, in the order of ``ids``."""
+    rows = reference[reference["metric"] == metric]
+    if list(rows["image_id"]) != list(ids):
+        raise ValueError(f"reference has no rows of metric {metric!r} for these image_ids")
+    return {name: rows[f"score_{name}"].to_numpy() for name in BASELINE_MAPS}
 
 
 def summarize_scores(frame: pd.DataFrame, *, by: Sequence[str] = (), n_bootstrap: int = 2000,

@@ -8,7 +8,9 @@ Backend only (no CLI, no UI). Every check is a typed spec run by one runner:
   :class:`CrossModelSpec` (all :class:`SanitySpec`; a new check registers its
   spec, computation and result with :func:`register_check`), built for a suite
   by :func:`randomization_spec` / :func:`smprt_spec` / :func:`emprt_spec` /
-  :func:`comparison_spec`;
+  :func:`comparison_spec`; the report card of explanation methods,
+  :class:`EvaluationSpec` (:func:`evaluation_spec`: methods x metrics of
+  :mod:`dermviz.evaluation` on members x images, stored image by image);
 * :func:`run` (load or compute, cached under ``<suite>/sanity/<kind>-<key>/``),
   :func:`list_studies`, :func:`load_study`;
 * tables: :func:`stage_table`, :func:`step_table`, :func:`baseline_table`,
@@ -45,7 +47,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "dermviz.sanity.baselines": ("BASELINES", "edge_map", "random_map"),
     "dermviz.sanity.checks": (
         "ComparisonResult", "CrossModelSpec", "EfficientRandomizationResult",
-        "EfficientRandomizationSpec", "RandomizationResult", "RandomizationSpec",
+        "EfficientRandomizationSpec", "EvaluationResult", "EvaluationSpec",
+        "RandomizationResult", "RandomizationSpec",
         "ReproducibilitySpec", "SmoothRandomizationSpec", "SmoothedExplainer",
         "discrete_entropy", "resolve_stages", "run_cross_model",
         "run_efficient_randomization", "run_randomization_study", "run_reproducibility",
@@ -53,8 +56,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "dermviz.sanity.design": (
         "CROSS_MODEL_MEMBERS", "METHODS", "comparison_spec", "default_image_ids",
-        "emprt_spec", "method_params", "paper_study_spec", "randomization_spec",
-        "smprt_spec", "stage_names",
+        "emprt_spec", "evaluation_image_ids", "evaluation_spec", "method_params",
+        "paper_study_spec", "randomization_spec", "smprt_spec", "stage_names",
     ),
     "dermviz.sanity.layer_randomization": ("ORDERS", "as_stages", "randomize"),
     "dermviz.sanity.reference": ("PAPER_REFERENCE", "paper_image_ids"),

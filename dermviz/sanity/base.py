@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -189,10 +190,15 @@ class Loaders:
         ``model(member_id) -> keras.Model``.
     images : callable
         ``images(image_ids) -> ndarray (n, H, W, 3)`` in [0, 255].
+    scratch : Path or None
+        A folder where a check may keep its work in progress, image by image: a run
+        interrupted and started again finds it there and resumes (the runner removes it
+        once the study is saved). None: keep nothing.
     """
 
     model: Callable[[str], Any]
     images: Callable[[list[str]], np.ndarray]
+    scratch: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ from dermviz.sanity.base import DEFAULT_SIMILARITIES
 from dermviz.sanity.checks import (
     CrossModelSpec,
     EfficientRandomizationSpec,
+    EvaluationSpec,
     RandomizationSpec,
     ReproducibilitySpec,
     SmoothRandomizationSpec,
 )
+from dermviz.sanity.checks.evaluation import DEFAULT_METHODS, DEFAULT_METRICS
 from dermviz.sanity.reference import paper_image_ids
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +38,8 @@ __all__ = [
     "comparison_spec",
     "default_image_ids",
     "emprt_spec",
+    "evaluation_image_ids",
+    "evaluation_spec",
     "method_params",
     "paper_study_spec",
     "randomization_spec",
@@ -365,4 +369,92 @@ def comparison_spec(
     return CrossModelSpec(
         member_ids=tuple(sources), image_ids=ids, method=method, method_params=params,
         reference=member, thresholds={m: suite.threshold(m) for m in sources}, seed=seed,
+    )
+
+
+def evaluation_image_ids(holdout: pd.DataFrame, n_images: int) -> list[str]:
+    """``n_images`` hold-out images, half melanomas and half naevi (the first of each by
+    ``test_index``; the other class fills in where one runs short)."""
+    if int(n_images) < 1:
+        raise ValueError(f"n_images must be >= 1, got {n_images}")
+    t = holdout.sort_values("test_index") if "test_index" in holdout else holdout
+    y = t["y"].astype(int) if "y" in t else (t["dx"] == "mel").astype(int)
+    mel = [str(i) for i in t.loc[y.to_numpy() == 1, "image_id"]]
+    nv = [str(i) for i in t.loc[y.to_numpy() == 0, "image_id"]]
+    n_mel = min(len(mel), max(int(n_images) - len(nv), (int(n_images) + 1) // 2))
+    ids = mel[:n_mel] + nv[: int(n_images) - n_mel]
+    if not ids:
+        raise ValueError("the hold-out has no images")
+    return ids
+
+
+def evaluation_spec(
+    suite: Suite,
+    *,
+    members: Sequence[str] | None = None,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    image_ids: Sequence[str] | None = None,
+    n_images: int = 8,
+    method_params: Mapping[str, Mapping[str, Any]] | None = None,
+    metric_params: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+    dataset: Any | None = None,
+) -> EvaluationSpec:
+    """A report-card study's spec for a suite (:class:`~dermviz.sanity.checks.EvaluationSpec`).
+
+    Parameters
+    ----------
+    suite : Suite
+    members : sequence of str, optional
+        Default every member.
+    methods : sequence of str
+        Registered saliency methods; default the fast CAMs (GradCAM, GradCAM++, LayerCAM).
+    metrics : sequence of str
+        Registered metrics; default the fast ones (deletion, insertion, sparseness,
+        complexity).
+    image_ids : sequence of str, optional
+        Hold-out images; default ``n_images`` of them, half of each class
+        (:func:`evaluation_image_ids`).
+    n_images : int
+        How many images when ``image_ids`` is not given.
+    method_params : mapping, optional
+        Per method, options over the suite's defaults
+        (:func:`dermviz.explain.precompute.default_params`), e.g.
+        ``{"kernelshap": {"nsamples": 500}}``.
+    metric_params : mapping, optional
+        Per metric, its parameters (e.g. ``{"deletion": {"n_steps": 10,
+        "replacement": "blur"}}``); the rest are the metric's defaults.
+    seed : int
+        Seeds the random baselines.
+    dataset : Dataset, optional
+        The suite's data set (default ``suite.dataset()``).
+
+    Raises
+    ------
+    KeyError
+        An unknown method, member or image (the message lists the known ones).
+    ValueError
+        An unknown metric (the message lists the known ones), or a bad parameter.
+    """
+    if not suite.member_ids:
+        raise ValueError(f"suite {suite.name!r} has no trained member yet")
+    chosen = list(members) if members else list(suite.member_ids)
+    for member in chosen:
+        suite.member(member)  # KeyError naming the members
+    methods = list(methods)
+    for method in methods:
+        get_explainer(method)  # KeyError naming the methods
+    given = {k: dict(v) for k, v in (method_params or {}).items()}
+    unknown = sorted(set(given) - set(methods))
+    if unknown:
+        raise ValueError(f"method_params for methods not in the study: {unknown}")
+    holdout = (dataset if dataset is not None else suite.dataset()).holdout
+    ids = (_check_images(holdout, image_ids) if image_ids
+           else evaluation_image_ids(holdout, n_images))
+    return EvaluationSpec(
+        member_ids=tuple(chosen), image_ids=tuple(ids), methods=tuple(methods),
+        method_params={m: default_params(suite, m, **given.get(m, {})) for m in methods},
+        metrics=tuple(metrics), metric_params=dict(metric_params or {}),
+        thresholds={m: suite.threshold(m) for m in chosen}, seed=seed,
     )

@@ -2,13 +2,16 @@
 
 One cache layout for every check: ``<suite>/sanity/<kind>-<key>/`` (see
 :mod:`dermviz.sanity.storage`), ``key`` being the spec's hash
-(:meth:`~dermviz.sanity.base.SanitySpec.key`). Running the same spec twice, or
+(:meth:`~dermviz.sanity.base.SanitySpec.key`). A check that keeps its work in progress
+does so in the folder's ``partial/`` (:attr:`~dermviz.sanity.base.Loaders.scratch`), so an
+interrupted run resumes. Running the same spec twice, or
 opening a study in the dashboard, costs no recomputation. Listing and loading
 need no Keras.
 """
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["StudyInfo", "cached_study", "list_studies", "run", "study_folder"]
 
 SANITY_DIR = "sanity"
+#: Inside a study's folder: the work in progress a check keeps to resume from
+#: (:attr:`~dermviz.sanity.base.Loaders.scratch`), removed once the study is saved.
+SCRATCH_DIR = "partial"
 
 
 def _suite_path(suite: Suite | str | Path) -> Path:
@@ -103,13 +109,19 @@ def run(
         cached = cached_study(suite, spec)
         if cached is not None:
             return cached
+    folder = study_folder(suite, spec)
+    scratch = folder / SCRATCH_DIR
+    if force:
+        shutil.rmtree(scratch, ignore_errors=True)
     ds = dataset if dataset is not None else suite.dataset()
     loaders = Loaders(
         model=load_model if load_model is not None else suite.load_model,
         images=lambda ids: ds.load_images(ids, size=suite.image_size),
+        scratch=scratch,
     )
     result = check.compute(spec, loaders, progress=progress)
-    save_study(result, study_folder(suite, spec))
+    save_study(result, folder)
+    shutil.rmtree(scratch, ignore_errors=True)
     return result
 
 

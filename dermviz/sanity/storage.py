@@ -207,7 +207,8 @@ def load_study(folder: str | Path) -> Any:
     """
     folder = Path(folder)
     meta = read_meta(folder)
-    str_cols = {"image_id": str, "stage_name": str, "a": str, "b": str, "source": str}
+    str_cols = {"image_id": str, "stage_name": str, "a": str, "b": str, "source": str,
+                "member": str, "method": str}
     table = _read(folder / _TABLE, lambda p: pd.read_csv(
         p, dtype=str_cols, keep_default_na=False, na_values=[""]))
     predictions = _read(folder / _PREDICTIONS, lambda p: pd.read_csv(p, dtype=str_cols))

@@ -5,7 +5,14 @@ One module per check: its spec type, its computation and its registration
 check computes.
 """
 
-from dermviz.sanity.checks import cross_model, emprt, randomization, reproducibility, smprt
+from dermviz.sanity.checks import (
+    cross_model,
+    emprt,
+    evaluation,
+    randomization,
+    reproducibility,
+    smprt,
+)
 from dermviz.sanity.checks.comparison import ComparisonResult
 from dermviz.sanity.checks.cross_model import CrossModelSpec, run_cross_model
 from dermviz.sanity.checks.emprt import (
@@ -14,6 +21,7 @@ from dermviz.sanity.checks.emprt import (
     discrete_entropy,
     run_efficient_randomization,
 )
+from dermviz.sanity.checks.evaluation import EvaluationResult, EvaluationSpec
 from dermviz.sanity.checks.randomization import (
     RandomizationResult,
     RandomizationSpec,
@@ -34,6 +42,8 @@ __all__ = [
     "CrossModelSpec",
     "EfficientRandomizationResult",
     "EfficientRandomizationSpec",
+    "EvaluationResult",
+    "EvaluationSpec",
     "RandomizationResult",
     "RandomizationSpec",
     "ReproducibilitySpec",
@@ -42,6 +52,7 @@ __all__ = [
     "cross_model",
     "discrete_entropy",
     "emprt",
+    "evaluation",
     "randomization",
     "reproducibility",
     "resolve_stages",
