@@ -39,6 +39,8 @@ pages = {
                 icon=":material/shuffle:"),
         st.Page(APP_DIR / "views" / "variation.py", title="Reproducibility & variation",
                 icon=":material/difference:"),
+        st.Page(APP_DIR / "views" / "report_card.py", title="Report card",
+                icon=":material/grading:"),
         st.Page(APP_DIR / "views" / "search.py", title="Search", icon=":material/tune:"),
         st.Page(APP_DIR / "views" / "compare.py", title="Compare suites", icon=":material/scale:"),
         st.Page(APP_DIR / "views" / "probe.py", title="Shortcut probe",

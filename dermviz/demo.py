@@ -160,7 +160,8 @@ def prepare_pages(suite: Suite, *, dataset: Dataset | None = None, progress: boo
     if not suite.member_ids:
         return None
     try:
-        return prepare_safety(suite, dataset=dataset, progress=say)
+        # The members stay loaded on the suite object for what comes next (the report card).
+        return prepare_safety(suite, dataset=dataset, progress=say, model_loader=suite.model)
     except ValueError as err:
         warnings.warn(f"suite {suite.name!r}: no out-of-distribution calibration ({err})",
                       RuntimeWarning, stacklevel=2)

@@ -37,6 +37,7 @@ __all__ = [
     "EVALUATION_DEFAULTS",
     "EVALUATION_KIND",
     "evaluate",
+    "evaluation_folder",
     "evaluation_methods",
     "evaluation_metrics",
     "evaluation_study",
@@ -163,6 +164,13 @@ def evaluate(
     result = evaluation_study(suite, methods=methods, metrics=metrics, image_ids=image_ids,
                               **options)
     return result.table.copy() if per_image else result.summary(n_bootstrap=n_bootstrap)
+
+
+def evaluation_folder(suite: Suite, result: EvaluationResult) -> Path:
+    """Where a study is cached in the suite: ``<suite>/sanity/evaluation-<key>``."""
+    if result.spec is None:
+        raise ValueError("this study has no spec, so no folder in a suite")
+    return sanity.study_folder(suite, result.spec)
 
 
 def _load(folder: str | Path) -> EvaluationResult:

@@ -69,8 +69,6 @@ def _fmt_ci(row: pd.Series, column: str) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from dermviz import sanity
-
     methods = _names(args.methods, api.evaluation_methods(), "method(s)")
     metrics = _names(args.metrics, api.evaluation_metrics(), "metric(s)")
     if args.images < 1:
@@ -92,7 +90,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     families = result.family_table(summary)
     print(f"suite {suite.name}: report card of {', '.join(methods)} on "
           f"{len(result.image_ids)} hold-out images, {len(result.member_ids)} member(s) "
-          f"({seconds:.1f} s; cached in {sanity.study_folder(suite, result.spec)})")
+          f"({seconds:.1f} s; cached in {api.evaluation_folder(suite, result)})")
     shown = summary.assign(
         score=summary.apply(_fmt_ci, axis=1, column="score"),
         better=summary["higher_is_better"].map({True: "higher", False: "lower"}),

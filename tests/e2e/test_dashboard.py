@@ -160,3 +160,23 @@ def test_a_refused_upload_says_why(page, tmp_path):
     refusal = main_area(page).get_by_text("only .jpg, .jpeg and .png images are accepted")
     refusal.wait_for(timeout=60_000)
     assert page.get_by_test_id("stException").count() == 0
+
+
+def test_report_card_shows_the_demo_builds_table_and_an_images_curves(page):
+    open_page(page, "Report card")
+    main = main_area(page)
+    # the build's study: a family grid and a metric table per member, in tabs
+    tables = main.get_by_test_id("stDataFrame")
+    tables.first.wait_for()
+    assert tables.count() >= 2
+    assert main.get_by_role("tab", name="member m00").count() == 1
+    assert main.get_by_text("faithfulness: no method passes").count() + main.get_by_text(
+        "faithfulness: best ranked").count() >= 1
+    assert main.get_by_test_id("stDownloadButton").count() == 1
+    # the drill-down: the map beside its deletion and insertion curves and their baselines
+    legend = main.get_by_test_id("stPlotlyChart").locator(".legendtext")
+    legend.first.wait_for()
+    names = legend.all_text_contents()
+    assert "deletion: method" in names and "insertion: random map" in names, names
+    assert main.locator('[data-testid="stImage"] img').count() == 1
+    assert page.get_by_test_id("stException").count() == 0

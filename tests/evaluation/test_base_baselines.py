@@ -128,6 +128,27 @@ def test_score_images_takes_names_and_ids_and_checks_them():
         summarize_scores(rows.drop(columns="score_random"))
 
 
+def test_score_images_keeps_curves_and_reuses_baseline_scores():
+    model = linear_model(W, sigmoid=True)
+    metrics = [Deletion(n_steps=4, patch=3), get_metric("sparseness")]
+    curves: dict = {}
+    first = score_images(metrics, model, IMAGES, TRUE, signed=True, curves=curves)
+    assert set(curves) == {("deletion", s) for s in ("method", "random", "gaussian")}
+    assert curves[("deletion", "method")].shape == (8, 5)
+    # the scores are the curves' areas, as the metric's own call gives
+    np.testing.assert_allclose(first.loc[first["metric"] == "deletion", "score"],
+                               metrics[0](model, IMAGES, TRUE))
+    # another method's maps, the baselines' scores taken from the first call
+    again: dict = {}
+    second = score_images(metrics, model, IMAGES, -TRUE, signed=True, reference=first,
+                          curves=again)
+    assert set(again) == {("deletion", "method")}  # the baselines were not recomputed
+    fresh = score_images(metrics, model, IMAGES, -TRUE, signed=True)
+    pd.testing.assert_frame_equal(second, fresh)
+    with pytest.raises(ValueError, match="no rows of metric"):
+        score_images(metrics, model, IMAGES[:2], TRUE[:2], reference=first)
+
+
 def test_robustness_passes_on_the_random_baseline_only():
     constant = np.random.default_rng(2).random((12, 12))
 
