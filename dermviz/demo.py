@@ -30,7 +30,10 @@ from dermviz.sanity import evaluation_spec
 from dermviz.sanity import run as run_study
 from dermviz.store.status import report
 
-__all__ = ["DEMO_REPORT_CARD", "PROFILES", "prepare_report_card", "run_demo", "run_probe"]
+__all__ = [
+    "DEMO_REPORT_CARD", "PROFILES", "SMOKE_REPORT_CARD", "prepare_report_card", "run_demo",
+    "run_probe",
+]
 
 #: The small report-card study a build runs so the Report card page is not empty: two fast
 #: methods, the fast metrics, a few images, short curves (seconds per member).
@@ -40,6 +43,10 @@ DEMO_REPORT_CARD: dict[str, Any] = {
     "n_images": 4,
     "metric_params": {"deletion": {"n_steps": 10}, "insertion": {"n_steps": 10}},
 }
+#: The smoke profile's (what the tests build): GradCAM alone (GradCAM++ goes through
+#: tf-keras-vis, which clones and traces the model again), on the first member only.
+SMOKE_REPORT_CARD: dict[str, Any] = {**DEMO_REPORT_CARD, "methods": ("gradcam",),
+                                     "max_members": 1}
 
 
 def run_demo(
@@ -62,8 +69,9 @@ def run_demo(
         if profile not in PROFILES:
             raise ValueError(f"unknown demo profile {profile!r}; choose from {sorted(PROFILES)}")
         profile = PROFILES[profile]
+    card = SMOKE_REPORT_CARD if profile is PROFILES["smoke"] else DEMO_REPORT_CARD
     return _build(profile, out_dir=out_dir, overwrite=overwrite, explain=explain,
-                  prepare=prepare, progress=progress)
+                  prepare=prepare, progress=progress, report_card=card)
 
 
 def run_probe(
@@ -103,7 +111,8 @@ def run_probe(
 
 
 def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain: bool,
-           prepare: bool, progress: bool) -> Suite:
+           prepare: bool, progress: bool,
+           report_card: dict[str, Any] = DEMO_REPORT_CARD) -> Suite:
     # The training engine imports scikit-learn and TensorFlow: importing dermviz.demo
     # (as the CLI does for its help) must not.
     from dermviz.models.training import train_suite
@@ -115,14 +124,18 @@ def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain:
         explain_suite(suite, method="gradcam", progress=progress)
     if prepare:
         prepare_pages(suite, dataset=dataset, progress=progress)
-        prepare_report_card(suite, dataset=dataset, progress=progress)
+        prepare_report_card(suite, dataset=dataset, progress=progress, **report_card)
     return suite
 
 
 def prepare_report_card(suite: Suite, *, dataset: Dataset | None = None,
-                        progress: bool = False) -> Any | None:
-    """Run the small report-card study of :data:`DEMO_REPORT_CARD` on every member (or read
-    it from the suite's study cache), reporting to the status file.
+                        progress: bool = False, max_members: int | None = None,
+                        **options: Any) -> Any | None:
+    """Run a small report-card study (or read it from the suite's study cache), reporting to
+    the status file.
+
+    ``options`` are :func:`dermviz.sanity.evaluation_spec`'s, :data:`DEMO_REPORT_CARD` by
+    default; ``max_members``: only the first members (default every one).
 
     Returns the study (:class:`dermviz.sanity.EvaluationResult`), or None for a suite
     without members or whose hold-out the study cannot use (a warning says why).
@@ -132,7 +145,9 @@ def prepare_report_card(suite: Suite, *, dataset: Dataset | None = None,
     dataset = dataset if dataset is not None else suite.dataset()
     report(force=True, phase="safety", detail="a small report card of explanation methods")
     try:
-        spec = evaluation_spec(suite, dataset=dataset, **DEMO_REPORT_CARD)
+        options = options or DEMO_REPORT_CARD
+        members = suite.member_ids[:max_members] if max_members else None
+        spec = evaluation_spec(suite, dataset=dataset, members=members, **options)
         return run_study(suite, spec, dataset=dataset, load_model=suite.model,
                          progress=progress)
     except (ValueError, KeyError) as err:  # e.g. an empty hold-out, a method it lacks

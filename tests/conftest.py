@@ -136,22 +136,17 @@ def histo_models(smoke_models_dir: Path, tmp_path: Path, monkeypatch: pytest.Mon
     return tmp_path
 
 
-#: The tiny report-card study that the API, command-line and page tests share.
-REPORT_OPTIONS = {"methods": ["gradcam"], "metrics": ["deletion", "sparseness"],
-                  "n_images": 2, "metric_params": {"deletion": {"n_steps": 3}}}
+#: The tiny report-card study that the API and command-line tests share.
+REPORT_OPTIONS = {"methods": ["gradcam"], "metrics": ["deletion", "insertion", "sparseness"],
+                  "n_images": 2, "metric_params": {"deletion": {"n_steps": 3},
+                                                   "insertion": {"n_steps": 3}}}
 
 
 @pytest.fixture(scope="session")
-def report_models_dir(smoke_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
-                      ) -> Path:
-    """A models folder with a copy of the smoke suite (members shared, the build's report
-    card kept) in which ``dermviz.evaluate`` computed one tiny study of its first member
-    (:data:`REPORT_OPTIONS`), once per session."""
+def report_study(smoke_suite) -> Path:
+    """The smoke models folder, in whose suite ``dermviz.evaluate`` computed one tiny study
+    of the first member (:data:`REPORT_OPTIONS`), once per session."""
     import dermviz
-    from dermviz.models.suite import Suite
-    from tests.helpers import share_suite
 
-    root = tmp_path_factory.mktemp("report-models")
-    suite = Suite(share_suite(smoke_models_dir / "demo-smoke", root / "demo-smoke"))
-    dermviz.evaluate(suite, members=suite.member_ids[:1], **REPORT_OPTIONS)
-    return root
+    dermviz.evaluate(smoke_suite, members=smoke_suite.member_ids[:1], **REPORT_OPTIONS)
+    return smoke_suite.path.parent

