@@ -54,13 +54,18 @@ CALIBRATION_IMAGES = 2
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     steps = {"n_steps": args.steps}
-    params: dict[str, dict[str, Any]] = {m: dict(steps) for m in ("deletion", "insertion")
-                                         if m in args.metrics}
+    params: dict[str, dict[str, Any]] = {
+        m: dict(steps) for m in ("deletion", "insertion") if m in args.metrics
+    }
     for m in ("max_sensitivity", "avg_sensitivity"):
         if m in args.metrics:
             params[m] = {"n_samples": args.sensitivity_samples}
-    return {"methods": args.methods, "metrics": args.metrics, "metric_params": params,
-            "members": args.members or None}
+    return {
+        "methods": args.methods,
+        "metrics": args.metrics,
+        "metric_params": params,
+        "members": args.members or None,
+    }
 
 
 def _ci(row: pd.Series) -> str:
@@ -74,15 +79,21 @@ def _localization(result: Any, suite: Any) -> pd.DataFrame:
     from dermviz.analysis.localization import localization_table
     from dermviz.api import suite_dataset
 
-    masks = suite_dataset(suite).load_masks(result.image_ids, size=suite.image_size,
-                                            missing="ones")
+    masks = suite_dataset(suite).load_masks(result.image_ids, size=suite.image_size, missing="ones")
     frames = []
     for a, member in enumerate(result.member_ids):
         for b, method in enumerate(result.methods):
             maps = result.maps[a, b]
-            frames.append(localization_table(
-                maps, masks, image_ids=result.image_ids, signed=bool((maps < 0).any()),
-                scores=["mass"], labels={"member": member, "method": method}))
+            frames.append(
+                localization_table(
+                    maps,
+                    masks,
+                    image_ids=result.image_ids,
+                    signed=bool((maps < 0).any()),
+                    scores=["mass"],
+                    labels={"member": member, "method": method},
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -98,15 +109,21 @@ def _rank_agreement(families: pd.DataFrame, mass: pd.DataFrame) -> pd.DataFrame:
         # higher mass = better: rank it so that 1 = best, as the faithfulness ranks are
         loc_rank = located[methods].rank(ascending=False)
         rho = spearmanr(faithful[methods], loc_rank).statistic if len(methods) > 2 else np.nan
-        rows.append({"member": member, "methods": len(methods),
-                     "faithfulness order": " > ".join(faithful[methods].sort_values().index),
-                     "localization order": " > ".join(loc_rank.sort_values().index),
-                     "spearman": float(rho)})
+        rows.append(
+            {
+                "member": member,
+                "methods": len(methods),
+                "faithfulness order": " > ".join(faithful[methods].sort_values().index),
+                "localization order": " > ".join(loc_rank.sort_values().index),
+                "spearman": float(rho),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _markdown(frame: pd.DataFrame) -> str:
     """A pipe table (floats to 3 decimals, NaN as "-")."""
+
     def cell(value: Any) -> str:
         if isinstance(value, float | np.floating):
             return "-" if np.isnan(value) else f"{value:.3f}"
@@ -114,8 +131,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([head, rule, *body])
 
 
@@ -163,9 +179,12 @@ def measure(suite_path: Path, args: argparse.Namespace) -> tuple[str, str]:
         f"methods; after each member's first, which pays its loading and tracing), measured "
         f"on a {CALIBRATION_IMAGES}-image study first; the study took "
         f"{seconds:.0f} s. Methods: {', '.join(result.methods)} (the suite's layer). "
-        "Metrics: " + "; ".join(
+        "Metrics: "
+        + "; ".join(
             f"{m} ({', '.join(f'{k}={v}' for k, v in params[m].items() if k != 'batch_size')})"
-            for m in result.spec.metrics) + ".",
+            for m in result.spec.metrics
+        )
+        + ".",
         "",
         "Every score beside the random map's and the centred Gaussian's; [95 % bootstrap "
         "interval over images]; a method passes a metric when its gain over every baseline "
@@ -176,31 +195,59 @@ def measure(suite_path: Path, args: argparse.Namespace) -> tuple[str, str]:
         mine = summary[summary["member"] == member]
         fam = families[families["member"] == member]
         best = set(map(tuple, fam.loc[fam["best"], ["family", "method"]].to_numpy()))
-        table = pd.DataFrame({
-            "family": mine["family"], "metric": mine["metric"],
-            "better": mine["higher_is_better"].map({True: "higher", False: "lower"}),
-            "method": [m + (" ★" if (f, m) in best else "") for f, m in
-                       zip(mine["family"], mine["method"], strict=True)],
-            "score [95% CI]": mine.apply(_ci, axis=1), "random map": mine["score_random"],
-            "centred Gaussian": mine["score_gaussian"],
-            "passes": mine["passes"].map({True: "yes", False: "no"}),
-        }).sort_values(["family", "metric"], kind="stable")
+        table = pd.DataFrame(
+            {
+                "family": mine["family"],
+                "metric": mine["metric"],
+                "better": mine["higher_is_better"].map({True: "higher", False: "lower"}),
+                "method": [
+                    m + (" ★" if (f, m) in best else "")
+                    for f, m in zip(mine["family"], mine["method"], strict=True)
+                ],
+                "score [95% CI]": mine.apply(_ci, axis=1),
+                "random map": mine["score_random"],
+                "centred Gaussian": mine["score_gaussian"],
+                "passes": mine["passes"].map({True: "yes", False: "no"}),
+            }
+        ).sort_values(["family", "metric"], kind="stable")
         lines += ["", f"Member `{member}`:", "", _markdown(table)]
-        grid = fam.assign(cell=fam.apply(
-            lambda r: f"{r['n_passed']}/{r['n_metrics']} pass, rank {r['mean_rank']:.2f}"
-            + (" ★" if r["best"] else ""), axis=1)).pivot(
-            index="method", columns="family", values="cell").reset_index()
+        grid = (
+            fam.assign(
+                cell=fam.apply(
+                    lambda r: (
+                        f"{r['n_passed']}/{r['n_metrics']} pass, rank {r['mean_rank']:.2f}"
+                        + (" ★" if r["best"] else "")
+                    ),
+                    axis=1,
+                )
+            )
+            .pivot(index="method", columns="family", values="cell")
+            .reset_index()
+        )
         lines += ["", _markdown(grid)]
-    located = mass.groupby(["member", "method"], sort=False)[
-        ["mass", "mass_gaussian", "chance"]].mean().reset_index().rename(
-        columns={"mass": "lesion relevance mass", "mass_gaussian": "centred Gaussian"})
-    lines += ["", "Localization of the same maps (share of the map's mass on the lesion "
-              "mask; signed maps: their positive part):", "", _markdown(located)]
-    lines += ["", "Do the two views agree? Spearman's rank correlation, over the methods, "
-              "between their faithfulness ranking (mean rank on the faithfulness metrics, "
-              "1 = best) and their localization ranking (relevance mass, highest first); "
-              f"with {len(result.methods)} methods a correlation is coarse (its possible "
-              "values are few):", "", _markdown(agreement)]
+    located = (
+        mass.groupby(["member", "method"], sort=False)[["mass", "mass_gaussian", "chance"]]
+        .mean()
+        .reset_index()
+        .rename(columns={"mass": "lesion relevance mass", "mass_gaussian": "centred Gaussian"})
+    )
+    lines += [
+        "",
+        "Localization of the same maps (share of the map's mass on the lesion "
+        "mask; signed maps: their positive part):",
+        "",
+        _markdown(located),
+    ]
+    lines += [
+        "",
+        "Do the two views agree? Spearman's rank correlation, over the methods, "
+        "between their faithfulness ranking (mean rank on the faithfulness metrics, "
+        "1 = best) and their localization ranking (relevance mass, highest first); "
+        f"with {len(result.methods)} methods a correlation is coarse (its possible "
+        "values are few):",
+        "",
+        _markdown(agreement),
+    ]
     for sentence in api.report_sentences(summary, families):
         lines.append(f"- {sentence}")
     for warning in result.warnings:
@@ -210,16 +257,28 @@ def measure(suite_path: Path, args: argparse.Namespace) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", type=Path, required=True,
-                        help="a suite folder (the study is cached in it: use a copy)")
+    parser.add_argument(
+        "--suite",
+        type=Path,
+        required=True,
+        help="a suite folder (the study is cached in it: use a copy)",
+    )
     parser.add_argument("--methods", type=lambda s: s.split(","), default=list(METHODS))
     parser.add_argument("--metrics", type=lambda s: s.split(","), default=list(METRICS))
     parser.add_argument("--members", type=lambda s: s.split(","), default=None)
     parser.add_argument("--steps", type=int, default=20, help="deletion/insertion steps")
-    parser.add_argument("--sensitivity-samples", type=int, default=5,
-                        help="noisy copies per image of the sensitivity metrics")
-    parser.add_argument("--budget-s", type=float, default=600.0,
-                        help="seconds the full study may take (sets the number of images)")
+    parser.add_argument(
+        "--sensitivity-samples",
+        type=int,
+        default=5,
+        help="noisy copies per image of the sensitivity metrics",
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=600.0,
+        help="seconds the full study may take (sets the number of images)",
+    )
     parser.add_argument("--max-images", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--results", type=Path, default=RESULTS)

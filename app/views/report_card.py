@@ -19,8 +19,11 @@ from dermviz.explain.overlay import cam_overlay, diverging_overlay, per_image_vm
 
 KIND = "evaluation"
 CHOICE_KEY = "report_card_choice"
-CURVE_STYLE = {"method": {"width": 3}, "random map": {"dash": "dash", "width": 1.5},
-               "centred Gaussian": {"dash": "dot", "width": 1.5}}
+CURVE_STYLE = {
+    "method": {"width": 3},
+    "random map": {"dash": "dash", "width": 1.5},
+    "centred Gaussian": {"dash": "dot", "width": 1.5},
+}
 
 
 @st.cache_data(show_spinner="Reading the report card...", max_entries=16)
@@ -30,8 +33,9 @@ def report_card(folder: str, created: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def drill_down(folder: str, created: str, member: str, method: str, image_id: str
-               ) -> tuple[np.ndarray, np.ndarray, dict[str, pd.DataFrame]]:
+def drill_down(
+    folder: str, created: str, member: str, method: str, image_id: str
+) -> tuple[np.ndarray, np.ndarray, dict[str, pd.DataFrame]]:
     """One image, its map and its curves (by metric) in the saved study."""
     image, saliency = api.report_map(folder, member, method, image_id)
     curves = {}
@@ -53,21 +57,29 @@ def metric_table(summary: pd.DataFrame, families: pd.DataFrame) -> pd.DataFrame:
     """The member's scores as shown: each beside its interval and both baselines."""
     best = families.loc[families["best"], ["family", "method"]].assign(best="★")
     shown = summary.merge(best, on=["family", "method"], how="left").fillna({"best": ""})
-    return pd.DataFrame({
-        "family": shown["family"], "metric": shown["metric"], "method": shown["method"],
-        "best in family": shown["best"],
-        "better": shown["higher_is_better"].map({True: "higher", False: "lower"}),
-        "score": shown["score"], "95% interval": shown.apply(_interval, axis=1),
-        "random map": shown["score_random"], "centred Gaussian": shown["score_gaussian"],
-        "passes": shown["passes"].map({True: "✓ passes", False: "✗"}),
-    }).sort_values(["family", "metric", "method"], kind="stable")
+    return pd.DataFrame(
+        {
+            "family": shown["family"],
+            "metric": shown["metric"],
+            "method": shown["method"],
+            "best in family": shown["best"],
+            "better": shown["higher_is_better"].map({True: "higher", False: "lower"}),
+            "score": shown["score"],
+            "95% interval": shown.apply(_interval, axis=1),
+            "random map": shown["score_random"],
+            "centred Gaussian": shown["score_gaussian"],
+            "passes": shown["passes"].map({True: "✓ passes", False: "✗"}),
+        }
+    ).sort_values(["family", "metric", "method"], kind="stable")
 
 
 def family_grid(families: pd.DataFrame) -> pd.DataFrame:
     """Methods x families: metrics passed of computed, the best of each family starred."""
-    cells = families.assign(cell=families.apply(
-        lambda r: f"{r['n_passed']}/{r['n_metrics']} pass" + (" ★" if r["best"] else ""),
-        axis=1))
+    cells = families.assign(
+        cell=families.apply(
+            lambda r: f"{r['n_passed']}/{r['n_metrics']} pass" + (" ★" if r["best"] else ""), axis=1
+        )
+    )
     return cells.pivot(index="method", columns="family", values="cell").reset_index()
 
 
@@ -75,13 +87,25 @@ def curve_figure(curves: dict[str, pd.DataFrame]) -> go.Figure:
     fig = go.Figure()
     for metric, frame in curves.items():
         for source, group in frame.groupby("source", sort=False):
-            fig.add_trace(go.Scatter(
-                x=group["fraction"], y=group["p"], mode="lines+markers",
-                name=f"{metric}: {source}", line=CURVE_STYLE.get(source, {}),
-                marker={"size": 4}, legendgroup=metric))
-    fig.update_layout(xaxis_title="fraction of patches removed (deletion) or restored "
-                      "(insertion), most relevant first", yaxis_title="p(explained class)",
-                      height=380, margin={"t": 20}, legend={"orientation": "h", "y": -0.3})
+            fig.add_trace(
+                go.Scatter(
+                    x=group["fraction"],
+                    y=group["p"],
+                    mode="lines+markers",
+                    name=f"{metric}: {source}",
+                    line=CURVE_STYLE.get(source, {}),
+                    marker={"size": 4},
+                    legendgroup=metric,
+                )
+            )
+    fig.update_layout(
+        xaxis_title="fraction of patches removed (deletion) or restored "
+        "(insertion), most relevant first",
+        yaxis_title="p(explained class)",
+        height=380,
+        margin={"t": 20},
+        legend={"orientation": "h", "y": -0.3},
+    )
     return fig
 
 
@@ -109,21 +133,38 @@ studies = state.saved_studies(suite, (KIND,))
 def run_panel() -> None:
     """Choose methods, metrics and images and run a study."""
     c1, c2, c3 = st.columns(3)
-    methods = c1.multiselect("Methods", api.evaluation_methods(),
-                             default=list(api.EVALUATION_DEFAULTS["methods"]), key="rc_methods")
-    metrics = c2.multiselect("Metrics", api.evaluation_metrics(),
-                             default=list(api.EVALUATION_DEFAULTS["metrics"]), key="rc_metrics")
-    n_images = int(c3.number_input("Hold-out images (half of each class)", 2, 200, 8,
-                                   key="rc_images"))
-    c3.caption("KernelSHAP, ScoreCAM and the robustness metrics (which re-explain every image "
-               "10 times) are slow on a CPU.")
+    methods = c1.multiselect(
+        "Methods",
+        api.evaluation_methods(),
+        default=list(api.EVALUATION_DEFAULTS["methods"]),
+        key="rc_methods",
+    )
+    metrics = c2.multiselect(
+        "Metrics",
+        api.evaluation_metrics(),
+        default=list(api.EVALUATION_DEFAULTS["metrics"]),
+        key="rc_metrics",
+    )
+    n_images = int(
+        c3.number_input("Hold-out images (half of each class)", 2, 200, 8, key="rc_images")
+    )
+    c3.caption(
+        "KernelSHAP, ScoreCAM and the robustness metrics (which re-explain every image "
+        "10 times) are slow on a CPU."
+    )
     if not st.button("Run", type="primary", disabled=not (methods and metrics), key="rc_run"):
         return
     bar = st.progress(0.0, text="Starting...")
     try:
-        result = state.with_members(lambda: api.evaluation_study(
-            suite, methods=methods, metrics=metrics, n_images=n_images,
-            progress=lambda done, total, name: bar.progress(done / total, text=f"{name} done")))
+        result = state.with_members(
+            lambda: api.evaluation_study(
+                suite,
+                methods=methods,
+                metrics=metrics,
+                n_images=n_images,
+                progress=lambda done, total, name: bar.progress(done / total, text=f"{name} done"),
+            )
+        )
     except (ValueError, KeyError) as exc:
         st.error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
         return
@@ -144,8 +185,13 @@ if not studies:
 folders = [str(s.folder) for s in studies]
 by_folder = {str(s.folder): s for s in studies}
 chosen = st.session_state.get(CHOICE_KEY)
-folder = st.selectbox("Saved study", folders, format_func=lambda f: by_folder[f].label,
-                      index=folders.index(chosen) if chosen in folders else 0, key="rc_pick")
+folder = st.selectbox(
+    "Saved study",
+    folders,
+    format_func=lambda f: by_folder[f].label,
+    index=folders.index(chosen) if chosen in folders else 0,
+    key="rc_pick",
+)
 info = by_folder[folder]
 summary, families = report_card(folder, info.created)
 
@@ -158,29 +204,47 @@ for member, tab in zip(members, st.tabs([f"member {m}" for m in members]), stric
         mine = summary[summary["member"] == member]
         fams = families[families["member"] == member]
         st.dataframe(family_grid(fams), hide_index=True, key=f"rc_grid_{member}")
-        st.caption("Metrics passed of those computed, per family; ★ the best mean rank among "
-                   "the methods on the family's metrics (best even when it does not pass).")
-        st.dataframe(metric_table(mine, fams), hide_index=True, key=f"rc_table_{member}",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in
-                                    ("score", "random map", "centred Gaussian")})
-st.download_button("Download the report card (CSV)", summary.to_csv(index=False).encode(),
-                   file_name=f"{Path(folder).name}.csv", mime="text/csv", key="rc_csv")
+        st.caption(
+            "Metrics passed of those computed, per family; ★ the best mean rank among "
+            "the methods on the family's metrics (best even when it does not pass)."
+        )
+        st.dataframe(
+            metric_table(mine, fams),
+            hide_index=True,
+            key=f"rc_table_{member}",
+            column_config={
+                c: st.column_config.NumberColumn(format="%.3f")
+                for c in ("score", "random map", "centred Gaussian")
+            },
+        )
+st.download_button(
+    "Download the report card (CSV)",
+    summary.to_csv(index=False).encode(),
+    file_name=f"{Path(folder).name}.csv",
+    mime="text/csv",
+    key="rc_csv",
+)
 
 st.subheader("One image")
 c1, c2, c3 = st.columns(3)
 member = c1.selectbox("Member", members, key="rc_member")
 method = c2.selectbox("Method", list(dict.fromkeys(summary["method"])), key="rc_method")
-image_id = c3.selectbox("Image", info.spec.image_ids if info.spec is not None else [],
-                        key="rc_image")
+image_id = c3.selectbox(
+    "Image", info.spec.image_ids if info.spec is not None else [], key="rc_image"
+)
 if image_id is not None:
     image, saliency, curves = drill_down(folder, info.created, member, method, image_id)
     left, right = st.columns([1, 2])
-    left.image(overlay(image, saliency), caption=f"{method} on {image_id} ({member})",
-               width="stretch")
+    left.image(
+        overlay(image, saliency), caption=f"{method} on {image_id} ({member})", width="stretch"
+    )
     if curves:
         right.plotly_chart(curve_figure(curves), width="stretch", key="rc_curves")
-        right.caption("Solid: the method's map; dashed: a random map; dotted: the centred "
-                      "Gaussian. Deletion: lower is better; insertion: higher is better.")
+        right.caption(
+            "Solid: the method's map; dashed: a random map; dotted: the centred "
+            "Gaussian. Deletion: lower is better; insertion: higher is better."
+        )
     else:
-        right.info("This study computed neither deletion nor insertion, so there is no curve "
-                   "to draw.")
+        right.info(
+            "This study computed neither deletion nor insertion, so there is no curve to draw."
+        )

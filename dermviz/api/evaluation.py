@@ -121,12 +121,20 @@ def evaluation_study(
     """
     dataset = suite_dataset(suite)
     spec = sanity.evaluation_spec(
-        suite, members=members, methods=methods, metrics=metrics, image_ids=image_ids,
-        n_images=n_images, method_params=method_params, metric_params=metric_params,
-        seed=seed, dataset=dataset,
+        suite,
+        members=members,
+        methods=methods,
+        metrics=metrics,
+        image_ids=image_ids,
+        n_images=n_images,
+        method_params=method_params,
+        metric_params=metric_params,
+        seed=seed,
+        dataset=dataset,
     )
-    return sanity.run(suite, spec, dataset=dataset, load_model=suite.model, progress=progress,
-                      force=force)
+    return sanity.run(
+        suite, spec, dataset=dataset, load_model=suite.model, progress=progress, force=force
+    )
 
 
 def evaluate(
@@ -161,8 +169,9 @@ def evaluate(
         ``score_gaussian``, ``gain_vs_<baseline>`` with intervals, and ``passes``
         (:func:`dermviz.evaluation.summarize_scores`).
     """
-    result = evaluation_study(suite, methods=methods, metrics=metrics, image_ids=image_ids,
-                              **options)
+    result = evaluation_study(
+        suite, methods=methods, metrics=metrics, image_ids=image_ids, **options
+    )
     return result.table.copy() if per_image else result.summary(n_bootstrap=n_bootstrap)
 
 
@@ -180,8 +189,9 @@ def _load(folder: str | Path) -> EvaluationResult:
     return result
 
 
-def report_card(folder: str | Path, *, n_bootstrap: int = 2000
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def report_card(
+    folder: str | Path, *, n_bootstrap: int = 2000
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A saved study's summary (per member, method and metric) and family table (per member,
     family and method, the best one marked), read from its folder (no model)."""
     result = _load(folder)
@@ -189,16 +199,18 @@ def report_card(folder: str | Path, *, n_bootstrap: int = 2000
     return summary, result.family_table(summary)
 
 
-def report_curve(folder: str | Path, member: str, method: str, image_id: str,
-                 metric: str) -> pd.DataFrame:
+def report_curve(
+    folder: str | Path, member: str, method: str, image_id: str, metric: str
+) -> pd.DataFrame:
     """One image's ``metric`` curve (deletion or insertion) beside its baselines':
     ``fraction``, ``source`` (method, random map, centred Gaussian) and ``p``."""
     curve = _load(folder).curve(member, method, image_id, metric)
     return curve.assign(source=curve["source"].map(SOURCE_LABELS))
 
 
-def report_map(folder: str | Path, member: str, method: str,
-               image_id: str) -> tuple[np.ndarray, np.ndarray]:
+def report_map(
+    folder: str | Path, member: str, method: str, image_id: str
+) -> tuple[np.ndarray, np.ndarray]:
     """One image (uint8, ``(H, W, 3)``) and its map (``(H, W)``) in a saved study."""
     result = _load(folder)
     saliency = result.saliency(member, method, image_id)  # KeyError naming what it has
@@ -218,13 +230,17 @@ def report_sentences(summary: pd.DataFrame, families: pd.DataFrame) -> list[str]
         return ["The study has no scores."]
     out = []
     if int(summary["images"].max()) < 2:
-        out.append("With one image there is no interval, so no method can pass: run the study "
-                   "on more images.")
+        out.append(
+            "With one image there is no interval, so no method can pass: run the study "
+            "on more images."
+        )
     missing = [f for f in FAMILIES if f not in set(summary["family"])]
     if missing:
-        out.append(f"Not computed in this study: {', '.join(missing)} (add one of its metrics: "
-                   + "; ".join(f"{f}: {', '.join(available_metrics(f))}" for f in missing)
-                   + ").")
+        out.append(
+            f"Not computed in this study: {', '.join(missing)} (add one of its metrics: "
+            + "; ".join(f"{f}: {', '.join(available_metrics(f))}" for f in missing)
+            + ")."
+        )
     for (member, family), group in families.groupby(["member", "family"], sort=False):
         best = group[group["best"]]
         names = " and ".join(best["method"]) if len(best) else "no method"
@@ -232,16 +248,21 @@ def report_sentences(summary: pd.DataFrame, families: pd.DataFrame) -> list[str]
         rows = summary[(summary["member"] == member) & (summary["family"] == family)]
         straddle = rows.apply(_undecided, axis=1)
         if passing.empty:
-            out.append(f"{member}, {family}: no method passes (none beats both the random "
-                       f"map and the centred Gaussian with its 95 % interval above 0); "
-                       f"the best ranked is {names}.")
+            out.append(
+                f"{member}, {family}: no method passes (none beats both the random "
+                f"map and the centred Gaussian with its 95 % interval above 0); "
+                f"the best ranked is {names}."
+            )
         else:
-            out.append(f"{member}, {family}: best ranked {names}; passing: "
-                       f"{', '.join(passing['method'])}.")
+            out.append(
+                f"{member}, {family}: best ranked {names}; passing: {', '.join(passing['method'])}."
+            )
         if straddle.mean() > 0.5:
-            out.append(f"{member}, {family}: on most metrics an interval of the gain over a "
-                       f"baseline includes 0: the result is noisy at "
-                       f"{int(rows['images'].max())} images.")
+            out.append(
+                f"{member}, {family}: on most metrics an interval of the gain over a "
+                f"baseline includes 0: the result is noisy at "
+                f"{int(rows['images'].max())} images."
+            )
     return out
 
 
@@ -249,5 +270,4 @@ def _undecided(row: pd.Series) -> bool:
     """Whether an interval of the row's gains over the baselines the metric must beat
     includes 0 (or is missing): too few images to say whether it passes."""
     needed = METRICS[row["metric"]].pass_baselines if row["metric"] in METRICS else ()
-    return any(not (row[f"gain_vs_{b}_low"] > 0 or row[f"gain_vs_{b}_high"] < 0)
-               for b in needed)
+    return any(not (row[f"gain_vs_{b}_low"] > 0 or row[f"gain_vs_{b}_high"] < 0) for b in needed)

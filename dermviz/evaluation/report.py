@@ -24,8 +24,10 @@ _SUMMARY_COLUMNS = ("method", "metric", "family", "higher_is_better", "score", "
 def _check_summary(summary: pd.DataFrame, by: Sequence[str]) -> None:
     missing = sorted({*_SUMMARY_COLUMNS, *by} - set(summary.columns))
     if missing:
-        raise ValueError(f"the summary lacks the column(s) {missing} (expected rows of "
-                         "summarize_scores grouped by method)")
+        raise ValueError(
+            f"the summary lacks the column(s) {missing} (expected rows of "
+            "summarize_scores grouped by method)"
+        )
 
 
 def metric_ranks(summary: pd.DataFrame, *, by: Sequence[str] = ("member",)) -> pd.Series:
@@ -49,10 +51,10 @@ def metric_ranks(summary: pd.DataFrame, *, by: Sequence[str] = ("member",)) -> p
     """
     by = list(by)
     _check_summary(summary, by)
-    oriented = summary["score"].where(summary["higher_is_better"].astype(bool),
-                                      -summary["score"])
+    oriented = summary["score"].where(summary["higher_is_better"].astype(bool), -summary["score"])
     return oriented.groupby([summary[c] for c in [*by, "metric"]], sort=False).rank(
-        method="min", ascending=False)
+        method="min", ascending=False
+    )
 
 
 def family_table(summary: pd.DataFrame, *, by: Sequence[str] = ("member",)) -> pd.DataFrame:
@@ -78,18 +80,34 @@ def family_table(summary: pd.DataFrame, *, by: Sequence[str] = ("member",)) -> p
     by = list(by)
     _check_summary(summary, by)
     if summary.empty:
-        return pd.DataFrame(columns=[*by, "family", "method", "metrics", "n_metrics",
-                                     "n_passed", "passes", "mean_rank", "best"])
+        return pd.DataFrame(
+            columns=[
+                *by,
+                "family",
+                "method",
+                "metrics",
+                "n_metrics",
+                "n_passed",
+                "passes",
+                "mean_rank",
+                "best",
+            ]
+        )
     ranked = summary.assign(rank=metric_ranks(summary, by=by))
     rows = []
     for key, group in ranked.groupby([*by, "family", "method"], sort=False):
         key = key if isinstance(key, tuple) else (key,)
         passed = group["passes"].astype(bool)
-        rows.append({**dict(zip([*by, "family", "method"], key, strict=True)),
-                     "metrics": ", ".join(group["metric"]), "n_metrics": len(group),
-                     "n_passed": int(passed.sum()), "passes": bool(passed.all()),
-                     "mean_rank": float(group["rank"].mean())
-                     if group["rank"].notna().any() else np.nan})
+        rows.append(
+            {
+                **dict(zip([*by, "family", "method"], key, strict=True)),
+                "metrics": ", ".join(group["metric"]),
+                "n_metrics": len(group),
+                "n_passed": int(passed.sum()),
+                "passes": bool(passed.all()),
+                "mean_rank": float(group["rank"].mean()) if group["rank"].notna().any() else np.nan,
+            }
+        )
     table = pd.DataFrame(rows)
     lowest = table.groupby([*by, "family"], sort=False)["mean_rank"].transform("min")
     table["best"] = table["mean_rank"].notna() & (table["mean_rank"] == lowest)

@@ -28,8 +28,16 @@ def test_evaluate_returns_the_summary_and_the_rows_from_its_cache(report_study, 
     summary = dermviz.evaluate(suite, members=[member], n_bootstrap=200, **REPORT_OPTIONS)
     assert list(summary["metric"]) == REPORT_OPTIONS["metrics"]
     assert (summary["member"] == member).all() and (summary["images"] == 2).all()
-    for column in ("score", "score_low", "score_high", "score_random", "score_gaussian",
-                   "gain_vs_random_low", "gain_vs_gaussian_high", "passes"):
+    for column in (
+        "score",
+        "score_low",
+        "score_high",
+        "score_random",
+        "score_gaussian",
+        "gain_vs_random_low",
+        "gain_vs_gaussian_high",
+        "passes",
+    ):
         assert column in summary
     assert summary[["score", "score_random", "score_gaussian"]].notna().all().all()
     rows = dermviz.evaluate(suite, members=[member], per_image=True, **REPORT_OPTIONS)
@@ -45,8 +53,11 @@ def test_the_demo_build_ran_a_small_study_the_page_reads(smoke_suite, monkeypatc
 
     _no_model(monkeypatch)
     options = {k: v for k, v in SMOKE_REPORT_CARD.items() if k != "max_members"}
-    study = next(s for s in api.saved_studies(smoke_suite, [api.EVALUATION_KIND])
-                 if s.spec.metrics == tuple(options["metrics"]))
+    study = next(
+        s
+        for s in api.saved_studies(smoke_suite, [api.EVALUATION_KIND])
+        if s.spec.metrics == tuple(options["metrics"])
+    )
     assert study.method == "gradcam" and study.n_images == options["n_images"]
     summary, families = api.report_card(study.folder, n_bootstrap=200)
     assert set(summary["member"]) == {"m00"}
@@ -74,10 +85,10 @@ def test_the_demo_runs_its_study_only_when_it_prepares(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(training, "train_suite", lambda *args, **kwargs: "suite")
     monkeypatch.setattr(demo, "prepare_pages", lambda *args, **kwargs: None)
-    monkeypatch.setattr(demo, "prepare_report_card",
-                        lambda suite, **kwargs: calls.append(kwargs))
-    demo.run_demo(profile="smoke", out_dir=tmp_path / "a", explain=False, prepare=False,
-                  progress=False)
+    monkeypatch.setattr(demo, "prepare_report_card", lambda suite, **kwargs: calls.append(kwargs))
+    demo.run_demo(
+        profile="smoke", out_dir=tmp_path / "a", explain=False, prepare=False, progress=False
+    )
     assert calls == []
     demo.run_demo(profile="smoke", out_dir=tmp_path / "b", explain=False, progress=False)
     demo.run_demo(profile="default", out_dir=tmp_path / "c", explain=False, progress=False)

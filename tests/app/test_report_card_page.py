@@ -13,7 +13,8 @@ def _texts(at) -> str:  # noqa: ANN001 - AppTest
 
 
 def test_the_demo_builds_study_is_shown_with_baselines_and_the_best_marked(
-        smoke_models_dir, open_page):
+    smoke_models_dir, open_page
+):
     at = open_page(smoke_models_dir, "report_card")
     assert not at.exception, at.exception
     assert at.title[0].value == "Report card"
@@ -22,7 +23,8 @@ def test_the_demo_builds_study_is_shown_with_baselines_and_the_best_marked(
     assert "gradcam" in set(grid["method"])
     # every score beside its interval and both baselines
     assert {"score", "95% interval", "random map", "centred Gaussian", "passes"} <= set(
-        table.columns)
+        table.columns
+    )
     assert table["random map"].notna().all() and table["centred Gaussian"].notna().all()
     # one best method per family (or tied ones), marked in both tables
     assert (table["best in family"] == "★").any()
@@ -46,5 +48,3 @@ def test_a_suite_without_a_study_says_how_to_run_one(smoke_models_dir, open_page
     assert "dermviz evaluate --suite demo-smoke" in _texts(at)
     assert not at.dataframe
     assert at.button(key="rc_run")  # the run panel is offered
-
-

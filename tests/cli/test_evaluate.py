@@ -10,19 +10,34 @@ from dermviz.models.suite import Suite
 from tests.conftest import REPORT_OPTIONS
 
 
-def test_evaluate_prints_the_report_card_and_exports_csv(report_study, tmp_path, capsys,
-                                                          monkeypatch):
+def test_evaluate_prints_the_report_card_and_exports_csv(
+    report_study, tmp_path, capsys, monkeypatch
+):
     def no_load(self, member_id):  # noqa: ANN001, ANN202
         raise AssertionError("a cached study loaded a model")
 
     monkeypatch.setattr(Suite, "load_model", no_load)  # the fixture computed it
     member = Suite(report_study / "demo-smoke").member_ids[0]
-    args = ["--models-dir", str(report_study), "evaluate", "--suite", "demo-smoke",
-            "--methods", ",".join(REPORT_OPTIONS["methods"]),
-            "--metrics", ",".join(REPORT_OPTIONS["metrics"]),
-            "--images", str(REPORT_OPTIONS["n_images"]), "--members", member,
-            "--steps", str(REPORT_OPTIONS["metric_params"]["deletion"]["n_steps"]),
-            "--bootstrap", "200", "--no-progress"]
+    args = [
+        "--models-dir",
+        str(report_study),
+        "evaluate",
+        "--suite",
+        "demo-smoke",
+        "--methods",
+        ",".join(REPORT_OPTIONS["methods"]),
+        "--metrics",
+        ",".join(REPORT_OPTIONS["metrics"]),
+        "--images",
+        str(REPORT_OPTIONS["n_images"]),
+        "--members",
+        member,
+        "--steps",
+        str(REPORT_OPTIONS["metric_params"]["deletion"]["n_steps"]),
+        "--bootstrap",
+        "200",
+        "--no-progress",
+    ]
     csv = tmp_path / "card.csv"
     assert main([*args, "--csv", str(csv)]) == 0
     out = capsys.readouterr().out

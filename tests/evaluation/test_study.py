@@ -29,9 +29,13 @@ IDS = ("a", "b", "c", "d")
 
 
 def _spec(**changes) -> EvaluationSpec:  # noqa: ANN003
-    options = dict(member_ids=("m0", "m1"), image_ids=IDS, methods=("true", "negated"),
-                   metrics=("deletion", "sparseness"),
-                   metric_params={"deletion": {"n_steps": 4, "patch": 3}})
+    options = dict(
+        member_ids=("m0", "m1"),
+        image_ids=IDS,
+        methods=("true", "negated"),
+        metrics=("deletion", "sparseness"),
+        metric_params={"deletion": {"n_steps": 4, "patch": 3}},
+    )
     return EvaluationSpec(**{**options, **changes})
 
 
@@ -47,17 +51,24 @@ class ToyExplainer:
     def explain(self, images, *, target_class=None, threshold=0.5):  # noqa: ANN001, ANN201
         ToyExplainer.calls += 1
         n = len(images)
-        return SimpleNamespace(maps=self.sign * true_maps(W, images).astype(np.float32),
-                               target_class=np.ones(n, int), p_melanoma=np.full(n, 0.7))
+        return SimpleNamespace(
+            maps=self.sign * true_maps(W, images).astype(np.float32),
+            target_class=np.ones(n, int),
+            p_melanoma=np.full(n, 0.7),
+        )
 
 
 @pytest.fixture
 def toy_study(monkeypatch):
     """The study's explainers and model_fn replaced by the toy ones."""
-    monkeypatch.setattr(study, "explainer_factory", lambda method, params: (
-        lambda model: ToyExplainer(1.0 if method == "true" else -1.0)))
-    monkeypatch.setattr(study, "keras_model_fn",
-                        lambda model, target_class: linear_model(W, sigmoid=True))
+    monkeypatch.setattr(
+        study,
+        "explainer_factory",
+        lambda method, params: lambda model: ToyExplainer(1.0 if method == "true" else -1.0),
+    )
+    monkeypatch.setattr(
+        study, "keras_model_fn", lambda model, target_class: linear_model(W, sigmoid=True)
+    )
     ToyExplainer.calls = 0
 
 
@@ -67,8 +78,9 @@ def _loaders(scratch=None, models=None):  # noqa: ANN001, ANN202
             models.append(member)
         return object()
 
-    return Loaders(model=model, images=lambda ids: IMAGES[[IDS.index(i) for i in ids]],
-                   scratch=scratch)
+    return Loaders(
+        model=model, images=lambda ids: IMAGES[[IDS.index(i) for i in ids]], scratch=scratch
+    )
 
 
 def test_the_spec_keys_every_metric_parameter_and_round_trips():
@@ -78,21 +90,23 @@ def test_the_spec_keys_every_metric_parameter_and_round_trips():
     back = spec_from_dict(spec.to_json())
     assert back == spec and back.key() == spec.key()
     assert get_check("evaluation").spec_type is EvaluationSpec
-    blurred = _spec(metric_params={"deletion": {"n_steps": 4, "patch": 3,
-                                                "replacement": "blur"}})
+    blurred = _spec(metric_params={"deletion": {"n_steps": 4, "patch": 3, "replacement": "blur"}})
     assert blurred.key() != spec.key()  # the replacement value enters the cache key
     assert _spec(image_ids=IDS[:2]).key() != spec.key()
     assert _spec(methods=("true",)).key() != spec.key()
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"metrics": ("deletion", "pixel_flipping")}, "unknown metric.*available"),
-    ({"methods": ()}, "at least one of methods"),
-    ({"image_ids": ()}, "at least one image"),
-    ({"metric_params": {"irof": {}}}, "not in the study"),
-    ({"metric_params": {"deletion": {"replacement": "grey"}}}, "replacement must be one of"),
-    ({"methods": ("true", "true")}, "unique"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"metrics": ("deletion", "pixel_flipping")}, "unknown metric.*available"),
+        ({"methods": ()}, "at least one of methods"),
+        ({"image_ids": ()}, "at least one image"),
+        ({"metric_params": {"irof": {}}}, "not in the study"),
+        ({"metric_params": {"deletion": {"replacement": "grey"}}}, "replacement must be one of"),
+        ({"methods": ("true", "true")}, "unique"),
+    ],
+)
 def test_bad_specs_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         _spec(**changes)
@@ -105,19 +119,29 @@ def test_the_study_scores_methods_beside_baselines_and_saves(toy_study, tmp_path
     assert {"score", "score_random", "score_gaussian"} <= set(table.columns)
     # the baselines are scored once per member, image and signedness: the same for both
     by_method = table.set_index(["member", "image_id", "metric", "method"])["score_random"]
-    assert np.allclose(by_method.xs("true", level="method"),
-                       by_method.xs("negated", level="method"))
+    assert np.allclose(
+        by_method.xs("true", level="method"), by_method.xs("negated", level="method")
+    )
     # the same rows as score_images gives one image at a time
     model_fn = linear_model(W, sigmoid=True)
-    expected = score_images(_spec().metric_objects(), model_fn, IMAGES[1:2],
-                            true_maps(W, IMAGES[1:2]), image_ids=["b"], signed=True, seed=1)
-    got = table[(table["member"] == "m0") & (table["method"] == "true")
-                & (table["image_id"] == "b")]
+    expected = score_images(
+        _spec().metric_objects(),
+        model_fn,
+        IMAGES[1:2],
+        true_maps(W, IMAGES[1:2]),
+        image_ids=["b"],
+        signed=True,
+        seed=1,
+    )
+    got = table[
+        (table["member"] == "m0") & (table["method"] == "true") & (table["image_id"] == "b")
+    ]
     np.testing.assert_allclose(got["score"], expected["score"])
     np.testing.assert_allclose(got["score_gaussian"], expected["score_gaussian"])
     # the exact map beats its negation on deletion (lower is better) on every image
     deletion = table[table["metric"] == "deletion"].pivot_table(
-        index=["member", "image_id"], columns="method", values="score")
+        index=["member", "image_id"], columns="method", values="score"
+    )
     assert (deletion["true"] < deletion["negated"]).all()
     # curves: the method's and both baselines', consistent with the scores
     curve = result.curve("m1", "true", "c", "deletion")
@@ -131,8 +155,7 @@ def test_the_study_scores_methods_beside_baselines_and_saves(toy_study, tmp_path
     pd.testing.assert_frame_equal(back.table, result.table)
     np.testing.assert_array_equal(back.curves["deletion"], result.curves["deletion"])
     assert back.spec == result.spec and back.method == "true,negated"
-    pd.testing.assert_frame_equal(back.summary(n_bootstrap=50),
-                                  result.summary(n_bootstrap=50))
+    pd.testing.assert_frame_equal(back.summary(n_bootstrap=50), result.summary(n_bootstrap=50))
 
 
 def test_an_interrupted_study_resumes_at_the_image_it_stopped_at(toy_study, tmp_path):
@@ -182,24 +205,31 @@ def test_a_damaged_unit_is_scored_again(toy_study, tmp_path):
 
 
 def test_the_family_table_marks_the_best_method_per_family():
-    summary = pd.DataFrame({
-        "member": "m0", "method": ["a", "b", "a", "b", "a", "b"],
-        "metric": ["deletion", "deletion", "insertion", "insertion", "sparseness",
-                   "sparseness"],
-        "family": ["faithfulness"] * 4 + ["complexity"] * 2,
-        "higher_is_better": [False, False, True, True, True, True],
-        "score": [0.2, 0.4, 0.6, 0.5, 0.1, 0.3], "passes": [True, False, True, True, False,
-                                                             False],
-    })
+    summary = pd.DataFrame(
+        {
+            "member": "m0",
+            "method": ["a", "b", "a", "b", "a", "b"],
+            "metric": [
+                "deletion",
+                "deletion",
+                "insertion",
+                "insertion",
+                "sparseness",
+                "sparseness",
+            ],
+            "family": ["faithfulness"] * 4 + ["complexity"] * 2,
+            "higher_is_better": [False, False, True, True, True, True],
+            "score": [0.2, 0.4, 0.6, 0.5, 0.1, 0.3],
+            "passes": [True, False, True, True, False, False],
+        }
+    )
     table = family_table(summary).set_index(["family", "method"])
-    assert table.loc[("faithfulness", "a"), "best"] and not table.loc[("faithfulness", "b"),
-                                                                       "best"]
+    assert table.loc[("faithfulness", "a"), "best"] and not table.loc[("faithfulness", "b"), "best"]
     assert table.loc[("faithfulness", "a"), "mean_rank"] == 1.0
     assert table.loc[("faithfulness", "a"), "n_passed"] == 2
     assert table.loc[("faithfulness", "b"), "n_passed"] == 1
     assert not table.loc[("faithfulness", "b"), "passes"]
     # best even when nothing passes: the table says so beside it
-    assert table.loc[("complexity", "b"), "best"] and not table.loc[("complexity", "b"),
-                                                                    "passes"]
+    assert table.loc[("complexity", "b"), "best"] and not table.loc[("complexity", "b"), "passes"]
     with pytest.raises(ValueError, match="lacks the column"):
         family_table(summary.drop(columns="passes"))

@@ -110,8 +110,7 @@ class EvaluationSpec(SanitySpec):
         set_ = object.__setattr__
         members = tuple(str(m) for m in self.member_ids)
         methods, metrics = tuple(self.methods), tuple(self.metrics)
-        for what, names in (("member_ids", members), ("methods", methods),
-                            ("metrics", metrics)):
+        for what, names in (("member_ids", members), ("methods", methods), ("metrics", metrics)):
             if not names:
                 raise ValueError(f"an evaluation study needs at least one of {what}")
             if len(set(names)) != len(names):
@@ -131,10 +130,16 @@ class EvaluationSpec(SanitySpec):
             raise ValueError("an evaluation study needs at least one image")
         set_(self, "methods", methods)
         set_(self, "metrics", metrics)
-        set_(self, "method_params", normalise_params(
-            {m: dict(self.method_params.get(m, {})) for m in methods}))
-        set_(self, "metric_params", {m: _full_metric_params(m, self.metric_params.get(m, {}))
-                                     for m in metrics})
+        set_(
+            self,
+            "method_params",
+            normalise_params({m: dict(self.method_params.get(m, {})) for m in methods}),
+        )
+        set_(
+            self,
+            "metric_params",
+            {m: _full_metric_params(m, self.metric_params.get(m, {})) for m in metrics},
+        )
         set_(self, "thresholds", {m: float(self.thresholds.get(m, 0.5)) for m in members})
         set_(self, "seed", int(self.seed))
 
@@ -147,8 +152,10 @@ class EvaluationSpec(SanitySpec):
         return [get_metric(m, **self.metric_params[m]) for m in self.metrics]
 
     def describe(self) -> str:
-        return (f"{', '.join(self.methods)} x {len(self.metrics)} metrics, "
-                f"{len(self.member_ids)} member(s)")
+        return (
+            f"{', '.join(self.methods)} x {len(self.metrics)} metrics, "
+            f"{len(self.member_ids)} member(s)"
+        )
 
 
 @dataclass
@@ -198,21 +205,29 @@ class EvaluationResult:
 
     @property
     def methods(self) -> list[str]:
-        return list(self.spec.methods) if self.spec is not None else \
-            list(dict.fromkeys(self.table["method"]))
+        return (
+            list(self.spec.methods)
+            if self.spec is not None
+            else list(dict.fromkeys(self.table["method"]))
+        )
 
     @property
     def member_ids(self) -> list[str]:
-        return list(self.spec.member_ids) if self.spec is not None else \
-            list(dict.fromkeys(self.table["member"]))
+        return (
+            list(self.spec.member_ids)
+            if self.spec is not None
+            else list(dict.fromkeys(self.table["member"]))
+        )
 
-    def summary(self, *, n_bootstrap: int = 2000, level: float = 0.95,
-                seed: int = 0) -> pd.DataFrame:
+    def summary(
+        self, *, n_bootstrap: int = 2000, level: float = 0.95, seed: int = 0
+    ) -> pd.DataFrame:
         """Per member, method and metric: the mean score with its bootstrap interval over
         images, both baselines, the gains over them and whether the method passes
         (:func:`~dermviz.evaluation.summarize_scores`)."""
-        return summarize_scores(self.table, by=("member", "method"), n_bootstrap=n_bootstrap,
-                                level=level, seed=seed)
+        return summarize_scores(
+            self.table, by=("member", "method"), n_bootstrap=n_bootstrap, level=level, seed=seed
+        )
 
     def family_table(self, summary: pd.DataFrame | None = None) -> pd.DataFrame:
         """Per member, family and method: metrics passed, mean rank, the best marked
@@ -220,13 +235,18 @@ class EvaluationResult:
         return family_table(self.summary() if summary is None else summary, by=("member",))
 
     def _index(self, member: str, method: str, image_id: str) -> tuple[int, int, int]:
-        for what, value, known in (("member", member, self.member_ids),
-                                   ("method", method, self.methods),
-                                   ("image", image_id, self.image_ids)):
+        for what, value, known in (
+            ("member", member, self.member_ids),
+            ("method", method, self.methods),
+            ("image", image_id, self.image_ids),
+        ):
             if value not in known:
                 raise KeyError(f"{what} {value!r} is not in this study; it has {known}")
-        return (self.member_ids.index(member), self.methods.index(method),
-                self.image_ids.index(image_id))
+        return (
+            self.member_ids.index(member),
+            self.methods.index(method),
+            self.image_ids.index(image_id),
+        )
 
     def saliency(self, member: str, method: str, image_id: str) -> np.ndarray:
         """One image's map, ``(H, W)``."""
@@ -240,29 +260,42 @@ class EvaluationResult:
             raise KeyError(f"no curves of {metric!r} in this study; it has {sorted(self.curves)}")
         a, b, k = self._index(member, method, image_id)
         fractions = self.fractions[metric]
-        return pd.DataFrame([
-            {"fraction": float(f), "source": source, "p": float(p)}
-            for s, source in enumerate(CURVE_SOURCES)
-            for f, p in zip(fractions, self.curves[metric][a, b, s, k], strict=True)
-        ])
+        return pd.DataFrame(
+            [
+                {"fraction": float(f), "source": source, "p": float(p)}
+                for s, source in enumerate(CURVE_SOURCES)
+                for f, p in zip(fractions, self.curves[metric][a, b, s, k], strict=True)
+            ]
+        )
 
     def to_saved(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"timings": self.timings,
-                "fractions": {k: v.tolist() for k, v in self.fractions.items()}}
+        meta = {
+            "timings": self.timings,
+            "fractions": {k: v.tolist() for k, v in self.fractions.items()},
+        }
         return meta, {"maps": self.maps, **{f"curves__{k}": v for k, v in self.curves.items()}}
 
     @classmethod
-    def from_saved(cls, spec: EvaluationSpec | None, meta: Mapping[str, Any],
-                   arrays: Mapping[str, np.ndarray], **fields_: Any) -> EvaluationResult:
+    def from_saved(
+        cls,
+        spec: EvaluationSpec | None,
+        meta: Mapping[str, Any],
+        arrays: Mapping[str, np.ndarray],
+        **fields_: Any,
+    ) -> EvaluationResult:
         table = fields_["table"].astype({"member": str, "method": str})
         predictions = fields_["predictions"].astype({"member": str})
         return cls(
-            spec=spec, image_ids=fields_["image_ids"], images=fields_["images"],
-            table=table, predictions=predictions, maps=arrays["maps"],
-            curves={k.split("__", 1)[1]: v for k, v in arrays.items()
-                    if k.startswith("curves__")},
+            spec=spec,
+            image_ids=fields_["image_ids"],
+            images=fields_["images"],
+            table=table,
+            predictions=predictions,
+            maps=arrays["maps"],
+            curves={k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith("curves__")},
             fractions={k: np.asarray(v) for k, v in meta.get("fractions", {}).items()},
-            timings=dict(meta.get("timings", {})), warnings=fields_["warnings"],
+            timings=dict(meta.get("timings", {})),
+            warnings=fields_["warnings"],
         )
 
 
@@ -276,9 +309,16 @@ class _Unit:
     seconds: float
 
 
-def _score_image(spec: EvaluationSpec, member: str, model: Any, explainers: list[Any],
-                 image: np.ndarray, image_id: str, k: int,
-                 metrics: Sequence[Metric]) -> _Unit:
+def _score_image(
+    spec: EvaluationSpec,
+    member: str,
+    model: Any,
+    explainers: list[Any],
+    image: np.ndarray,
+    image_id: str,
+    k: int,
+    metrics: Sequence[Metric],
+) -> _Unit:
     """Every method and metric on one image of one member."""
     start = time.perf_counter()
     threshold = spec.thresholds[member]
@@ -291,8 +331,11 @@ def _score_image(spec: EvaluationSpec, member: str, model: Any, explainers: list
     frames, maps = [], []
     curves: dict[str, list[np.ndarray]] = {name: [] for name in curve_metrics}
     for method, explainer in zip(spec.methods, explainers, strict=True):
-        sm = first if explainer is explainers[0] else explainer.explain(
-            batch, target_class=target, threshold=threshold)
+        sm = (
+            first
+            if explainer is explainers[0]
+            else explainer.explain(batch, target_class=target, threshold=threshold)
+        )
 
         def explain_fn(images: np.ndarray, explainer: Any = explainer) -> np.ndarray:
             return explainer.explain(images, target_class=target, threshold=threshold).maps
@@ -300,23 +343,45 @@ def _score_image(spec: EvaluationSpec, member: str, model: Any, explainers: list
         signed = bool(getattr(explainer, "signed", False))
         reference = references.get(signed)
         kept: dict[tuple[str, str], np.ndarray] = {}
-        rows = score_images(metrics, model_fn, batch, sm.maps, explain_fn=explain_fn,
-                            image_ids=[image_id], signed=signed, seed=spec.seed + k,
-                            reference=None if reference is None else reference[0],
-                            curves=kept)
+        rows = score_images(
+            metrics,
+            model_fn,
+            batch,
+            sm.maps,
+            explain_fn=explain_fn,
+            image_ids=[image_id],
+            signed=signed,
+            seed=spec.seed + k,
+            reference=None if reference is None else reference[0],
+            curves=kept,
+        )
         if reference is None:
             references[signed] = (rows, kept)
         base_curves = references[signed][1]
         for name in curve_metrics:
-            curves[name].append(np.stack([kept[(name, "method")][0],
-                                          *(base_curves[(name, s)][0]
-                                            for s in CURVE_SOURCES[1:])]))
-        frames.append(rows.assign(member=member, method=method,
-                                  p_melanoma=float(first.p_melanoma[0]), target_class=target))
+            curves[name].append(
+                np.stack(
+                    [
+                        kept[(name, "method")][0],
+                        *(base_curves[(name, s)][0] for s in CURVE_SOURCES[1:]),
+                    ]
+                )
+            )
+        frames.append(
+            rows.assign(
+                member=member,
+                method=method,
+                p_melanoma=float(first.p_melanoma[0]),
+                target_class=target,
+            )
+        )
         maps.append(np.asarray(sm.maps[0], dtype=np.float32))
-    return _Unit(rows=pd.concat(frames, ignore_index=True), maps=np.stack(maps),
-                 curves={k_: np.stack(v) for k_, v in curves.items()},
-                 seconds=time.perf_counter() - start)
+    return _Unit(
+        rows=pd.concat(frames, ignore_index=True),
+        maps=np.stack(maps),
+        curves={k_: np.stack(v) for k_, v in curves.items()},
+        seconds=time.perf_counter() - start,
+    )
 
 
 def _unit_paths(scratch: Path, member_index: int, k: int) -> tuple[Path, Path]:
@@ -329,8 +394,12 @@ def _save_unit(scratch: Path, member_index: int, k: int, unit: _Unit) -> None:
     arrays_path, rows_path = _unit_paths(scratch, member_index, k)
     scratch.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    np.savez(buf, maps=unit.maps, seconds=np.float64(unit.seconds),
-             **{f"curves__{name}": c for name, c in unit.curves.items()})
+    np.savez(
+        buf,
+        maps=unit.maps,
+        seconds=np.float64(unit.seconds),
+        **{f"curves__{name}": c for name, c in unit.curves.items()},
+    )
     data = buf.getvalue()
     write_atomic(arrays_path, lambda fh: fh.write(data))
     text = unit.rows.to_csv(index=False).encode()
@@ -347,9 +416,12 @@ def _load_unit(scratch: Path | None, member_index: int, k: int) -> _Unit | None:
     try:
         rows = pd.read_csv(rows_path, dtype={"image_id": str, "member": str, "method": str})
         with np.load(arrays_path, allow_pickle=False) as z:
-            return _Unit(rows=rows, maps=z["maps"], seconds=0.0,
-                         curves={n.split("__", 1)[1]: z[n] for n in z.files
-                                 if n.startswith("curves__")})
+            return _Unit(
+                rows=rows,
+                maps=z["maps"],
+                seconds=0.0,
+                curves={n.split("__", 1)[1]: z[n] for n in z.files if n.startswith("curves__")},
+            )
     except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None  # a damaged unit is scored again
 
@@ -371,10 +443,12 @@ def _compute(spec: EvaluationSpec, loaders: Loaders, *, progress: Progress) -> E
                 if unit is None:
                     if explainers is None:
                         model = loaders.model(member)
-                        explainers = [explainer_factory(m, spec.method_params[m])(model)
-                                      for m in spec.methods]
-                    unit = _score_image(spec, member, model, explainers, images[k], image_id,
-                                        k, metrics)
+                        explainers = [
+                            explainer_factory(m, spec.method_params[m])(model) for m in spec.methods
+                        ]
+                    unit = _score_image(
+                        spec, member, model, explainers, images[k], image_id, k, metrics
+                    )
                     if scratch is not None:
                         _save_unit(scratch, a, k, unit)
                 row.append(unit)
@@ -382,29 +456,51 @@ def _compute(spec: EvaluationSpec, loaders: Loaders, *, progress: Progress) -> E
             units.append(row)
             timings[member] = float(sum(u.seconds for u in row))
     table = pd.concat([u.rows for row in units for u in row], ignore_index=True)
-    predictions = (table[["member", "image_id", "p_melanoma", "target_class"]]
-                   .drop_duplicates(["member", "image_id"]).reset_index(drop=True))
-    columns = ["member", "method", "image_id", "metric", "family", "higher_is_better",
-               "score", "score_random", "score_gaussian"]
+    predictions = (
+        table[["member", "image_id", "p_melanoma", "target_class"]]
+        .drop_duplicates(["member", "image_id"])
+        .reset_index(drop=True)
+    )
+    columns = [
+        "member",
+        "method",
+        "image_id",
+        "metric",
+        "family",
+        "higher_is_better",
+        "score",
+        "score_random",
+        "score_gaussian",
+    ]
     curve_metrics = [m for m in metrics if hasattr(m, "fractions")]
     return EvaluationResult(
-        spec=spec, image_ids=ids, images=images, table=table[columns], predictions=predictions,
+        spec=spec,
+        image_ids=ids,
+        images=images,
+        table=table[columns],
+        predictions=predictions,
         # (members, images, methods, H, W) -> (members, methods, images, H, W)
         maps=np.stack([np.stack([u.maps for u in row]) for row in units]).swapaxes(1, 2),
-        curves={m.name: np.stack([np.stack([u.curves[m.name] for u in row])
-                                  for row in units]).transpose(0, 2, 3, 1, 4)
-                for m in curve_metrics},
+        curves={
+            m.name: np.stack(
+                [np.stack([u.curves[m.name] for u in row]) for row in units]
+            ).transpose(0, 2, 3, 1, 4)
+            for m in curve_metrics
+        },
         fractions={m.name: np.asarray(m.fractions) for m in curve_metrics},
-        timings=timings, warnings=_warnings(table),
+        timings=timings,
+        warnings=_warnings(table),
     )
 
 
 def _warnings(table: pd.DataFrame) -> list[str]:
     """Say where a method's score is not a number (e.g. an empty map on some metric)."""
     bad = table[~np.isfinite(table["score"].astype(float))]
-    return [f"{method}: {len(group)} score(s) are not finite "
-            f"({', '.join(sorted(set(group['metric'])))})"
-            for method, group in bad.groupby("method", sort=False)]
+    return [
+        f"{method}: {len(group)} score(s) are not finite "
+        f"({', '.join(sorted(set(group['metric'])))})"
+        for method, group in bad.groupby("method", sort=False)
+    ]
 
 
 register_check(EvaluationSpec, compute=_compute, result_type=EvaluationResult)
