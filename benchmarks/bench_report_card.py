@@ -155,14 +155,14 @@ def measure(suite_path: Path, args: argparse.Namespace) -> tuple[str, str]:
         ticks.append((what, now - last[0]))
         last[0] = now
 
-    api.evaluation_study(suite, image_ids=calibration, progress=tick, **options)
+    api.evaluation_study(suite, image_ids=calibration, progress=tick, force=True, **options)
     per_image = sum(s for what, s in ticks if not what.endswith(f" {calibration[0]}"))
     per_image /= CALIBRATION_IMAGES - 1
     n = int(min(len(pool), max(CALIBRATION_IMAGES, args.budget_s // per_image)))
     n -= n % 2  # half of each class
     ids = evaluation_image_ids(holdout, n)
     start = time.perf_counter()
-    result = api.evaluation_study(suite, image_ids=ids, progress=True, **options)
+    result = api.evaluation_study(suite, image_ids=ids, progress=True, force=True, **options)
     seconds = time.perf_counter() - start
     summary = result.summary(n_bootstrap=args.bootstrap)
     families = result.family_table(summary)
