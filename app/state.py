@@ -276,6 +276,36 @@ def saved_studies(suite: Suite, kinds: tuple[str, ...]) -> list[StudyInfo]:
     return [study for study in studies if not study.damaged]
 
 
+def run_panel_or_stop(studies: list[StudyInfo], run_panel: Callable[[], None], *,
+                      label: str, empty: str) -> None:
+    """The page's run panel in an expander (open while there is no study), then, without
+    any saved study, ``empty`` (what to run) and the page stops."""
+    with st.expander(label, expanded=not studies):
+        run_panel()
+    if not studies:
+        st.info(empty)
+        st.stop()
+
+
+def pick_saved_study(studies: list[StudyInfo], *, choice_key: str, key: str) -> StudyInfo:
+    """A "Saved study" picker over ``studies`` (newest first), on the study a run just saved
+    (its folder in ``st.session_state[choice_key]``) where listed. Keyed by that choice, so
+    a new run is shown even when it was cached before."""
+    folders = [str(s.folder) for s in studies]
+    by_folder = {str(s.folder): s for s in studies}
+    current = st.session_state.get(choice_key)
+    folder = st.selectbox(
+        "Saved study", folders, index=folders.index(current) if current in folders else 0,
+        format_func=lambda f: by_folder[f].label, key=f"{key}_{current}",
+    )
+    return by_folder[folder]
+
+
+def error_text(exc: BaseException) -> str:
+    """A user's error as one message (a KeyError's own text, not its repr)."""
+    return str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+
+
 def load_saved_study(folder: str, created: str) -> Any:
     """A saved study (``created`` is part of the key, so a rerun is reloaded); a
     damaged one stops the page with a message naming the file."""

@@ -156,30 +156,23 @@ def run_panel() -> None:
             progress=lambda done, total, name: bar.progress(done / total, text=f"{name} done"),
         )
     except (ValueError, KeyError, FileNotFoundError) as exc:
-        st.error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
+        st.error(state.error_text(exc))
         return
     st.session_state[STUDY_KEY] = str(sanity.study_folder(suite, result.spec))
     st.rerun()
 
 
-with st.expander("Run a study", expanded=not studies):
-    run_panel()
-
-if not studies:
-    st.info(
+state.run_panel_or_stop(
+    studies, run_panel, label="Run a study",
+    empty=(
         "No saved study for this suite yet. Run one above, or the paper's design from the "
         f"command line:\n\n```bash\ndermviz sanity --suite {suite.name} --study paper\n```"
-    )
-    st.stop()
-
-folders = [str(s.folder) for s in studies]
-by_folder = {str(s.folder): s for s in studies}
-current = st.session_state.get(STUDY_KEY)
-folder = st.selectbox(  # keyed by the last run, so a new run is shown even if cached before
-    "Saved study", folders, index=folders.index(current) if current in folders else 0,
-    format_func=lambda f: by_folder[f].label, key=f"rnd_saved_{current}",
+    ),
 )
-result = state.load_saved_study(folder, by_folder[folder].created)
+
+picked = state.pick_saved_study(studies, choice_key=STUDY_KEY, key="rnd_saved")
+folder = str(picked.folder)
+result = state.load_saved_study(folder, picked.created)
 spec = result.spec
 method_name = {"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get(result.method, result.method)
 if result.warnings:

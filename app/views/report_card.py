@@ -166,33 +166,24 @@ def run_panel() -> None:
             )
         )
     except (ValueError, KeyError) as exc:
-        st.error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
+        st.error(state.error_text(exc))
         return
     st.session_state[CHOICE_KEY] = str(api.evaluation_folder(suite, result))
     st.rerun()
 
 
-with st.expander("Run a study", expanded=not studies):
-    run_panel()
-
-if not studies:
-    st.info(
+state.run_panel_or_stop(
+    studies,
+    run_panel,
+    label="Run a study",
+    empty=(
         "No report card for this suite yet. Run one above, or from the command line:"
         f"\n\n```bash\ndermviz evaluate --suite {suite.name}\n```"
-    )
-    st.stop()
-
-folders = [str(s.folder) for s in studies]
-by_folder = {str(s.folder): s for s in studies}
-chosen = st.session_state.get(CHOICE_KEY)
-folder = st.selectbox(
-    "Saved study",
-    folders,
-    format_func=lambda f: by_folder[f].label,
-    index=folders.index(chosen) if chosen in folders else 0,
-    key="rc_pick",
+    ),
 )
-info = by_folder[folder]
+
+info = state.pick_saved_study(studies, choice_key=CHOICE_KEY, key="rc_pick")
+folder = str(info.folder)
 summary, families = report_card(folder, info.created)
 
 st.subheader("Methods by metric family")

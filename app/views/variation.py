@@ -76,22 +76,20 @@ def run_panel() -> None:
             progress=lambda done, total, name: bar.progress(done / total, text=f"{name} done"),
         )
     except (ValueError, KeyError, FileNotFoundError) as exc:
-        st.error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
+        st.error(state.error_text(exc))
         return
     st.session_state[CHOICE_KEY] = str(sanity.study_folder(suite, spec))
     st.rerun()
 
 
-with st.expander("Run a check", expanded=not studies):
-    run_panel()
-
-if not studies:
-    st.info(
+state.run_panel_or_stop(
+    studies, run_panel, label="Run a check",
+    empty=(
         "No saved check for this suite yet. Run one above, or the paper's design from the "
         f"command line (it includes both checks):\n\n```bash\ndermviz sanity --suite "
         f"{suite.name} --study paper\n```"
-    )
-    st.stop()
+    ),
+)
 
 options = [m for m in sanity.DEFAULT_SIMILARITIES if m in sanity.SIMILARITIES]
 measure = st.selectbox(

@@ -205,19 +205,19 @@ class EvaluationResult:
 
     @property
     def methods(self) -> list[str]:
-        return (
-            list(self.spec.methods)
-            if self.spec is not None
-            else list(dict.fromkeys(self.table["method"]))
-        )
+        """The methods, in the study's order."""
+        return self._listed("methods", "method")
 
     @property
     def member_ids(self) -> list[str]:
-        return (
-            list(self.spec.member_ids)
-            if self.spec is not None
-            else list(dict.fromkeys(self.table["member"]))
-        )
+        """The members, in the study's order."""
+        return self._listed("member_ids", "member")
+
+    def _listed(self, field_: str, column: str) -> list[str]:
+        """The spec's ``field_``, or without a spec the table's ``column`` in order."""
+        if self.spec is not None:
+            return list(getattr(self.spec, field_))
+        return list(dict.fromkeys(self.table[column]))
 
     def summary(
         self, *, n_bootstrap: int = 2000, level: float = 0.95, seed: int = 0
