@@ -1,5 +1,5 @@
-"""``dermviz evaluate`` on the session's report-card study: its tables, the CSV export,
-and one-line errors that list the valid names."""
+"""``dermviz evaluate`` on the smoke suite's report card (the build's study, read from the
+cache): its tables, the CSV export, and one-line errors that list the valid names."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from tests.conftest import REPORT_OPTIONS
 
 
 def test_evaluate_prints_the_report_card_and_exports_csv(
-    report_study, tmp_path, capsys, monkeypatch
+    smoke_models_dir, tmp_path, capsys, monkeypatch
 ):
     def no_load(self, member_id):  # noqa: ANN001, ANN202
         raise AssertionError("a cached study loaded a model")
 
-    monkeypatch.setattr(Suite, "load_model", no_load)  # the fixture computed it
-    member = Suite(report_study / "demo-smoke").member_ids[0]
+    monkeypatch.setattr(Suite, "load_model", no_load)  # the build computed it
     args = [
         "--models-dir",
-        str(report_study),
+        str(smoke_models_dir),
         "evaluate",
         "--suite",
         "demo-smoke",
@@ -31,7 +30,7 @@ def test_evaluate_prints_the_report_card_and_exports_csv(
         "--images",
         str(REPORT_OPTIONS["n_images"]),
         "--members",
-        member,
+        ",".join(REPORT_OPTIONS["members"]),
         "--steps",
         str(REPORT_OPTIONS["metric_params"]["deletion"]["n_steps"]),
         "--bootstrap",
@@ -41,19 +40,19 @@ def test_evaluate_prints_the_report_card_and_exports_csv(
     csv = tmp_path / "card.csv"
     assert main([*args, "--csv", str(csv)]) == 0
     out = capsys.readouterr().out
-    assert "report card of gradcam on 2 hold-out images, 1 member(s)" in out
-    assert "score_random" in out and "score_gaussian" in out and "[" in out  # CIs
-    assert "per family" in out and "Not computed in this study" in out
+    assert "report card of gradcam on 4 hold-out images, 1 member(s)" in out
+    assert "score_random" in out and "score_gaussian" in out and " [" in out  # intervals
+    assert "per family" in out and "Not computed in this study: robustness" in out
     summary = pd.read_csv(csv)
     assert list(summary["metric"]) == REPORT_OPTIONS["metrics"]
-    assert {"score_low", "score_high", "passes"} <= set(summary.columns)
+    assert {"score_low", "score_high", "score_random", "passes"} <= set(summary.columns)
     rows = tmp_path / "rows.csv"
     assert main([*args, "--csv", str(rows), "--per-image"]) == 0
-    assert len(pd.read_csv(rows)) == 2 * 3  # images x metrics
+    assert len(pd.read_csv(rows)) == 4 * 4  # images x metrics
 
 
-def test_unknown_names_are_one_line_errors_listing_the_valid_ones(report_study, capsys):
-    base = ["--models-dir", str(report_study), "evaluate", "--suite", "demo-smoke"]
+def test_unknown_names_are_one_line_errors_listing_the_valid_ones(smoke_models_dir, capsys):
+    base = ["--models-dir", str(smoke_models_dir), "evaluate", "--suite", "demo-smoke"]
     assert main([*base, "--methods", "gradcam,shap"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("dermviz: error: unknown method(s) ['shap']") and "layercam" in err
