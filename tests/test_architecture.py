@@ -1,7 +1,8 @@
 """The import contracts of ``[tool.importlinter]`` in pyproject.toml hold (``lint-imports``).
 
-Layers import only downward (cli > api > demo | background > sanity | analysis |
-evaluation > explain > models > data > store), the dashboard imports no command-line
+Layers import only downward (cli > api > demo | background > sanity | analysis >
+evaluation > explain > models > data > store; the sanity runner runs the evaluation
+metrics' report-card studies), the dashboard imports no command-line
 module, the dashboard reaches dermviz only through dermviz.api (and the overlay
 renderer), dermviz never imports the dashboard, and there is no import cycle: not between
 dermviz's packages, nor inside any of them (explain, store, data, analysis, sanity,
