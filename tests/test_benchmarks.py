@@ -245,3 +245,18 @@ def test_precision_bench_measures_a_model_and_keeps_float32_when_bfloat16_strays
     assert "up to 2.0e-02 on m00: beyond 0.001, so a measured choice stays with float32" in text
     assert bench_precision.load_note(5.0, 3).startswith("- The machine was busy (load 5.0 on 3")
     assert bench_precision.load_note(1.0, 2) == ""
+
+
+def test_report_card_rank_agreement_reads_both_orders():
+    from benchmarks.bench_report_card import _markdown, _rank_agreement
+
+    families = pd.DataFrame({"member": "m00", "family": "faithfulness",
+                             "method": ["a", "b", "c"], "mean_rank": [1.0, 2.0, 3.0]})
+    agree = pd.DataFrame({"member": "m00", "method": ["a", "b", "c"], "mass": [0.5, 0.4, 0.3]})
+    [row] = _rank_agreement(families, agree).to_dict("records")
+    assert row["spearman"] == 1.0 and row["faithfulness order"] == "a > b > c"
+    reverse = agree.assign(mass=[0.3, 0.4, 0.5])
+    [row] = _rank_agreement(families, reverse).to_dict("records")
+    assert row["spearman"] == -1.0 and row["localization order"] == "c > b > a"
+    table = _markdown(pd.DataFrame({"x": [0.12345, float("nan")], "y": ["p", "q"]}))
+    assert table.splitlines() == ["| x | y |", "|---|---|", "| 0.123 | p |", "| - | q |"]
