@@ -10,7 +10,8 @@ import streamlit as st
 
 from app import state
 from dermviz import api
-from dermviz.api import Suite, majority_vote, member_calls
+from dermviz.api import GradCAM, SaliencyMaps, Suite, majority_vote, member_calls
+from dermviz.explain.overlay import cam_overlay, diverging_overlay
 
 #: Width of an overlay on the Case and New image pages (the images are 75-299 px).
 OVERLAY_WIDTH = 300
@@ -21,8 +22,17 @@ TSCHANDL_CAPTION = (
     "neighbour's distance (the members' mean cosine, in their penultimate-layer embeddings) "
     "placed among the distances of the suite's own hold-out images to their nearest "
     "training image: very close at or below their median, close up to their 95th "
-    "percentile, far beyond it."
+    "percentile, far beyond it. Every neighbour of an image flagged unusual is far: the "
+    "cosine ignores how far the image's embedding lies from the training pool, the "
+    "unusualness score does not."
 )
+#: The toggle's label on the Case and New image pages.
+SIGNED_TOGGLE = "Signed GradCAM (no ReLU)"
+SIGNED_HELP = ("GradCAM without its ReLU: red regions raise the member's score for the class "
+               "it predicts, blue regions lower it, white is zero (each map on its own scale, "
+               "[-max|value|, +max|value|]).")
+SIGNED_FLAT = ("Signed GradCAM is flat: no region changes this member's score for the class "
+               "it predicts, so there is nothing to show.")
 
 
 def members_table(p_melanoma: pd.Series | np.ndarray, thresholds: pd.Series | np.ndarray,
@@ -126,3 +136,21 @@ def safety_pending(suite: Suite) -> None:
     del job
     poll()
 
+
+
+def gradcam_shown(img: np.ndarray, cam: SaliencyMaps, member: str, *, signed: bool,
+                  opacity: float) -> tuple[str, np.ndarray | str]:
+    """``(caption, overlay)`` of a member's GradCAM on ``img``; the overlay is a sentence
+    when the map is empty or flat. ``signed``: the map without its ReLU
+    (:func:`dermviz.api.signed_cam`) in a blue-white-red colour map centred on zero."""
+    signed_map = api.signed_cam(cam) if signed else None
+    if signed_map is not None:
+        name = f"Signed {GradCAM.display_name} {member}"
+        if api.is_degenerate_map(signed_map):
+            return name, SIGNED_FLAT
+        return name, diverging_overlay(img, signed_map, vmax=1.0, alpha=opacity,
+                                       scheme="perceptual")
+    name = f"{GradCAM.display_name} {member}"
+    if api.is_degenerate_map(cam.maps[0]):
+        return name, api.degenerate_map_sentence(GradCAM.display_name, signed=False)
+    return name, cam_overlay(img, cam.maps[0], alpha=opacity)

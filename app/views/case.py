@@ -104,8 +104,11 @@ if not members:
     st.info("Choose members to explain in the sidebar.")
     st.stop()
 outline = st.toggle("Lesion outline", value=mask is not None, disabled=mask is None,
+                    key="case_outline",
                     help="The lesion mask's border" if mask is not None
                     else "This image has no lesion mask.")
+signed = st.toggle(clinic.SIGNED_TOGGLE, value=False, key="case_signed",
+                   help=clinic.SIGNED_HELP)
 img = state.image(suite, image_id)
 cam_params = state.method_params(suite, CAM)
 shap_params = state.method_params(suite, SHAP)
@@ -147,10 +150,7 @@ for member in members:
                      f"p(melanoma) {member_row.p_melanoma:.2f} "
                      f"(threshold {member_row.threshold:.2f})")
     cam = state.saliency(suite, member, image_id, CAM, cam_params)
-    shown = {f"{GradCAM.display_name} {member}": (
-        api.degenerate_map_sentence(GradCAM.display_name, signed=False)
-        if api.is_degenerate_map(cam.maps[0])
-        else cam_overlay(img, cam.maps[0], alpha=opacity))}
+    shown = dict([clinic.gradcam_shown(img, cam, member, signed=signed, opacity=opacity)])
     maps_to_score = [(GradCAM, cam)]
     maps = shap.get(member)
     shap_note = None
@@ -195,8 +195,10 @@ if scores:
                "Gaussian looks at no image and already beats chance, because lesions sit near "
                "the centre. KernelSHAP is scored on its positive part (evidence for the "
                "explained class).")
-st.caption(f"{GradCAM.display_name} on `{cam_params['layer']}`, brighter = more evidence for "
-           f"the member's predicted class. {KernelSHAP.display_name}: green raises, red lowers "
+st.caption(f"{GradCAM.display_name} on `{cam_params['layer']}`, "
+           + ("signed: red raises, blue lowers the member's score for its predicted class. "
+              if signed else "brighter = more evidence for the member's predicted class. ")
+           + f"{KernelSHAP.display_name}: green raises, red lowers "
            "the explained class's probability, each map on its own scale.")
 
 

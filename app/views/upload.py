@@ -15,7 +15,6 @@ from dermviz.api import (
     case_report_html,
     png_bytes,
 )
-from dermviz.explain.overlay import cam_overlay
 
 st.title("New image")
 suite = state.require_trained_suite()
@@ -78,10 +77,10 @@ with right:
         clinic.show_similar(suite, similar)
 
 st.subheader(f"What the members looked at ({GradCAM.display_name} on `{cam_params['layer']}`)")
-empty = {m for m in members if api.is_degenerate_map(cams[m].maps[0])}
-shown = {f"{GradCAM.display_name} {m}": (
-    api.degenerate_map_sentence(GradCAM.display_name, signed=False) if m in empty
-    else cam_overlay(img, cams[m].maps[0], alpha=opacity)) for m in members}
+signed = st.toggle(clinic.SIGNED_TOGGLE, value=False, key="upload_signed",
+                   help=clinic.SIGNED_HELP)
+shown = dict(clinic.gradcam_shown(img, cams[m], m, signed=signed, opacity=opacity)
+             for m in members)
 overlays = {name: o for name, o in shown.items() if not isinstance(o, str)}
 for col, (name, overlay) in zip(st.columns(max(3, len(shown))), shown.items(),
                                 strict=False):
@@ -92,8 +91,10 @@ for col, (name, overlay) in zip(st.columns(max(3, len(shown))), shown.items(),
     col.download_button("PNG", lambda o=overlay: png_bytes(o), on_click="ignore",
                         file_name=f"upload-{name.replace(' ', '-')}.png", mime="image/png",
                         key=f"png-{name}")
-st.caption("Brighter = more evidence for the member's predicted class. KernelSHAP is offered "
-           "for hold-out images only (the Case page): on a CPU it takes a minute per map.")
+st.caption(("Red raises, blue lowers the member's score for its predicted class. " if signed
+            else "Brighter = more evidence for the member's predicted class. ")
+           + "KernelSHAP is offered for hold-out images only (the Case page): on a CPU it "
+           "takes a minute per map.")
 
 st.download_button(
     "Case report (HTML)", on_click="ignore", type="primary", file_name="upload-report.html",

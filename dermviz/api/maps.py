@@ -19,6 +19,7 @@ from dermviz.api.suites import first_member, suite_dataset
 from dermviz.explain import GradCAM, KernelSHAP
 from dermviz.explain.backgrounds import BACKGROUNDS, DEGENERATE_GAP, gap_warning, reference_gap
 from dermviz.explain.base import available_methods, get_explainer, make_explainer
+from dermviz.explain.cam_graph import upsample_signed
 from dermviz.explain.consensus import Consensus, map_consensus
 from dermviz.explain.jobs import Job, MapJobs
 from dermviz.explain.kernelshap import SAMPLERS, error_note
@@ -56,6 +57,7 @@ __all__ = [
     "saliency",
     "saliency_map",
     "shap_gap",
+    "signed_cam",
     "stored_maps",
     "submit_map",
 ]
@@ -165,6 +167,19 @@ def explain_upload(suite: Suite, member: str, image: np.ndarray, *, method: str,
                          f"suite {suite.name!r}; got {image.shape}")
     explainer = make_explainer(suite.model(member), method, params)
     return explainer.explain(image[None], threshold=suite.threshold(member))
+
+
+def signed_cam(maps: SaliencyMaps, k: int = 0) -> np.ndarray | None:
+    """The signed map of a stored CAM (GradCAM without its ReLU), in [-1, 1] at the map's
+    size: positive raises the explained class's score, negative lowers it
+    (:func:`dermviz.explain.cam_graph.upsample_signed`); paint it with a diverging colour
+    map centred on zero. None when the maps keep no signed grid (extras ``grid_cam``)."""
+    if "grid_cam" not in maps.extras:
+        return None
+    if not 0 <= k < len(maps.maps):
+        raise IndexError(f"map {k} of {len(maps.maps)}")
+    grid = np.asarray(maps.extras["grid_cam"][k : k + 1])
+    return upsample_signed(grid, tuple(maps.maps.shape[1:3]))[0]
 
 
 def shap_gap(maps: SaliencyMaps) -> float | None:

@@ -119,18 +119,54 @@ def oriented_grids(melanoma_grids: np.ndarray, targets: np.ndarray) -> np.ndarra
     return np.asarray(melanoma_grids, dtype=np.float32) * signs[:, None, None]
 
 
-def upsample_normalise(grids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """ReLU, bicubic upsampling to ``size``, min-max to [0, 1] per map; all-zero stays zero.
-
-    Vectorised: the whole batch goes through ``cv2.resize`` as channels of one image.
-    """
-    grids = np.maximum(np.asarray(grids, dtype=np.float32), 0)
+def _upsample(grids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bicubic upsampling of ``(n, h, w)`` grids to ``(n, *size)`` float32, the whole batch
+    through ``cv2.resize`` as channels of one image."""
+    grids = np.asarray(grids, dtype=np.float32)
     n = len(grids)
     out = np.empty((n, *size), dtype=np.float32)
     for start in range(0, n, _CV_MAX_CHANNELS):
         chunk = np.moveaxis(grids[start : start + _CV_MAX_CHANNELS], 0, -1)
         up = cv2.resize(chunk, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
         out[start : start + chunk.shape[-1]] = np.moveaxis(up.reshape(*size, -1), -1, 0)
+    return out
+
+
+def upsample_signed(grids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Signed CAMs: bicubic upsampling to ``size`` **without** the ReLU, each map divided by
+    its largest absolute value, so it lies in [-1, 1] with 0 kept at 0 (paint it with a
+    diverging colour map centred on zero); an all-zero grid stays zero.
+
+    Where GradCAM's ReLU keeps only the regions that raise the explained class's score, the
+    signed map also shows those that lower it (Selvaraju et al. [1]_ drop them by design).
+
+    Parameters
+    ----------
+    grids : ndarray, (n, h, w)
+        Signed grids (a GradCAM's extras ``grid_cam``).
+    size : tuple of int
+        ``(H, W)`` of the maps.
+
+    Returns
+    -------
+    ndarray, float32, (n, H, W)
+    """
+    grids = np.asarray(grids, dtype=np.float32)
+    if grids.ndim != 3:
+        raise ValueError(f"grids must be (n, h, w), got shape {grids.shape}")
+    if not np.isfinite(grids).all():
+        raise ValueError("grids hold NaN or infinite values")
+    out = _upsample(grids, size)
+    scale = np.abs(out).max(axis=(1, 2), keepdims=True)
+    return np.divide(out, scale, out=np.zeros_like(out), where=scale > 1e-12)
+
+
+def upsample_normalise(grids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """ReLU, bicubic upsampling to ``size``, min-max to [0, 1] per map; all-zero stays zero.
+
+    Vectorised: the whole batch goes through ``cv2.resize`` as channels of one image.
+    """
+    out = _upsample(np.maximum(np.asarray(grids, dtype=np.float32), 0), size)
     np.maximum(out, 0, out=out)  # bicubic overshoots below zero
     lo = out.min(axis=(1, 2), keepdims=True)
     span = out.max(axis=(1, 2), keepdims=True) - lo

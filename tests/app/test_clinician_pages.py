@@ -113,7 +113,7 @@ def test_case_page_shows_the_chosen_members_overlays_and_similar_cases(open_page
     said = " ".join(i.value for i in at.info)
     assert f"GradCAM {second}" in captions or f"**GradCAM {second}**" in said
     assert f"GradCAM {first}" not in captions
-    at.toggle[1].set_value(False).run()  # the lesion outline off
+    at.toggle(key="case_outline").set_value(False).run()
     assert not at.exception, at.exception
 
 

@@ -50,6 +50,30 @@ def test_a_holdout_case_is_within_the_suites_data(open_page, smoke_models_dir, s
     assert not any(" sim " in c for c in captions)  # no raw cosine
 
 
+def test_the_signed_toggle_shows_gradcam_without_the_relu(open_page, smoke_models_dir,
+                                                         smoke_suite, monkeypatch):
+    """The Case page's "Signed GradCAM (no ReLU)" toggle paints each member's signed map
+    (dermviz.api.signed_cam) in the diverging colour map instead of the ReLU map."""
+    painted = []
+    real = api.signed_cam
+    monkeypatch.setattr(api, "signed_cam", lambda maps, k=0: painted.append(
+        real(maps, k)) or painted[-1])
+    image_id = str(api.holdout(smoke_suite)["image_id"].iloc[1])
+    at = open_page(smoke_models_dir, "case", image=image_id)
+    assert not at.exception, at.exception
+    assert not painted  # off by default: the ReLU map
+    at.toggle(key="case_signed").set_value(True).run()
+    assert not at.exception, at.exception
+    members = at.multiselect(key="case_members").value
+    assert len(painted) == len(members) and all(m is not None for m in painted)
+    captions = [c for img in at.get("image") for c in img.captions]
+    said = " ".join(i.value for i in at.info)
+    for m in members:
+        assert f"Signed GradCAM {m}" in captions or f"**Signed GradCAM {m}**" in said
+        assert f"GradCAM {m}" not in captions
+    assert any("red raises, blue lowers" in c.value for c in at.caption)
+
+
 def test_an_empty_map_is_said_not_painted(open_page, smoke_models_dir, smoke_suite,
                                           monkeypatch):
     """Every member's GradCAM map reads as empty: each is a sentence, no coloured square,

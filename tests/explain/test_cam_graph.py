@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dermviz.explain.cam_graph import signed_grids, upsample_normalise
+from dermviz.explain.cam_graph import signed_grids, upsample_normalise, upsample_signed
 from dermviz.models.inception import INCEPTION_BLOCKS, build_inception
 from dermviz.models.predict import predict_proba
 
@@ -74,3 +74,25 @@ def test_upsampling_matches_the_per_image_path():
     np.testing.assert_allclose(batch, single, atol=1e-5)  # cv2's SIMD paths differ
     assert (batch[2] == 0).all()
     assert batch.shape == (5, 40, 50)
+
+
+def test_signed_upsampling_keeps_the_sign_and_zero():
+    """The map without the ReLU: a constant grid is +1 or -1 everywhere, negating the grid
+    negates the map, zero stays zero, and a region that lowers the score stays negative
+    where the ReLU map is cut to zero."""
+    grids = np.array([np.full((3, 3), 2.5), np.full((3, 3), -0.5), np.zeros((3, 3)),
+                      [[4.0, 0.0, -4.0], [4.0, 0.0, -4.0], [4.0, 0.0, -4.0]]], np.float32)
+    signed = upsample_signed(grids, (12, 12))
+    assert signed.shape == (4, 12, 12) and signed.dtype == np.float32
+    np.testing.assert_allclose(signed[0], 1.0)
+    np.testing.assert_allclose(signed[1], -1.0)
+    np.testing.assert_array_equal(signed[2], 0.0)
+    assert np.abs(signed[3]).max() == pytest.approx(1.0)
+    assert (signed[3][:, :3] > 0.5).all() and (signed[3][:, -3:] < -0.5).all()
+    np.testing.assert_allclose(upsample_signed(-grids, (12, 12)), -signed, atol=1e-6)
+    relu = upsample_normalise(grids[3:], (12, 12))[0]
+    assert (relu[:, -3:] == 0).all()  # the ReLU map cannot show what lowers the score
+    with pytest.raises(ValueError, match="NaN"):
+        upsample_signed(np.full((1, 2, 2), np.nan), (4, 4))
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        upsample_signed(np.zeros((2, 2)), (4, 4))
