@@ -497,8 +497,10 @@ def upload_ood(suite: Suite, digest: str, version: float, _image: np.ndarray) ->
 def upload_similar(suite: Suite, digest: str, k: int, version: float, _image: np.ndarray
                    ) -> pd.DataFrame:
     """:func:`dermviz.api.upload_similar_cases` (keyed by the upload's digest)."""
+    unusual = upload_ood(suite, digest, version, _image)["unusual"].to_numpy()
     return with_members(lambda: api.upload_similar_cases(
-        _readable(suite), _image[None], k=k, safety=suite_safety(suite)).drop(columns="query"))
+        _readable(suite), _image[None], k=k, safety=suite_safety(suite),
+        unusual=unusual).drop(columns="query"))
 
 # ----------------------------------------------------------------------------- confounders
 

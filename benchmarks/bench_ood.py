@@ -1,8 +1,10 @@
 """Out-of-distribution flag and calibrated similarity on a suite: the numbers of issue 24.
 
 For a suite folder (default: a fresh smoke demo suite, built in a temporary folder) it
-fits :func:`dermviz.analysis.ood.fit_suite_ood` for each score (Mahalanobis, k-NN, both)
-and measures, against the hold-out's 99th percentile:
+fits :func:`dermviz.analysis.ood.fit_suite_ood` for each score (the feature ensemble over
+several layers' channel statistics, the default; Mahalanobis, k-NN and both on the
+penultimate embedding) from one pass of every member over each image set, and measures,
+against the hold-out's 99th percentile:
 
 * the share flagged of the hold-out itself (the calibration set) and of **fresh**
   in-distribution images (synthetic suites: the same generator, another seed; the
@@ -38,6 +40,8 @@ sys.path.insert(0, str(REPO))
 from benchmarks.results import RESULTS, provenance, write_section  # noqa: E402
 
 TITLE = "Out-of-distribution flag (issue 24)"
+#: Blocks whose channel statistics the layer study compares (one pass gives them all).
+STUDY_LAYERS = ("mixed0", "mixed1", "mixed2", "mixed3", "mixed5", "mixed7")
 PHOTOGRAPHS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry",
                "hubble_deep_field", "retina")
 
@@ -94,12 +98,15 @@ def other_source(suite, n: int) -> tuple[str, np.ndarray] | None:
 
 def measure(suite_path: Path, *, n_fresh: int, n_other: int) -> tuple[str, str]:
     from dermviz.analysis.ood import (
+        DEFAULT_LAYERS,
+        DEFAULT_SCORE,
         SCORES,
         fit_suite_ood,
         is_unusual,
         max_softmax_probability,
         ood_scores,
-        suite_embeddings,
+        suite_features,
+        suite_pool_features,
     )
     from dermviz.analysis.retrieval import (
         calibrate_neighbours,
@@ -107,7 +114,7 @@ def measure(suite_path: Path, *, n_fresh: int, n_other: int) -> tuple[str, str]:
         precision_at_k,
         similar_cases,
     )
-    from dermviz.models.embed import pool_embeddings
+    from dermviz.models.embed import EMBEDDING
     from dermviz.models.predict import predict_proba
     from dermviz.models.suite import Suite
 
@@ -123,7 +130,12 @@ def measure(suite_path: Path, *, n_fresh: int, n_other: int) -> tuple[str, str]:
     other = other_source(suite, n_other)
     if other is not None:
         sets["other"] = other[1]
-    emb = {k: suite_embeddings(suite, x, model_loader=models.get) for k, x in sets.items()}
+    # one pass per member and image set gives every score's features
+    blocks = tuple(dict.fromkeys([*DEFAULT_LAYERS, *STUDY_LAYERS]))
+    feats = {k: suite_features(suite, x, layers=blocks, model_loader=models.get)
+             for k, x in sets.items()}
+    ids, pool_feats = suite_pool_features(suite, dataset=data, layers=blocks,
+                                          model_loader=models.get)
     p = {k: np.mean([predict_proba(models[m], x) for m in models], axis=0)
          for k, x in sets.items()}
     inside = [k for k in sets if k in ("hold-out", "fresh")]
@@ -136,30 +148,49 @@ def measure(suite_path: Path, *, n_fresh: int, n_other: int) -> tuple[str, str]:
     def share(flags: np.ndarray) -> str:
         return f"{flags.mean():.1%} ({int(flags.sum())}/{len(flags)})"
 
+    names = {"layers": f"layers: Mahalanobis on {', '.join(DEFAULT_LAYERS)} channel "
+                       "statistics (Lee et al.'s feature ensemble)",
+             "mahalanobis": "mahalanobis (penultimate embedding)",
+             "knn": "knn (penultimate embedding)",
+             "both": "both (mahalanobis + knn, penultimate embedding)"}
+    default_flags = {}
     for score in SCORES:
-        cal = fit_suite_ood(suite, dataset=data, holdout=emb["hold-out"], score=score,
-                            model_loader=models.get)
-        s = {k: ood_scores(cal, e) for k, e in emb.items()}
+        cal = fit_suite_ood(suite, dataset=data, holdout=feats["hold-out"],
+                            pool=(ids, pool_feats), score=score, model_loader=models.get)
+        s = {k: ood_scores(cal, f) for k, f in feats.items()}
+        if score == DEFAULT_SCORE:
+            default_flags = {k: is_unusual(cal, v) for k, v in s.items()}
         flagged = [share(is_unusual(cal, s[k])) if k in s else "n/a"
                    for k in ("hold-out", "fresh", "photographs", "other")]
-        rows.append(f"| {score} | " + " | ".join(flagged) + " | "
+        label = names[score] + (" **(default)**" if score == DEFAULT_SCORE else "")
+        rows.append(f"| {label} | " + " | ".join(flagged) + " | "
                     + " | ".join(aurocs(s, inside, outside)) + " |")
     msp = {k: -max_softmax_probability(v) for k, v in p.items()}
     rows.append("| MSP baseline (members' mean p) | | | | | "
                 + " | ".join(aurocs(msp, inside, outside)) + " |")
 
-    pool, ids = {}, None
-    for m, model in models.items():
-        ids, pool[m] = pool_embeddings(suite, m, dataset=data, model=model)
+    study = layer_study(feats, pool_feats, data.rows(ids)["y"].to_numpy(), inside, outside)
+
+    emb = {k: {m: f[EMBEDDING] for m, f in v.items()} for k, v in feats.items()}
+    pool = {m: f[EMBEDDING] for m, f in pool_feats.items()}
     labels = dict(zip(ids, data.rows(ids)["dx"], strict=True))
     hold_table = similar_cases(emb["hold-out"], pool, ids, k=5)
     reference = nearest_similarities(hold_table)
     prec = precision_at_k(hold_table, list(data.rows(hold_ids)["dx"]), labels, k=5)
-    photo = calibrate_neighbours(similar_cases(emb["photographs"], pool, ids, k=5), reference)
-    words = photo["closeness"].value_counts(normalize=True)
+    photo_table = similar_cases(emb["photographs"], pool, ids, k=5)
+    plain = calibrate_neighbours(photo_table, reference)["closeness"]
+    honest = calibrate_neighbours(
+        photo_table, reference, unusual=np.flatnonzero(default_flags["photographs"]))["closeness"]
+
+    def words(closeness) -> str:
+        share_of = closeness.value_counts(normalize=True)
+        return ", ".join(f"{w} {share_of.get(w, 0.0):.0%}" for w in ("very close", "close", "far"))
+
     kind = "demo" if suite.dataset_info.get("name") == "synthetic" else "HAM10000"
     lines = [
         *rows, "",
+        f"- Score: the default is `{DEFAULT_SCORE}`; each member's distances are divided by "
+        "their hold-out median, averaged over the distances and the members.",
         f"- Other dermoscopy: {other[0] if other else 'none (no HAM10000 copy found)'}.",
         f"- Suite `{suite.name}`: {len(models)} members, {size} px, pool {len(ids)}, hold-out "
         f"{len(hold_ids)}; "
@@ -171,11 +202,39 @@ def measure(suite_path: Path, *, n_fresh: int, n_other: int) -> tuple[str, str]:
         f"- Retrieval: hold-out top-1 cosine (centred, mean of members) median "
         f"{np.median(reference):.3f}, 5th percentile {np.percentile(reference, 5):.3f}; "
         f"precision@5 (same diagnosis) {prec['precision']:.2f} vs chance {prec['chance']:.2f}. "
-        "Photographs' top-5 neighbours: "
-        + ", ".join(f"{w} {words.get(w, 0.0):.0%}" for w in ("very close", "close", "far"))
-        + ".",
+        f"Photographs' top-5 neighbours by the cosine alone: {words(plain)}; as the pages "
+        f"word them (every neighbour of a flagged image is far): {words(honest)}.",
+        "", "Layer study: the `layers` score (Mahalanobis on `log1p` channel means and "
+        "standard deviations, ratio to the hold-out median, mean over blocks and members) "
+        f"on other blocks and combinations; `{EMBEDDING}` is the penultimate embedding "
+        "(not log-transformed).", "", *study,
     ]
     return kind, "\n".join(lines)
+
+
+def layer_study(feats: dict, pool: dict, labels: np.ndarray, inside: list[str],
+                outside: list[str]) -> list[str]:
+    """The flagged shares and AUROCs of ``score="layers"`` on each block of
+    :data:`STUDY_LAYERS` alone, the embedding alone, and combinations."""
+    from dermviz.analysis.ood import DEFAULT_LAYERS, fit_ood, is_unusual, ood_scores
+    from dermviz.models.embed import EMBEDDING
+
+    combos = [*[(b,) for b in STUDY_LAYERS], (EMBEDDING,), DEFAULT_LAYERS,
+              ("mixed0", "mixed1", "mixed2"), ("mixed0", "mixed2", "mixed5"),
+              ("mixed0", "mixed2", "mixed5", "mixed7"),
+              ("mixed0", "mixed2", "mixed5", "mixed7", EMBEDDING), ("mixed0", "mixed2", EMBEDDING)]
+    rows = ["| feature sets | hold-out flagged | fresh flagged | photographs flagged | "
+            "other dermoscopy flagged | AUROC vs photographs | AUROC vs other dermoscopy |",
+            "|---|---|---|---|---|---|---|"]
+    for combo in dict.fromkeys(combos):
+        cal = fit_ood(pool, labels, feats["hold-out"], score="layers", layers=combo)
+        s = {k: ood_scores(cal, f) for k, f in feats.items()}
+        flagged = [f"{is_unusual(cal, s[k]).mean():.1%}" if k in s else "n/a"
+                   for k in ("hold-out", "fresh", "photographs", "other")]
+        label = " + ".join(combo) + (" **(default)**" if combo == DEFAULT_LAYERS else "")
+        rows.append(f"| {label} | " + " | ".join(flagged) + " | "
+                    + " | ".join(aurocs(s, inside, outside)) + " |")
+    return rows
 
 
 def aurocs(scores: dict[str, np.ndarray], inside: list[str], outside: list[str]) -> list[str]:

@@ -138,19 +138,37 @@ def suite_similar_cases(
     model (default ``suite.load_model``; a dashboard passes its cached models).
     Other options as in :func:`similar_cases`.
     """
-    from dermviz.models.embed import embed_images, pool_embeddings  # loads Keras models
+    from dermviz.models.embed import embed_images  # loads Keras models
 
     members = list(suite.member_ids) if members is None else list(members)
+    load = model_loader if model_loader is not None else suite.load_model
+    models = {m: load(m) for m in members}  # each loaded once, for query and pool
+    query = {m: embed_images(models[m], images, batch_size=batch_size) for m in members}
+    return pool_similar_cases(suite, query, k=k, combine=combine, centre=centre,
+                              dataset=dataset, batch_size=batch_size,
+                              model_loader=models.__getitem__)
+
+
+def pool_similar_cases(
+    suite: Any, query: Mapping[str, np.ndarray], *, k: int = 5, combine: str = "mean",
+    centre: bool = True, dataset: Any = None, batch_size: int = 32,
+    model_loader: Callable[[str], Any] | None = None,
+) -> pd.DataFrame:
+    """As :func:`suite_similar_cases` for query images already embedded: ``query`` maps
+    each chosen member to its embeddings of them (e.g. the ``embedding`` of
+    :func:`dermviz.models.embed.layer_statistics`, whose pass also gave the OOD score's
+    features)."""
+    from dermviz.models.embed import pool_embeddings  # loads Keras models
+
+    members = list(query)
+    if not members:
+        raise ValueError("no members chosen")
     dataset = dataset if dataset is not None else suite.dataset()
     load = model_loader if model_loader is not None else suite.load_model
-    query, pool, ids = {}, {}, None
+    pool, ids = {}, []
     for m in members:
-        model = load(m)
-        ids, pool[m] = pool_embeddings(suite, m, dataset=dataset, model=model,
+        ids, pool[m] = pool_embeddings(suite, m, dataset=dataset, model=load(m),
                                        batch_size=batch_size)
-        query[m] = embed_images(model, images, batch_size=batch_size)
-    if ids is None:
-        raise ValueError("no members chosen")
     return similar_cases(query, pool, ids, k=k, members=members, combine=combine, centre=centre)
 
 
@@ -217,11 +235,34 @@ def closeness(percentile: np.ndarray | float) -> np.ndarray:
     return np.asarray(CLOSENESS, dtype=object)[index]
 
 
-def calibrate_neighbours(table: pd.DataFrame, reference: np.ndarray) -> pd.DataFrame:
-    """A :func:`similar_cases` table with ``distance_percentile`` and ``closeness`` added."""
+def calibrate_neighbours(
+    table: pd.DataFrame, reference: np.ndarray, *, unusual: Sequence[int] | None = None
+) -> pd.DataFrame:
+    """A :func:`similar_cases` table with ``distance_percentile`` and ``closeness`` added.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A :func:`similar_cases` table.
+    reference : ndarray, (n,)
+        The hold-out's nearest-neighbour similarities (:func:`nearest_similarities`).
+    unusual : sequence of int, optional
+        The ``query`` numbers of images flagged out-of-distribution
+        (:func:`dermviz.analysis.ood.is_unusual`): each of their neighbours is "far",
+        whatever its percentile. The centred cosine ignores the embeddings' scale, so an
+        image unlike anything in the pool (a photograph shown to a dermoscopy suite) can
+        still point the way some training images do and read "close"; the OOD score,
+        which carries the scale, decides for it. ``distance_percentile`` is kept as
+        computed.
+    """
     out = table.copy()
     out["distance_percentile"] = distance_percentile(out["similarity"].to_numpy(), reference)
     out["closeness"] = closeness(out["distance_percentile"].to_numpy())
+    if unusual is not None:
+        flagged = np.asarray(unusual)
+        if flagged.ndim != 1 or (flagged.size and not np.issubdtype(flagged.dtype, np.integer)):
+            raise ValueError(f"unusual must be a sequence of query numbers, got {unusual!r}")
+        out.loc[out["query"].isin(flagged.tolist()), "closeness"] = CLOSENESS[-1]
     return out
 
 

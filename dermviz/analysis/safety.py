@@ -4,8 +4,10 @@ and the thumbnails.
 
 :func:`prepare_safety` computes it once, when a suite is built (``dermviz demo``,
 ``train``, ``search``) or, for an older suite, in a background job
-(``dermviz prepare``): every member's pool embeddings (the cache of
-:func:`dermviz.models.embed.pool_embeddings`), the hold-out's embeddings, the OOD scorer
+(``dermviz prepare``): every member's features of the pool and the hold-out, from one
+pass per image (:func:`dermviz.models.embed.layer_statistics`: the OOD score's channel
+statistics and the embedding, whose pool part fills the cache of
+:func:`dermviz.models.embed.pool_embeddings`), the OOD scorer
 fitted on the pool and calibrated on the hold-out (:mod:`dermviz.analysis.ood`), the
 :data:`MAX_SIMILAR` training images closest to every hold-out image and the hold-out's
 nearest-neighbour similarities that calibrate them (:mod:`dermviz.analysis.retrieval`),
@@ -33,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dermviz.analysis.ood import (
+    DEFAULT_LAYERS,
     OODCalibration,
     fit_ood,
     holdout_percentile,
@@ -40,12 +43,14 @@ from dermviz.analysis.ood import (
     load_ood,
     ood_scores,
     save_ood,
+    suite_holdout_features,
 )
 from dermviz.analysis.retrieval import (
     calibrate_neighbours,
     nearest_similarities,
     similar_cases,
 )
+from dermviz.models.embed import EMBEDDING
 from dermviz.store.arrays import ArrayRecord, ArrayStore
 
 #: The suite folder's store of what this module prepares.
@@ -134,7 +139,7 @@ def prepare_safety(
     progress : callable, optional
         ``progress(fraction, sentence)`` after each step.
     """
-    from dermviz.models.embed import pool_embeddings  # loads Keras
+    from dermviz.models.embed import pool_layer_statistics  # loads Keras
 
     members = list(suite.member_ids)
     if not members:
@@ -150,21 +155,27 @@ def prepare_safety(
         say(done / steps, detail)
         done += 1
 
-    pool: dict[str, np.ndarray] = {}
+    # One pass per member and image gives the OOD score's channel statistics and the
+    # embedding of the similar cases (which also fills the pool's embedding cache).
+    pool_features: dict[str, dict[str, np.ndarray]] = {}
     ids: list[str] = []
     for m in members:
         step(f"embedding the {len(dataset.pool)} training images with member {m}")
-        ids, pool[m] = pool_embeddings(suite, m, dataset=dataset, model=load(m),
-                                       batch_size=batch_size)
-    holdout: dict[str, np.ndarray] = {}
+        ids, pool_features[m] = pool_layer_statistics(
+            suite, m, layers=DEFAULT_LAYERS, dataset=dataset, model=load(m),
+            batch_size=batch_size)
+    hold_features: dict[str, dict[str, np.ndarray]] = {}
     for m in members:
         step(f"embedding the {len(dataset.holdout)} hold-out images with member {m}")
-        holdout[m] = _holdout_one(suite, dataset, load(m), batch_size)
+        hold_features |= suite_holdout_features(suite, dataset=dataset, members=[m],
+                                                batch_size=batch_size, model_loader=load)
     step("calibrating the out-of-distribution score on the hold-out")
     labels = dataset.rows(ids)["y"].to_numpy()
-    calibration = fit_ood(pool, labels, holdout)
+    calibration = fit_ood(pool_features, labels, hold_features)
     holdout_ids = np.asarray([str(i) for i in dataset.holdout["image_id"]])
-    scores = ood_scores(calibration, holdout)
+    scores = ood_scores(calibration, hold_features)
+    pool = {m: f[EMBEDDING] for m, f in pool_features.items()}
+    holdout = {m: f[EMBEDDING] for m, f in hold_features.items()}
     step("finding every hold-out image's similar training images")
     table = similar_cases(holdout, pool, ids, k=MAX_SIMILAR)
     reference = nearest_similarities(table)
@@ -188,21 +199,12 @@ def prepare_safety(
     return _assemble(calibration, holdout_ids, scores, reference, table, holdout_ids)
 
 
-def _holdout_one(suite: Any, dataset: Any, model: Any, batch_size: int) -> np.ndarray:
-    """One member's embeddings of the hold-out, in the hold-out's order."""
-    from dermviz.models.embed import embed_images
-
-    ids = [str(i) for i in dataset.holdout["image_id"]]
-    parts = [embed_images(model, x, batch_size=batch_size)
-             for _, x in dataset.iter_batches(ids, size=suite.image_size,
-                                              batch_size=batch_size)]
-    return np.concatenate(parts)
-
-
 def _assemble(calibration: OODCalibration, holdout_ids: np.ndarray, scores: np.ndarray,
               reference: np.ndarray, table: pd.DataFrame, query_ids: np.ndarray
               ) -> SuiteSafety:
-    similar = calibrate_neighbours(table, reference)
+    # A hold-out image flagged unusual gets "far" neighbours, as an upload does.
+    similar = calibrate_neighbours(table, reference,
+                                   unusual=np.flatnonzero(is_unusual(calibration, scores)))
     similar.insert(0, "query_id", np.asarray(query_ids)[similar.pop("query").to_numpy()])
     similar = similar.drop(columns="member", errors="ignore")
     return SuiteSafety(calibration=calibration, holdout_ids=holdout_ids,

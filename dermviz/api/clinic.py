@@ -4,18 +4,20 @@ the case report."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dermviz.analysis.report import case_report_html, png_bytes
-from dermviz.analysis.retrieval import suite_similar_cases
+from dermviz.analysis.retrieval import pool_similar_cases, suite_similar_cases
 from dermviz.api.suites import suite_dataset
 from dermviz.models.suite import Suite
 
 __all__ = [
     "MAX_SIMILAR",
     "case_report_html",
+    "embedded_similar_cases",
     "png_bytes",
     "holdout_similar",
     "member_calls",
@@ -51,6 +53,19 @@ def similar_cases(suite: Suite, images: np.ndarray, *, members: Sequence[str],
     dataset = suite_dataset(suite)
     found = suite_similar_cases(suite, images, k=k, members=list(members), dataset=dataset,
                                 model_loader=suite.model)
+    return _with_diagnoses(dataset, found)
+
+
+def embedded_similar_cases(suite: Suite, query: dict[str, np.ndarray], *, k: int
+                           ) -> pd.DataFrame:
+    """As :func:`similar_cases` for images already embedded: ``query`` maps each member to
+    its embeddings of them (:func:`dermviz.analysis.retrieval.pool_similar_cases`)."""
+    dataset = suite_dataset(suite)
+    found = pool_similar_cases(suite, query, k=k, dataset=dataset, model_loader=suite.model)
+    return _with_diagnoses(dataset, found)
+
+
+def _with_diagnoses(dataset: Any, found: pd.DataFrame) -> pd.DataFrame:
     meta = [c for c in SIMILAR_METADATA if c in dataset.table.columns]
     found = found.merge(dataset.table[meta].reset_index(), on="image_id", how="left")
     return found.drop(columns="member")

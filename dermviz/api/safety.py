@@ -8,12 +8,13 @@ background, never inside a page's rerun) and read back with :func:`suite_safety`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dermviz.analysis.ood import UNUSUAL_SENTENCE, ood_scores, suite_embeddings
+from dermviz.analysis.ood import UNUSUAL_SENTENCE, is_unusual, ood_scores, suite_features
 from dermviz.analysis.retrieval import (
     ALL_FAR_SENTENCE,
     CLOSENESS,
@@ -22,12 +23,13 @@ from dermviz.analysis.retrieval import (
 )
 from dermviz.analysis.safety import MAX_SIMILAR, SAFETY_DIR, SuiteSafety, load_safety, ood_frame
 from dermviz.api.build import prepare_suite
-from dermviz.api.clinic import SIMILAR_METADATA, similar_cases
+from dermviz.api.clinic import SIMILAR_METADATA, embedded_similar_cases
 from dermviz.api.suites import suite_dataset
 from dermviz.background import BuildStatus, safety_job_status, start_safety_job
 from dermviz.explain.degenerate import degenerate_map_sentence, is_degenerate_map
 from dermviz.explain.maps import SaliencyMaps
 from dermviz.explain.noise import SuperpixelNoise, superpixel_noise
+from dermviz.models.embed import EMBEDDING
 from dermviz.models.suite import Suite
 
 __all__ = [
@@ -104,7 +106,7 @@ def holdout_ood(suite: Suite, *, safety: SuiteSafety | None = None) -> pd.DataFr
 def image_ood(suite: Suite, images: np.ndarray, *, safety: SuiteSafety | None = None
               ) -> pd.DataFrame:
     """How unusual images from outside the suite are: ``ood_score`` (1: a typical hold-out
-    image; larger is farther from the training pool in the members' embeddings),
+    image; larger is farther from the training pool in the members' features),
     ``ood_percentile`` among the hold-out's scores, ``unusual`` (beyond the hold-out's 99th
     percentile: show :data:`UNUSUAL_SENTENCE`) and the ``threshold``.
 
@@ -119,13 +121,21 @@ def image_ood(suite: Suite, images: np.ndarray, *, safety: SuiteSafety | None = 
     SafetyNotReadyError
     """
     safety = _require(suite, safety)
+    features = _features(suite, safety, images)
+    return ood_frame(safety.calibration, ood_scores(safety.calibration, features))
+
+
+def _features(suite: Suite, safety: SuiteSafety, images: np.ndarray
+              ) -> dict[str, dict[str, np.ndarray]]:
+    """Every calibrated member's OOD features of images at the suite's size (one pass each,
+    which also gives the embedding)."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[1:] != (suite.image_size, suite.image_size, 3):
         raise ValueError(f"images must be (n, {suite.image_size}, {suite.image_size}, 3) "
                          f"for suite {suite.name!r}; got {images.shape}")
-    embeddings = suite_embeddings(suite, images, members=safety.calibration.members,
-                                  model_loader=suite.model)
-    return ood_frame(safety.calibration, ood_scores(safety.calibration, embeddings))
+    calibration = safety.calibration
+    return suite_features(suite, images, layers=calibration.layers,
+                          members=calibration.members, model_loader=suite.model)
 
 
 def _with_metadata(suite: Suite, table: pd.DataFrame) -> pd.DataFrame:
@@ -159,19 +169,40 @@ def holdout_similar_cases(suite: Suite, image_id: str, *, k: int = 6,
 
 
 def upload_similar_cases(suite: Suite, images: np.ndarray, *, k: int = 6,
-                         safety: SuiteSafety | None = None) -> pd.DataFrame:
+                         safety: SuiteSafety | None = None,
+                         unusual: Sequence[bool] | np.ndarray | None = None) -> pd.DataFrame:
     """As :func:`holdout_similar_cases` for images from outside the suite (``query``
-    numbers them): each member embeds them; the pool's embeddings come from the suite's
-    cache.
+    numbers them): each member embeds them (the pass of :func:`image_ood`, whose features
+    hold the embedding); the pool's embeddings come from the suite's cache.
+
+    Every neighbour of an image flagged unusual (:func:`image_ood`) is "far": the cosine
+    ignores the embeddings' scale, so a photograph's neighbours would otherwise read
+    "close" under the warning that it is unlike the suite's data.
+
+    Parameters
+    ----------
+    unusual : sequence of bool, optional
+        Per image, whether :func:`image_ood` flagged it (its ``unusual`` column), when the
+        caller has it; computed here when omitted.
 
     Raises
     ------
     SafetyNotReadyError
+    ValueError
+        ``unusual`` does not have one flag per image.
     """
     safety = _require(suite, safety)
-    found = similar_cases(suite, images, members=list(safety.calibration.members), k=k)
+    features = _features(suite, safety, images)
+    if unusual is None:
+        unusual = is_unusual(safety.calibration, ood_scores(safety.calibration, features))
+    flags = np.asarray(unusual)
+    if flags.dtype != bool or flags.shape != (len(images),):
+        raise ValueError(f"unusual must hold one bool per image ({len(images)}), got "
+                         f"{flags.dtype} of shape {flags.shape}")
+    # the embedding came with the OOD score's features: no second pass
+    found = embedded_similar_cases(suite, {m: f[EMBEDDING] for m, f in features.items()}, k=k)
     found["member"] = "mean"
-    ranked = calibrate_neighbours(found, safety.reference)
+    ranked = calibrate_neighbours(found, safety.reference, unusual=np.flatnonzero(flags))
     return ranked.drop(columns="member")
 
 

@@ -102,6 +102,104 @@ def embed_images(
 #: Index expressions of a batch's four flips: as is, left-right, up-down, both.
 _FLIPS = (np.s_[:, :, :], np.s_[:, :, ::-1], np.s_[:, ::-1, :], np.s_[:, ::-1, ::-1])
 
+#: The key of the penultimate-layer embedding among :func:`layer_statistics`' outputs.
+EMBEDDING = "embedding"
+
+# model -> {layers: traced forward pass to every layer's channel statistics}.
+_STATISTICS: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], Any]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _statistics_fn(model: Any, layers: tuple[str, ...]) -> Any:
+    cached = _STATISTICS.setdefault(model, {})
+    fn = cached.get(layers)
+    if fn is None:
+        import keras  # heavy: only where a model is at hand
+        import tensorflow as tf
+
+        sub_embed = _embedder(model)[0]  # checks the model has a pred layer
+        try:
+            outputs = [model.get_layer(name).output for name in layers]
+        except ValueError as err:
+            raise ValueError(f"model {model.name!r} has no layer among {list(layers)}") from err
+        if any(len(o.shape) != 4 for o in outputs):
+            raise ValueError(f"layers {list(layers)} must all be spatial feature maps")
+        sub = keras.Model(model.inputs, [*outputs, sub_embed.output],
+                          name=f"{model.name}_statistics")
+
+        def run(x: Any) -> list[Any]:
+            out = sub(x, training=False)
+            *maps, embedding = out if isinstance(out, (list, tuple)) else [out]
+            stats = [tf.concat([tf.reduce_mean(a, axis=[1, 2]), tf.math.reduce_std(a, axis=[1, 2])],
+                               axis=-1) for a in maps]
+            return [*stats, embedding]
+
+        fn = cached[layers] = tf.function(run, reduce_retracing=True)
+    return fn
+
+
+def layer_statistics(
+    model: Any, images: np.ndarray, *, layers: Sequence[str], batch_size: int = 32,
+    flip_invariant: bool = True,
+) -> dict[str, np.ndarray]:
+    """Channel statistics of several layers and the penultimate embedding, from one pass.
+
+    For each named layer (a spatial feature map, e.g. an Inception block ``mixed0``) the
+    global-average-pooled activations and their spatial standard deviations per channel,
+    ``(n, 2 * channels)`` (means first): the features of Lee et al.'s feature ensemble
+    [1]_, the standard deviations being texture statistics in the spirit of Sastry and
+    Oore's Gram matrices [2]_. One multi-output model serves every layer (built once per
+    model and layer set), so the cost is that of :func:`embed_images`.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A dermviz member.
+    images : ndarray, (n, H, W, 3)
+        Pixel values in [0, 255], at the model's input size.
+    layers : sequence of str
+        Layer names (no repeats; none: the embedding alone).
+    batch_size : int
+        Images per forward pass.
+    flip_invariant : bool
+        Average over the image's four flips, as :func:`embed_images` does.
+
+    Returns
+    -------
+    dict of str -> ndarray, float32
+        One ``(n, 2 * channels)`` array per layer, and :data:`EMBEDDING`: the
+        penultimate-layer embedding, equal to :func:`embed_images`'s.
+
+    References
+    ----------
+    .. [1] Lee, Lee, Lee and Shin, "A Simple Unified Framework for Detecting
+       Out-of-Distribution Samples and Adversarial Attacks", NeurIPS 2018.
+    .. [2] Sastry and Oore, "Detecting Out-of-Distribution Examples with Gram Matrices",
+       ICML 2020.
+    """
+    layers = tuple(str(name) for name in layers)
+    if len(set(layers)) != len(layers) or EMBEDDING in layers:
+        raise ValueError(f"layers must name each layer once (not {EMBEDDING!r}, which is "
+                         f"always computed), got {list(layers)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or not len(images):
+        raise ValueError(f"images must be (n >= 1, H, W, 3), got shape {images.shape}")
+    fn = _statistics_fn(model, layers)
+    names = [*layers, EMBEDDING]
+    flips = _FLIPS if flip_invariant else _FLIPS[:1]
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].astype(np.float32, copy=False)
+        totals = None
+        for flip in flips:
+            outs = [np.asarray(o, dtype=np.float64) for o in fn(np.ascontiguousarray(batch[flip]))]
+            totals = outs if totals is None else [t + o for t, o in zip(totals, outs, strict=True)]
+        for name, total in zip(names, totals, strict=True):
+            parts[name].append((total / len(flips)).astype(np.float32))
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
 
 def embeddings_path(suite_path: str | Path, member_id: str) -> Path:
     """Where a member's training-pool embeddings are cached."""
@@ -176,3 +274,31 @@ def pool_embeddings(
     emb = np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
     write_embeddings(path, ids, emb, image_size=suite.image_size)
     return ids, emb
+
+
+def pool_layer_statistics(
+    suite: Any, member_id: str, *, layers: Sequence[str], dataset: Any = None,
+    model: Any = None, batch_size: int = 32,
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """A member's :func:`layer_statistics` of the suite's training pool, in one pass that
+    also (re)writes the member's embedding cache (:func:`pool_embeddings` then reads it).
+
+    Returns
+    -------
+    image_ids : list of str
+        The pool's ids, in the dataset's order.
+    features : dict of str -> ndarray
+        As :func:`layer_statistics`.
+    """
+    suite.member(member_id)  # unknown members fail before any work
+    dataset = dataset if dataset is not None else suite.dataset()
+    model = model if model is not None else suite.load_model(member_id)
+    ids = [str(i) for i in dataset.pool["image_id"]]
+    parts = [layer_statistics(model, x, layers=layers, batch_size=batch_size)
+             for _, x in dataset.iter_batches(ids, size=suite.image_size, batch_size=batch_size)]
+    if not parts:
+        raise ValueError(f"suite {suite.name!r} has an empty training pool")
+    features = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    write_embeddings(embeddings_path(suite.path, member_id), ids, features[EMBEDDING],
+                     image_size=suite.image_size)
+    return ids, features

@@ -33,39 +33,51 @@ def _blobs(rng: np.random.Generator, n: int, *, shift: float = 0.0):
     return means[y] + rng.normal(size=(n, D)), y, means
 
 
+def _features(x: np.ndarray, score: str):
+    """One member's features of embeddings ``x``: the array itself, or for ``"layers"``
+    two layers' channel statistics whose ``log1p`` is ``x`` shifted (each layer's own
+    shift; a Mahalanobis distance does not see it)."""
+    if score != "layers":
+        return x
+    return {"mixed0": np.expm1(x + 100.0), "mixed2": np.expm1(x + 110.0)}
+
+
 def _fitted(score: str = "both", *, n_pool: int = 600, n_hold: int = 400, seed: int = 0):
     rng = np.random.default_rng(seed)
     pool, y, means = _blobs(rng, n_pool)
     hold, _, _ = _blobs(rng, n_hold)
     # a second member sees the same images through a random rotation and scale
     q, _ = np.linalg.qr(rng.normal(size=(D, D)))
-    cal = fit_ood({"a": pool, "b": 2.0 * pool @ q}, y, {"a": hold, "b": 2.0 * hold @ q},
-                  score=score)
-    return cal, means, q, rng
+
+    def members(x):
+        return {"a": _features(x, score), "b": _features(2.0 * x @ q, score)}
+
+    cal = fit_ood(members(pool), y, members(hold), score=score)
+    return cal, means, members, rng
 
 
 @pytest.mark.parametrize("score", SCORES)
 def test_class_mean_scores_lowest_and_far_point_is_flagged(score):
-    cal, means, q, rng = _fitted(score)
+    cal, means, members, rng = _fitted(score)
     far = means[1] + 12.0 * rng.normal(size=D) / np.sqrt(D) * 3
     probe = np.stack([means[0], means[1], far, -means[1]])
-    scores = ood_scores(cal, {"a": probe, "b": 2.0 * probe @ q})
+    scores = ood_scores(cal, members(probe))
     flags = is_unusual(cal, scores)
     assert flags.tolist() == [False, False, True, True]
-    if score == "mahalanobis":  # exactly at a class mean: distance ~0, below every image
+    if score in ("mahalanobis", "layers"):  # at a class mean: distance ~0, below every image
         assert scores[:2].max() < cal.holdout_scores.min()
     assert holdout_percentile(cal, scores[2:]).tolist() == [100.0, 100.0]
 
 
 @pytest.mark.parametrize("score", SCORES)
 def test_fresh_in_distribution_images_are_flagged_at_about_the_nominal_rate(score):
-    cal, _, q, rng = _fitted(score)
+    cal, _, members, rng = _fitted(score)
     assert is_unusual(cal, cal.holdout_scores).mean() <= 0.01
     fresh, _, _ = _blobs(rng, 2000)
-    rate = is_unusual(cal, ood_scores(cal, {"a": fresh, "b": 2.0 * fresh @ q})).mean()
+    rate = is_unusual(cal, ood_scores(cal, members(fresh))).mean()
     assert 0.0 < rate < 0.03  # nominal 1%, from 400 calibration images
     shifted, _, _ = _blobs(rng, 200, shift=8.0)
-    assert is_unusual(cal, ood_scores(cal, {"a": shifted, "b": 2.0 * shifted @ q})).mean() > 0.9
+    assert is_unusual(cal, ood_scores(cal, members(shifted))).mean() > 0.9
 
 
 def test_ratio_to_the_holdout_median_is_about_one_in_distribution():
@@ -89,16 +101,17 @@ def test_density_matches_sklearn_pieces():
 
 
 def test_store_round_trip(tmp_path):
-    cal, means, q, _ = _fitted(n_pool=60, n_hold=20)
-    store = ArrayStore(tmp_path / "arrays")
-    assert load_ood(store) is None
-    save_ood(store, cal)
-    back = load_ood(store)
-    assert back.members == cal.members and back.score == cal.score
-    probe = np.stack([means[0], means[1] + 10])
-    emb = {"a": probe, "b": 2.0 * probe @ q}
-    np.testing.assert_allclose(ood_scores(back, emb), ood_scores(cal, emb), rtol=1e-6)
-    assert back.threshold == cal.threshold
+    for score in ("both", "layers"):
+        cal, means, members, _ = _fitted(score, n_pool=60, n_hold=20)
+        store = ArrayStore(tmp_path / score)
+        assert load_ood(store) is None
+        save_ood(store, cal)
+        back = load_ood(store)
+        assert back.members == cal.members and back.score == cal.score
+        assert back.layers == cal.layers == (() if score == "both" else ("mixed0", "mixed2"))
+        emb = members(np.stack([means[0], means[1] + 10]))
+        np.testing.assert_allclose(ood_scores(back, emb), ood_scores(cal, emb), rtol=1e-6)
+        assert back.threshold == cal.threshold
 
 
 def test_msp_and_auroc():
@@ -119,20 +132,64 @@ def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match="score must"):
         fit_ood({"a": pool}, y, {"a": pool}, score="energy")
     with pytest.raises(ValueError, match="quantile"):
-        fit_ood({"a": pool}, y, {"a": pool}, quantile=1.0)
+        fit_ood({"a": pool}, y, {"a": pool}, score="both", quantile=1.0)
     with pytest.raises(ValueError, match="different members"):
-        fit_ood({"a": pool}, y, {"b": pool})
+        fit_ood({"a": pool}, y, {"b": pool}, score="both")
     with pytest.raises(ValueError, match="one label"):
-        fit_ood({"a": pool}, y[:-1], {"a": pool})
+        fit_ood({"a": pool}, y[:-1], {"a": pool}, score="both")
     with pytest.raises(ValueError, match="at least 2 pool"):
-        fit_ood({"a": pool}, np.r_[1, np.zeros(19, int)], {"a": pool})
+        fit_ood({"a": pool}, np.r_[1, np.zeros(19, int)], {"a": pool}, score="both")
     with pytest.raises(ValueError, match="NaN"):
-        fit_ood({"a": np.full_like(pool, np.nan)}, y, {"a": pool})
-    cal = fit_ood({"a": pool}, y, {"a": pool})
+        fit_ood({"a": np.full_like(pool, np.nan)}, y, {"a": pool}, score="both")
+    # the feature ensemble needs its layers' statistics, non-negative
+    with pytest.raises(KeyError, match="mixed0"):
+        fit_ood({"a": pool}, y, {"a": pool})
+    with pytest.raises(ValueError, match=">= 0"):
+        fit_ood({"a": {"mixed0": pool - 100.0}}, y, {"a": {"mixed0": pool}},
+                layers=["mixed0"])
+    with pytest.raises(ValueError, match="each once"):
+        fit_ood({"a": {"x": pool}}, y, {"a": {"x": pool}}, layers=["x", "x"])
+    cal = fit_ood({"a": pool}, y, {"a": pool}, score="both")
     with pytest.raises(ValueError, match="dimensions"):
         ood_scores(cal, {"a": np.ones((1, D + 1))})
     with pytest.raises(KeyError, match="b"):
         ood_scores(cal, {"b": pool})
+
+
+def test_the_feature_ensemble_flags_an_image_off_in_one_layer_only():
+    """Lee et al.'s ensemble on hand-built layer statistics: three layers see the same
+    two-class images through their own rotations; an image whose statistics are typical in
+    two layers and shifted by 20 standard deviations in the third (as a photograph's colour
+    statistics are in an early block while its late features look like a lesion's) is
+    flagged, each layer's distance being a ratio to its own hold-out median; the same
+    image, typical everywhere, is not."""
+    rng = np.random.default_rng(5)
+    pool, y, means = _blobs(rng, 400)
+    hold, _, _ = _blobs(rng, 300)
+    rot = [np.linalg.qr(rng.normal(size=(D, D)))[0] for _ in range(3)]
+    layers = ("mixed0", "mixed2", "mixed5")
+
+    def stats(x, off=None):  # channel statistics whose log1p is the rotated x (+ 100)
+        out = {}
+        for name, r in zip(layers, rot, strict=True):
+            z = x @ r + 100.0
+            if name == off:  # 20 standard deviations across the class axis (axis 0)
+                z = z + 20.0 * r[1]
+            out[name] = np.expm1(z)
+        return out
+
+    cal = fit_ood({"a": stats(pool)}, y, {"a": stats(hold)}, layers=layers)
+    assert cal.layers == layers
+    probe = means[[0, 1]]
+    typical = ood_scores(cal, {"a": stats(probe)})
+    assert not is_unusual(cal, typical).any()
+    for off in layers:
+        shifted = ood_scores(cal, {"a": stats(probe, off=off)})
+        assert is_unusual(cal, shifted).all(), off
+        # that layer's distance is ~20 (unit covariance), its ratio 20 / its hold-out
+        # median; the other layers' are 0 (a class mean): the mean over three layers
+        reference = cal.densities[0].reference[layers.index(off)]
+        np.testing.assert_allclose(shifted, 20.0 / reference / 3, rtol=0.15)
 
 
 def test_smoke_suite_passes_its_own_data_and_flags_photographs(smoke_suite):
@@ -141,7 +198,7 @@ def test_smoke_suite_passes_its_own_data_and_flags_photographs(smoke_suite):
     maximum-softmax baseline at telling them apart."""
     import skimage.data
 
-    from dermviz.analysis.ood import fit_suite_ood, suite_embeddings
+    from dermviz.analysis.ood import fit_suite_ood, suite_features
     from dermviz.data.images import resize_image
     from dermviz.data.synthetic import make_synthetic
     from dermviz.models.predict import predict_proba
@@ -158,8 +215,11 @@ def test_smoke_suite_passes_its_own_data_and_flags_photographs(smoke_suite):
     fresh = fresh_data.load_images(list(fresh_data.holdout["image_id"]), size=size)
     photos = np.stack([resize_image(getattr(skimage.data, name)(), size)
                        for name in ("astronaut", "coffee", "chelsea", "rocket")])
-    s_fresh = ood_scores(cal, suite_embeddings(smoke_suite, fresh, model_loader=models.get))
-    s_photo = ood_scores(cal, suite_embeddings(smoke_suite, photos, model_loader=models.get))
+    def features(x):
+        return suite_features(smoke_suite, x, layers=cal.layers, model_loader=models.get)
+
+    s_fresh = ood_scores(cal, features(fresh))
+    s_photo = ood_scores(cal, features(photos))
     assert is_unusual(cal, s_fresh).mean() <= 0.2
     assert is_unusual(cal, s_photo).all()
     inside = np.r_[cal.holdout_scores, s_fresh]

@@ -85,6 +85,16 @@ def test_distance_percentile_words_and_all_far():
     assert calibrated["closeness"].tolist() == ["far", "far", "very close", "far"]
     flags = all_far(calibrated)
     assert flags.tolist() == [True, False]
+    # an image flagged out-of-distribution: every neighbour is far, its percentile kept
+    flagged = calibrate_neighbours(table, reference=np.array([0.999, 0.998]), unusual=[1])
+    assert flagged["closeness"].tolist() == ["far", "far", "far", "far"]
+    assert all_far(flagged).tolist() == [True, True]
+    np.testing.assert_array_equal(flagged["distance_percentile"],
+                                  calibrated["distance_percentile"])
+    same = calibrate_neighbours(table, reference=np.array([0.999, 0.998]), unusual=[])
+    assert same["closeness"].tolist() == calibrated["closeness"].tolist()
+    with pytest.raises(ValueError, match="query numbers"):
+        calibrate_neighbours(table, reference=np.array([0.999]), unusual=[True, False])
     with pytest.raises(ValueError, match="calibrate"):
         all_far(table)
     with pytest.raises(ValueError, match="at least one"):

@@ -65,6 +65,35 @@ def test_similar_cases_carry_a_calibrated_closeness(smoke_suite):
         api.holdout_similar_cases(smoke_suite, "no-such-image")
 
 
+def test_a_flagged_images_neighbours_are_all_far(smoke_suite):
+    """The astronaut is flagged unusual; the cosine ignores scale and would call some of its
+    neighbours close, the page's words do not."""
+    photo = _photograph(smoke_suite.image_size)[None]
+    found = api.upload_similar_cases(smoke_suite, photo, k=5)
+    assert (found["closeness"] == "far").all()
+    assert api.every_neighbour_far(found)
+    # the same neighbours worded by the percentile alone (as if it were not flagged)
+    plain = api.upload_similar_cases(smoke_suite, photo, k=5, unusual=[False])
+    assert plain["image_id"].tolist() == found["image_id"].tolist()
+    np.testing.assert_allclose(plain["distance_percentile"], found["distance_percentile"])
+    with pytest.raises(ValueError, match="one bool per image"):
+        api.upload_similar_cases(smoke_suite, photo, k=5, unusual=[True, True])
+
+
+def test_signed_cam_is_the_map_without_the_relu():
+    grid = np.array([[[1.0, -3.0], [0.5, -0.5]]], np.float32)
+    maps = api.SaliencyMaps(method="gradcam", maps=np.zeros((1, 6, 6), np.float32),
+                            target_class=np.array([1]), p_melanoma=np.array([0.7], np.float32),
+                            grid=(2, 2), params={}, extras={"grid_cam": grid})
+    signed = api.signed_cam(maps)
+    assert signed.shape == (6, 6)
+    assert signed.min() == pytest.approx(-1.0) and 0 < signed.max() < 1  # -3 is the extreme
+    assert signed[0, -1] < 0 < signed[0, 0]
+    assert api.signed_cam(dataclasses.replace(maps, extras={})) is None
+    with pytest.raises(IndexError):
+        api.signed_cam(maps, 1)
+
+
 def test_every_neighbour_far():
     far = pd.DataFrame({"rank": [1, 2], "closeness": ["far", "far"]})
     assert api.every_neighbour_far(far)

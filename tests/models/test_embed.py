@@ -10,7 +10,14 @@ import pytest
 from dermviz.analysis.retrieval import similar_cases, suite_similar_cases
 from dermviz.data.images import resize_image
 from dermviz.data.synthetic import render_lesion
-from dermviz.models.embed import embed_images, embeddings_path, pool_embeddings, read_embeddings
+from dermviz.models.embed import (
+    EMBEDDING,
+    embed_images,
+    embeddings_path,
+    layer_statistics,
+    pool_embeddings,
+    read_embeddings,
+)
 from tests.helpers import array_dataset
 
 SIZE = 75
@@ -41,6 +48,30 @@ def test_embedding_is_what_the_final_layer_reads(model, lesions):
         rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="\\(n, H, W, 3\\)"):
         embed_images(model, lesions[0])
+
+
+def test_layer_statistics_are_channel_means_and_stds_from_one_pass(model, lesions):
+    """Each layer's features are its activations' spatial mean and standard deviation per
+    channel (means first), the embedding is embed_images's, all from one model."""
+    import keras
+
+    out = layer_statistics(model, lesions[:3], layers=["mixed0", "mixed2"], batch_size=3,
+                           flip_invariant=False)
+    assert list(out) == ["mixed0", "mixed2", EMBEDDING]
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in ("mixed0", "mixed2")])
+    for name, act in zip(("mixed0", "mixed2"), probe(lesions[:3].astype("float32")),
+                         strict=True):
+        act = np.asarray(act, np.float64)
+        expected = np.concatenate([act.mean(axis=(1, 2)), act.std(axis=(1, 2))], axis=1)
+        assert out[name].shape == (3, 2 * act.shape[-1]) and out[name].dtype == np.float32
+        np.testing.assert_allclose(out[name], expected, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(out[EMBEDDING], embed_images(model, lesions[:3],
+                                                            flip_invariant=False),
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="each layer once"):
+        layer_statistics(model, lesions[:1], layers=["mixed0", "mixed0"])
+    with pytest.raises(ValueError, match="no layer"):
+        layer_statistics(model, lesions[:1], layers=["nope"])
 
 
 def test_flipped_copy_comes_first(model, lesions):
