@@ -157,18 +157,20 @@ def prepare_safety(
 
     # One pass per member and image gives the OOD score's channel statistics and the
     # embedding of the similar cases (which also fills the pool's embedding cache).
+    # Each member is loaded once, for the pool and the hold-out (one traced pass).
     pool_features: dict[str, dict[str, np.ndarray]] = {}
+    hold_features: dict[str, dict[str, np.ndarray]] = {}
     ids: list[str] = []
     for m in members:
+        model = load(m)
         step(f"embedding the {len(dataset.pool)} training images with member {m}")
         ids, pool_features[m] = pool_layer_statistics(
-            suite, m, layers=DEFAULT_LAYERS, dataset=dataset, model=load(m),
+            suite, m, layers=DEFAULT_LAYERS, dataset=dataset, model=model,
             batch_size=batch_size)
-    hold_features: dict[str, dict[str, np.ndarray]] = {}
-    for m in members:
         step(f"embedding the {len(dataset.holdout)} hold-out images with member {m}")
         hold_features |= suite_holdout_features(suite, dataset=dataset, members=[m],
-                                                batch_size=batch_size, model_loader=load)
+                                                batch_size=batch_size,
+                                                model_loader=lambda _, model=model: model)
     step("calibrating the out-of-distribution score on the hold-out")
     labels = dataset.rows(ids)["y"].to_numpy()
     calibration = fit_ood(pool_features, labels, hold_features)

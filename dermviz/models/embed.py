@@ -134,7 +134,10 @@ def _statistics_fn(model: Any, layers: tuple[str, ...]) -> Any:
                                axis=-1) for a in maps]
             return [*stats, embedding]
 
-        fn = cached[layers] = tf.function(run, reduce_retracing=True)
+        # One trace for every batch size (a pool's last, smaller batch retraced otherwise:
+        # seconds per member).
+        spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+        fn = cached[layers] = tf.function(run, input_signature=[spec])
     return fn
 
 
