@@ -26,13 +26,18 @@ from dermviz.models.profiles import (
     probe_profile,
 )
 from dermviz.models.suite import Suite
-from dermviz.sanity import evaluation_spec
+from dermviz.sanity import (
+    comparison_spec,
+    evaluation_image_ids,
+    evaluation_spec,
+    randomization_spec,
+)
 from dermviz.sanity import run as run_study
 from dermviz.store.status import report
 
 __all__ = [
-    "DEMO_REPORT_CARD", "PROFILES", "SMOKE_REPORT_CARD", "prepare_report_card", "run_demo",
-    "run_probe",
+    "DEMO_REPORT_CARD", "DEMO_SANITY_IMAGES", "PROFILES", "SMOKE_REPORT_CARD",
+    "prepare_report_card", "prepare_sanity_examples", "run_demo", "run_probe",
 ]
 
 #: The small report-card study a build runs so the Report card page is not empty: two fast
@@ -47,6 +52,9 @@ DEMO_REPORT_CARD: dict[str, Any] = {
 #: tf-keras-vis, which clones and traces the model again), on the first member only.
 SMOKE_REPORT_CARD: dict[str, Any] = {**DEMO_REPORT_CARD, "methods": ("gradcam",),
                                      "max_members": 1}
+#: Images of the sanity studies the default demo's build runs (:func:`prepare_sanity_examples`)
+#: so that the Layer randomization and Reproducibility & variation pages open on a result.
+DEMO_SANITY_IMAGES = 4
 
 
 def run_demo(
@@ -63,15 +71,21 @@ def run_demo(
     ``profile`` names one of :data:`PROFILES`, or is a :class:`TrainProfile` of its own
     (a variant of one, as the demo benchmark tries). ``prepare``: also prepare what the
     clinicians' pages read (:func:`prepare_pages`); without it the pages prepare it in a
-    background job on first open.
+    background job on first open; the default profile's build also runs
+    :func:`prepare_sanity_examples`.
     """
     if isinstance(profile, str):
         if profile not in PROFILES:
             raise ValueError(f"unknown demo profile {profile!r}; choose from {sorted(PROFILES)}")
         profile = PROFILES[profile]
-    card = SMOKE_REPORT_CARD if profile is PROFILES["smoke"] else DEMO_REPORT_CARD
-    return _build(profile, out_dir=out_dir, overwrite=overwrite, explain=explain,
-                  prepare=prepare, progress=progress, report_card=card)
+    smoke = profile is PROFILES["smoke"]
+    card = SMOKE_REPORT_CARD if smoke else DEMO_REPORT_CARD
+    # The smoke suite (what the tests share) gets no sanity examples: the tests run their own.
+    suite = _build(profile, out_dir=out_dir, overwrite=overwrite, explain=explain,
+                   prepare=prepare, progress=progress, report_card=card)
+    if prepare and not smoke:
+        prepare_sanity_examples(suite, n_images=DEMO_SANITY_IMAGES, progress=progress)
+    return suite
 
 
 def run_probe(
@@ -154,6 +168,39 @@ def prepare_report_card(suite: Suite, *, dataset: Dataset | None = None,
         warnings.warn(f"suite {suite.name!r}: no report card ({err}); run 'dermviz "
                       "evaluate' or open the Report card page", RuntimeWarning, stacklevel=2)
         return None
+
+
+def prepare_sanity_examples(suite: Suite, *, dataset: Dataset | None = None,
+                            n_images: int = DEMO_SANITY_IMAGES,
+                            randomization: dict[str, Any] | None = None,
+                            progress: bool = False) -> list[Any]:
+    """Run (or read from the suite's study cache) a small GradCAM randomization study of the
+    first member and a small cross-model comparison of the first members (reproducibility
+    for a one-member suite), on ``n_images`` hold-out images, half melanomas.
+
+    ``randomization``: :func:`dermviz.sanity.randomization_spec`'s options (default: the
+    paper's design, six stages, cascading). Returns the studies run; a study the suite
+    cannot run (e.g. an empty hold-out) is skipped with a warning.
+    """
+    if not suite.member_ids:
+        return []
+    dataset = dataset if dataset is not None else suite.dataset()
+    report(force=True, phase="safety", detail="small sanity studies for the researchers' pages")
+    done = []
+    try:
+        ids = evaluation_image_ids(dataset.holdout, n_images)
+        kind = "cross_model" if len(suite.member_ids) > 1 else "reproducibility"
+        specs = [randomization_spec(suite, image_ids=ids, dataset=dataset,
+                                    **(randomization or {})),
+                 comparison_spec(suite, kind, image_ids=ids, dataset=dataset)]
+    except (ValueError, KeyError) as err:
+        warnings.warn(f"suite {suite.name!r}: no sanity examples ({err})", RuntimeWarning,
+                      stacklevel=2)
+        return done
+    for spec in specs:
+        done.append(run_study(suite, spec, dataset=dataset, load_model=suite.model,
+                              progress=progress))
+    return done
 
 
 def prepare_pages(suite: Suite, *, dataset: Dataset | None = None, progress: bool = True
