@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.results import RESULTS, provenance, write_section  # noqa: E402
+from benchmarks.results import (  # noqa: E402
+    RESULTS,
+    provenance,
+    suite_or_smoke,
+    write_section,
+)
 
 TITLE = "Out-of-distribution flag (issue 24)"
 #: Blocks whose channel statistics the layer study compares (one pass gives them all).
@@ -254,13 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="images of the other dermoscopy source")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-ood-") as tmp:
-        path = args.suite
-        if path is None:
-            from dermviz.demo import run_demo
-
-            path = Path(tmp) / "demo-smoke"
-            run_demo(profile="smoke", out_dir=path, progress=False)
+    with suite_or_smoke(args.suite, prefix="bench-ood-") as path:
         kind, body = measure(path, n_fresh=args.fresh, n_other=args.other)
     body += "\n- " + provenance([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     print(body)

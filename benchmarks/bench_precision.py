@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +28,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.results import RESULTS, provenance, write_section  # noqa: E402
+from benchmarks.results import (  # noqa: E402
+    RESULTS,
+    provenance,
+    suite_or_smoke,
+    write_section,
+)
 
 TITLE = "Precision candidates (issue 25)"
 CANDIDATES = (("float32", False), ("bfloat16", False), ("float32", True), ("bfloat16", True))
@@ -139,14 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=1e-3)
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-precision-") as tmp:
-        path = args.suite
-        if path is None:
-            from dermviz.demo import run_demo
-
-            path = Path(tmp) / "demo-smoke"
-            run_demo(profile="smoke", out_dir=path, progress=False, explain=False,
-                     prepare=False)
+    with suite_or_smoke(args.suite, prefix="bench-precision-", explain=False,
+                        prepare=False) as path:
         from dermviz.models.suite import Suite
 
         suite = Suite(path)

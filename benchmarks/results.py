@@ -7,13 +7,17 @@ AVX-512 and an AVX2-only CPU, see docs/stack.md §5).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
 import re
 import shlex
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 REPO = RESULTS.parents[1]
@@ -97,3 +101,19 @@ def write_section(title: str, body: str, *, path: Path = RESULTS) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     path.write_text(text.rstrip() + "\n")
+
+
+@contextlib.contextmanager
+def suite_or_smoke(path: Path | None, *, prefix: str, **build: Any) -> Iterator[Path]:
+    """``path``, or a fresh smoke demo suite built in a temporary folder that is removed
+    afterwards (``build``: :func:`dermviz.demo.run_demo`'s options, e.g. ``explain=False``)."""
+    if path is not None:
+        yield path
+        return
+    from dermviz.demo import run_demo
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        out = Path(tmp) / "demo-smoke"
+        run_demo(profile="smoke", out_dir=out, progress=False, **build)
+        yield out
+

@@ -260,3 +260,10 @@ def test_report_card_rank_agreement_reads_both_orders():
     assert row["spearman"] == -1.0 and row["localization order"] == "c > b > a"
     table = _markdown(pd.DataFrame({"x": [0.12345, float("nan")], "y": ["p", "q"]}))
     assert table.splitlines() == ["| x | y |", "|---|---|", "| 0.123 | p |", "| - | q |"]
+
+
+def test_suite_or_smoke_passes_a_given_suite_through(tmp_path):
+    from benchmarks.results import suite_or_smoke
+
+    with suite_or_smoke(tmp_path, prefix="never-") as path:
+        assert path == tmp_path
