@@ -248,10 +248,16 @@ def report_sentences(summary: pd.DataFrame, families: pd.DataFrame) -> list[str]
         rows = summary[(summary["member"] == member) & (summary["family"] == family)]
         straddle = rows.apply(_undecided, axis=1)
         if passing.empty:
+            # A family passes only on every metric computed; name the metrics that did pass.
+            some = rows[rows["passes"].astype(bool)] if "passes" in rows else rows.iloc[:0]
+            partly = ", ".join(f"{m} on {k}" for m, k in zip(some["method"], some["metric"],
+                                                             strict=True))
             out.append(
-                f"{member}, {family}: no method passes (none beats both the random "
-                f"map and the centred Gaussian with its 95 % interval above 0); "
-                f"the best ranked is {names}."
+                f"{member}, {family}: no method passes every {family} metric computed "
+                f"(beats both the random map and the centred Gaussian, with its 95 % "
+                f"interval above 0, on each)"
+                + (f"; passed on one metric: {partly}" if partly else "")
+                + f"; the best ranked is {names}."
             )
         else:
             out.append(

@@ -106,3 +106,25 @@ def test_unknown_methods_and_metrics_are_refused_with_the_valid_names(smoke_suit
         api.evaluate(smoke_suite, members=["m99"])
     assert "deletion" in api.evaluation_metrics("faithfulness")
     assert "layercam" in api.evaluation_methods()
+
+
+def test_a_family_not_passed_names_the_metrics_that_were():
+    import pandas as pd
+
+    gains = {"gain_vs_random_low": 0.1, "gain_vs_random_high": 0.3,
+             "gain_vs_gaussian_low": 0.1, "gain_vs_gaussian_high": 0.2}
+    summary = pd.DataFrame([
+        {"member": "m00", "family": "faithfulness", "metric": "deletion", "method": "gradcam",
+         "images": 8, "passes": True, **gains},
+        {"member": "m00", "family": "faithfulness", "metric": "insertion",
+         "method": "gradcam", "images": 8, "passes": False, **gains},
+    ])
+    families = pd.DataFrame([{"member": "m00", "family": "faithfulness", "method": "gradcam",
+                              "best": True, "passes": False}])
+    sentences = api.report_sentences(summary, families)
+    [sentence] = [s for s in sentences if s.startswith("m00, faithfulness")]
+    assert "no method passes every faithfulness metric computed" in sentence
+    assert "passed on one metric: gradcam on deletion" in sentence
+    families["passes"] = True
+    assert "m00, faithfulness: best ranked gradcam; passing: gradcam." in api.report_sentences(
+        summary, families)
