@@ -79,13 +79,11 @@ def run_demo(
             raise ValueError(f"unknown demo profile {profile!r}; choose from {sorted(PROFILES)}")
         profile = PROFILES[profile]
     smoke = profile is PROFILES["smoke"]
-    card = SMOKE_REPORT_CARD if smoke else DEMO_REPORT_CARD
     # The smoke suite (what the tests share) gets no sanity examples: the tests run their own.
-    suite = _build(profile, out_dir=out_dir, overwrite=overwrite, explain=explain,
-                   prepare=prepare, progress=progress, report_card=card)
-    if prepare and not smoke:
-        prepare_sanity_examples(suite, n_images=DEMO_SANITY_IMAGES, progress=progress)
-    return suite
+    return _build(profile, out_dir=out_dir, overwrite=overwrite, explain=explain,
+                  prepare=prepare, progress=progress,
+                  report_card=SMOKE_REPORT_CARD if smoke else DEMO_REPORT_CARD,
+                  sanity_examples=not smoke)
 
 
 def run_probe(
@@ -126,7 +124,8 @@ def run_probe(
 
 def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain: bool,
            prepare: bool, progress: bool,
-           report_card: dict[str, Any] = DEMO_REPORT_CARD) -> Suite:
+           report_card: dict[str, Any] = DEMO_REPORT_CARD,
+           sanity_examples: bool = False) -> Suite:
     # The training engine imports scikit-learn and TensorFlow: importing dermviz.demo
     # (as the CLI does for its help) must not.
     from dermviz.models.training import train_suite
@@ -139,6 +138,9 @@ def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain:
     if prepare:
         prepare_pages(suite, dataset=dataset, progress=progress)
         prepare_report_card(suite, dataset=dataset, progress=progress, **report_card)
+        if sanity_examples:
+            prepare_sanity_examples(suite, dataset=dataset, n_images=DEMO_SANITY_IMAGES,
+                                    progress=progress)
     return suite
 
 

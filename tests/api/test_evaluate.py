@@ -87,6 +87,9 @@ def test_the_demo_runs_its_study_only_when_it_prepares(monkeypatch, tmp_path):
     monkeypatch.setattr(training, "train_suite", lambda *args, **kwargs: "suite")
     monkeypatch.setattr(demo, "prepare_pages", lambda *args, **kwargs: None)
     monkeypatch.setattr(demo, "prepare_report_card", lambda suite, **kwargs: calls.append(kwargs))
+    examples = []
+    monkeypatch.setattr(demo, "prepare_sanity_examples",
+                        lambda suite, **kwargs: examples.append(kwargs["n_images"]))
     demo.run_demo(
         profile="smoke", out_dir=tmp_path / "a", explain=False, prepare=False, progress=False
     )
@@ -95,6 +98,7 @@ def test_the_demo_runs_its_study_only_when_it_prepares(monkeypatch, tmp_path):
     demo.run_demo(profile="default", out_dir=tmp_path / "c", explain=False, progress=False)
     assert [c.get("max_members") for c in calls] == [1, None]
     assert calls[1]["methods"] == demo.DEMO_REPORT_CARD["methods"]
+    assert examples == [demo.DEMO_SANITY_IMAGES]  # the default build's only, when it prepares
 
 
 def test_unknown_methods_and_metrics_are_refused_with_the_valid_names(smoke_suite):

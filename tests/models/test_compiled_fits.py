@@ -109,6 +109,7 @@ def test_the_demo_trains_with_its_profiles_xla_setting(monkeypatch, tmp_path):
                         lambda *args, **kwargs: seen.append(kwargs["device"]))
     monkeypatch.setattr(demo, "prepare_pages", lambda *args, **kwargs: None)  # nothing trained
     monkeypatch.setattr(demo, "prepare_report_card", lambda *args, **kwargs: None)
+    monkeypatch.setattr(demo, "prepare_sanity_examples", lambda *args, **kwargs: None)
     for name in ("smoke", "default"):
         run_demo(profile=name, out_dir=tmp_path / name, explain=False, progress=False)
     assert seen == [{"xla": "auto"}, {"xla": "on"}]
