@@ -385,6 +385,20 @@ def lesion_mask(suite: Suite, image_id: str) -> np.ndarray | None:
     return api.lesion_mask(_readable(suite), image_id)
 
 
+@st.cache_data(show_spinner=False, max_entries=512, hash_funcs=BY_SUITE)
+def evidence_masks(suite: Suite, image_id: str) -> dict[str, np.ndarray] | None:
+    """:func:`dermviz.api.evidence_masks`: the evidence at the suite's size, or None."""
+    return api.evidence_masks(_readable(suite), image_id)
+
+
+@st.cache_data(show_spinner="Rendering the image without its evidence and asking every "
+               "member again...", max_entries=64, hash_funcs=BY_SUITE)
+def evidence_counterfactual(suite: Suite, image_id: str) -> dict[str, Any] | None:
+    """:func:`dermviz.api.evidence_counterfactual`: the image without its evidence and
+    every member's p(melanoma) on both."""
+    return with_members(lambda: api.evidence_counterfactual(_readable(suite), image_id))
+
+
 @st.cache_data(show_spinner="Finding similar training cases for every hold-out image...",
                max_entries=8, hash_funcs=BY_SUITE)
 def holdout_similar(suite: Suite, members: tuple[str, ...]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from dermviz.api import (
     CLASSES,
     METADATA_FILTERS,
     MISSED_MELANOMAS,
+    MISSES_EVIDENCE,
     SORT_KEYS,
     UNUSUAL,
     LesionFilter,
@@ -31,6 +32,8 @@ table = state.browser_table(suite)
 #: The "maps miss the lesion" filter needs stored GradCAM maps of masked images.
 scored = n_scored(table, method="gradcam")
 n_members = int(table["n_members"].max())
+#: The "maps miss the evidence" filter: evidence-mode synthetic suites only.
+has_evidence = MISSES_EVIDENCE in table.columns
 #: The "unusual for this suite" filter needs the suite's prepared safety data.
 has_ood = UNUSUAL in table.columns
 metadata = [name for name in METADATA_FILTERS if name in table.columns]
@@ -52,6 +55,10 @@ def _from_url() -> None:
     if flt.misses_lesion and not scored:
         notes.append("ignored misses_lesion: no stored GradCAM map to score")
     s[KEY + "misses_lesion"] = flt.misses_lesion and bool(scored)
+    if flt.misses_evidence and not (has_evidence and scored):
+        notes.append("ignored misses_evidence: this suite's images carry no evidence mask, "
+                     "or no GradCAM map is stored")
+    s[KEY + "misses_evidence"] = flt.misses_evidence and has_evidence and bool(scored)
     if flt.unusual_only and not has_ood:
         notes.append("ignored unusual_only: the suite's unusual-image check is not prepared")
     s[KEY + "unusual_only"] = flt.unusual_only and has_ood
@@ -111,6 +118,13 @@ with st.sidebar:
         st.button("Re-read the stored maps", on_click=state.browser_table.clear)
     elif scored < len(table):
         st.caption(f"Maps scored for {scored} of {len(table)} lesions.")
+    misses_evidence = False
+    if has_evidence:
+        misses_evidence = st.checkbox(
+            "GradCAM misses the evidence", key=KEY + "misses_evidence", disabled=not scored,
+            help="Synthetic evidence benchmark: the members' mean GradCAM mass on the "
+                 "structures that decide the class is below chance (their share of the "
+                 "image), or the map's peak is off them for most members.")
     unusual = st.checkbox(
         "Unusual for this suite", key=KEY + "unusual_only", disabled=not has_ood,
         help="Images unlike the suite's training images: beyond the hold-out's 99th "
@@ -133,6 +147,7 @@ flt = LesionFilter(
     min_wrong=int(wrong[0]), max_wrong=None if wrong[1] >= n_members else int(wrong[1]),
     consistent_only=consistent, p_min=float(p_range[0]), p_max=float(p_range[1]),
     min_disagreement=float(disagreement), misses_lesion=bool(misses),
+    misses_evidence=bool(misses_evidence),
     unusual_only=bool(unusual),
     **{name: tuple(values) for name, values in chosen.items()},
     sort=sort, descending=descending,

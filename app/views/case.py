@@ -8,6 +8,7 @@ import streamlit as st
 from app import clinic, state
 from dermviz import api
 from dermviz.api import (
+    EVIDENCE,
     GradCAM,
     KernelSHAP,
     case_report_html,
@@ -16,6 +17,7 @@ from dermviz.api import (
     png_bytes,
 )
 from dermviz.explain.overlay import (
+    EVIDENCE_COLOUR,
     cam_overlay,
     diverging_overlay,
     grey_out,
@@ -49,6 +51,7 @@ with st.sidebar:
 
 row = lesions.loc[image_id]
 mask = state.lesion_mask(suite, image_id)
+evidence = state.evidence_masks(suite, image_id)  # None unless an evidence-mode suite
 verdicts = state.verdict_table(suite)
 mine = verdicts[verdicts["image_id"] == image_id]
 table = clinic.members_table(mine["p_melanoma"], mine["threshold"], mine["member"].tolist())
@@ -99,6 +102,24 @@ st.caption("The lesion, grown by a margin, filled in from the surrounding skin (
                                   "has no mask" if removed["uses_ellipse"] else "")
            + ". A verdict that survives this did not need the lesion (docs/confounders.md).")
 
+if evidence is not None:
+    st.subheader("Without the evidence")
+    without = state.evidence_counterfactual(suite, image_id)
+    cols = st.columns([1, 1, 2])
+    cols[0].image(outline_mask(without["image"], evidence[EVIDENCE], colour=EVIDENCE_COLOUR),
+                  caption="the evidence outlined: " + ", ".join(
+                      name.replace("_", " ") for name in evidence if name != EVIDENCE),
+                  width=clinic.OVERLAY_WIDTH)
+    cols[1].image(without["without_evidence"], caption="the same image without the evidence",
+                  width=clinic.OVERLAY_WIDTH)
+    with cols[2]:
+        st.dataframe(without["table"], hide_index=True)
+        st.caption(without["sentence"])
+    st.caption("A synthetic evidence-benchmark image: its class is carried only by the "
+               "outlined structures (melanoma-specific ones from the 7-point checklist, or "
+               "their benign look-alikes), rendered again here without them "
+               "(docs/evidence-benchmark.md).")
+
 st.subheader("What the members looked at")
 if not members:
     st.info("Choose members to explain in the sidebar.")
@@ -107,6 +128,12 @@ outline = st.toggle("Lesion outline", value=mask is not None, disabled=mask is N
                     key="case_outline",
                     help="The lesion mask's border" if mask is not None
                     else "This image has no lesion mask.")
+show_evidence = st.toggle(
+    "Evidence outline", value=evidence is not None, disabled=evidence is None,
+    key="case_evidence",
+    help="The structures that carry the class (lime), where the image has them: a map that "
+         "explains the verdict should sit on them." if evidence is not None
+    else "Only images of the synthetic evidence benchmark carry an evidence mask.")
 signed = st.toggle(clinic.SIGNED_TOGGLE, value=False, key="case_signed",
                    help=clinic.SIGNED_HELP)
 img = state.image(suite, image_id)
@@ -138,7 +165,11 @@ def shap_pending(member: str) -> None:
 
 
 def _outlined(overlay):  # noqa: ANN001, ANN202 - a page-local helper
-    return outline_mask(overlay, mask) if outline and mask is not None else overlay
+    if outline and mask is not None:
+        overlay = outline_mask(overlay, mask)
+    if show_evidence and evidence is not None:
+        overlay = outline_mask(overlay, evidence[EVIDENCE], colour=EVIDENCE_COLOUR)
+    return overlay
 
 
 overlays = {}  # caption -> overlay, for the report
@@ -179,19 +210,22 @@ for member in members:
                             mime="image/png", key=f"png-{name}")
     if maps is not None:
         cols[2].caption(error_note(maps.extras) + (f" {shap_note}" if shap_note else ""))
-    if mask is not None:
-        scores += [localization_table(m.maps, mask[None], image_ids=[image_id],
-                                      signed=method.signed, scores=["mass"],
-                                      labels={"member": member, "method": method.display_name})
-                   for method, m in maps_to_score]
+    regions = {"lesion": mask, "evidence": None if evidence is None else evidence[EVIDENCE]}
+    scores += [localization_table(m.maps, region[None], image_ids=[image_id],
+                                  signed=method.signed, scores=["mass"],
+                                  labels={"member": member, "method": method.display_name,
+                                          "region": name})
+               for name, region in regions.items() if region is not None
+               for method, m in maps_to_score]
 
 if scores:
-    st.markdown("**Share of each map's mass on the lesion**")
-    frame = pd.concat(scores, ignore_index=True)[["member", "method", "mass", "chance",
-                                                  "mass_gaussian"]]
-    st.dataframe(frame.rename(columns={"mass": "on lesion", "chance": "chance (lesion area)",
+    st.markdown("**Share of each map's mass on the lesion**" + (
+        " and on the evidence" if evidence is not None else ""))
+    frame = pd.concat(scores, ignore_index=True)[["member", "method", "region", "mass",
+                                                  "chance", "mass_gaussian"]]
+    st.dataframe(frame.rename(columns={"mass": "share of mass", "chance": "chance (area)",
                                        "mass_gaussian": "centred Gaussian"}), hide_index=True)
-    st.caption("Chance is the lesion's share of the image (a uniform map); the centred "
+    st.caption("Chance is the region's share of the image (a uniform map); the centred "
                "Gaussian looks at no image and already beats chance, because lesions sit near "
                "the centre. KernelSHAP is scored on its positive part (evidence for the "
                "explained class).")

@@ -7,6 +7,7 @@ from app import state
 from dermviz.api import (
     BACKGROUNDS,
     DEGENERATE_GAP,
+    EVIDENCE,
     INCEPTION_BLOCKS,
     SAMPLERS,
     GradCAM,
@@ -19,8 +20,10 @@ from dermviz.api import (
 )
 from dermviz.explain.overlay import (
     CAM_COLORMAPS,
+    EVIDENCE_COLOUR,
     cam_overlay,
     diverging_overlay,
+    outline_mask,
     per_image_vmax,
     shared_vmax,
 )
@@ -119,11 +122,28 @@ with st.sidebar:
 
 row = holdout[holdout["image_id"] == image_id].iloc[0]
 img = state.image(suite, image_id)
+evidence = state.evidence_masks(suite, image_id)  # None unless an evidence-mode suite
+with st.sidebar:
+    show_evidence = st.toggle(
+        "Evidence outline", value=evidence is not None, disabled=evidence is None,
+        key="saliency_evidence",
+        help="The structures that carry the class (lime): a map that explains the verdict "
+             "should sit on them." if evidence is not None
+        else "Only images of the synthetic evidence benchmark carry an evidence mask.")
+
+
+def _with_evidence(overlay: np.ndarray) -> np.ndarray:
+    """The overlay with the evidence outlined, when the image has evidence and it is on."""
+    if evidence is None or not show_evidence:
+        return overlay
+    return outline_mask(overlay, evidence[EVIDENCE], colour=EVIDENCE_COLOUR)
+
+
 st.subheader(f"Test image #{row.test_index}: {image_id}")
 st.write(f"Ground truth: **{'melanoma' if row.y == 1 else 'naevus'}**")
 
 if not members:
-    st.image(img, caption="input", width=256)
+    st.image(_with_evidence(img), caption="input", width=256)
     st.info("Choose one or more members in the sidebar.")
     st.stop()
 
@@ -205,7 +225,8 @@ def shap_map(member: str, maps) -> None:
     own_vmax = per_image_vmax(maps.maps[0])
     if text is None:
         vmax = common_vmax if common_vmax is not None else own_vmax
-        st.image(diverging_overlay(img, maps.maps[0], vmax=vmax, alpha=opacity, scheme=scheme),
+        st.image(_with_evidence(diverging_overlay(img, maps.maps[0], vmax=vmax, alpha=opacity,
+                                                  scheme=scheme)),
                  width="stretch", caption=f"explains {klass}; scale ±{vmax:.2g}")
     else:
         grey = np.repeat(np.asarray(img, np.float32).mean(-1, keepdims=True), 3, -1)
@@ -222,7 +243,18 @@ def shap_map(member: str, maps) -> None:
             st.warning(warning, icon="⚠️")
 
 
-st.image(img, caption="input", width=256)
+if evidence is None:
+    st.image(img, caption="input", width=256)
+else:
+    without = state.evidence_counterfactual(suite, image_id)
+    cols = st.columns([1, 1, 2])
+    cols[0].image(_with_evidence(img), width=256, caption="input, evidence outlined: " + ", ".join(
+        name.replace("_", " ") for name in evidence if name != EVIDENCE))
+    cols[1].image(without["without_evidence"], width=256, caption="without the evidence")
+    with cols[2]:
+        st.dataframe(without["table"][["member", "p_image", "p_without", "drop"]],
+                     hide_index=True)
+        st.caption(without["sentence"])
 idle = [m for m in missing if jobs[m] is None or jobs[m].state == "failed"]
 if len(idle) > 1 and st.button(f"Compute KernelSHAP for the {len(idle)} members without a map",
                                key="shap-all"):
@@ -245,8 +277,8 @@ for member in members:
                          f"p(melanoma) = {v['p_melanoma']:.2f} (threshold {v['threshold']:.2f})")
     with st.spinner(f"{CAM.display_name} for {member}..."):
         cam = state.saliency(suite, member, image_id, cam_method, cam_params)
-    cam_col.image(cam_overlay(img, cam.maps[0], alpha=opacity, cmap=cmap), width="stretch",
-                  caption=f"explains {_klass(cam.target_class[0])}")
+    cam_col.image(_with_evidence(cam_overlay(img, cam.maps[0], alpha=opacity, cmap=cmap)),
+                  width="stretch", caption=f"explains {_klass(cam.target_class[0])}")
     for warning in cam.warnings:
         cam_col.warning(warning, icon="⚠️")
     maps = shap[member]

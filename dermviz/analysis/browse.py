@@ -27,6 +27,9 @@ CLASSES = ("melanoma", "naevus")
 #: The column :attr:`LesionFilter.misses_lesion` reads: the suite's GradCAM maps miss the
 #: lesion (:func:`dermviz.analysis.lesion_localization.join_localization` adds it).
 MISSES_LESION = columns("gradcam")["misses"]
+#: The column :attr:`LesionFilter.misses_evidence` reads: the GradCAM maps miss the
+#: evidence of an evidence-mode synthetic image (docs/evidence-benchmark.md).
+MISSES_EVIDENCE = columns("gradcam", "evidence")["misses"]
 #: The column of the "unusual for this suite" filter (bool).
 UNUSUAL = "unusual"
 
@@ -85,6 +88,10 @@ class LesionFilter:
         Only images whose GradCAM maps miss the lesion (the :data:`MISSES_LESION`
         column: the members' mean mass on the lesion below chance, or the peak off the
         lesion for most members).
+    misses_evidence : bool
+        Only images whose GradCAM maps miss the evidence that decides their class (the
+        :data:`MISSES_EVIDENCE` column; evidence-mode synthetic suites only): the members'
+        mean mass on the evidence below chance, or the peak off it for most members.
     unusual_only : bool
         Only images unusual for the suite (the :data:`UNUSUAL` column: beyond the
         hold-out's 99th percentile of the out-of-distribution score,
@@ -104,6 +111,7 @@ class LesionFilter:
     p_max: float = 1.0
     min_disagreement: float = 0.0
     misses_lesion: bool = False
+    misses_evidence: bool = False
     unusual_only: bool = False
     localization: tuple[str, ...] = field(default_factory=tuple)
     sex: tuple[str, ...] = field(default_factory=tuple)
@@ -148,6 +156,11 @@ class LesionFilter:
                 raise ValueError(f"the table has no {MISSES_LESION!r} column: join the maps' "
                                  "localization first (lesion_localization.join_localization)")
             keep &= table[MISSES_LESION].astype(bool)
+        if self.misses_evidence:
+            if MISSES_EVIDENCE not in table.columns:
+                raise ValueError(f"the table has no {MISSES_EVIDENCE!r} column: only an "
+                                 "evidence-mode suite's maps can miss the evidence")
+            keep &= table[MISSES_EVIDENCE].astype(bool)
         if self.unusual_only:
             if UNUSUAL not in table.columns:
                 raise ValueError(f"the table has no {UNUSUAL!r} column: join the suite's "
@@ -216,7 +229,8 @@ def _parse(key: str, text: str) -> Any:
         return int(text)
     if key == "max_wrong":
         return int(text) if text else None
-    if key in ("consistent_only", "descending", "misses_lesion", "unusual_only"):
+    if key in ("consistent_only", "descending", "misses_lesion", "misses_evidence",
+               "unusual_only"):
         if text not in ("0", "1"):
             raise ValueError("expected 0 or 1")
         return text == "1"

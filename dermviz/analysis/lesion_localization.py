@@ -35,10 +35,21 @@ from dermviz.explain.precompute import default_params
 LESION_SHARE = "lesion_share"
 
 
-def columns(method: str) -> dict[str, str]:
-    """The columns :func:`localization_by_image` writes for ``method``, by role."""
-    return {"mass": f"{method}_mass", "pointing": f"{method}_pointing",
-            "maps": f"{method}_maps", "misses": f"{method}_misses"}
+def columns(method: str, region: str = "lesion") -> dict[str, str]:
+    """The columns :func:`localization_by_image` writes for ``method``, by role.
+
+    The lesion's columns are ``<method>_mass`` and so on; another ``region`` (the
+    evidence of the synthetic evidence benchmark) is named in them:
+    ``<method>_<region>_mass``.
+    """
+    stem = method if region == "lesion" else f"{method}_{region}"
+    return {"mass": f"{stem}_mass", "pointing": f"{stem}_pointing",
+            "maps": f"{stem}_maps", "misses": f"{stem}_misses"}
+
+
+def share_column(region: str = "lesion") -> str:
+    """The column of the region's share of the image (the chance level)."""
+    return LESION_SHARE if region == "lesion" else f"{region}_share"
 
 
 def member_scores(
@@ -100,6 +111,7 @@ def localization_by_image(
     *,
     method: str = "gradcam",
     signed: bool = False,
+    region: str = "lesion",
 ) -> pd.DataFrame:
     """Per image, the members' localization of the lesion and whether their maps miss it.
 
@@ -109,27 +121,31 @@ def localization_by_image(
         As :func:`member_scores`: one row per image of ``masks``, in its order.
     method : str
         Names the columns (:func:`columns`).
+    region : str
+        What the masks outline: ``"lesion"``, or another region named in the columns
+        (:func:`columns`, :func:`share_column`), such as ``"evidence"``.
 
     Returns
     -------
     DataFrame
-        ``image_id``, :data:`LESION_SHARE` and the :func:`columns`. An image without
-        any member's map (or whose maps are all zero) has NaN scores and
-        ``misses`` False: unknown is not a miss.
+        ``image_id``, the region's share (:func:`share_column`) and the
+        :func:`columns`. An image without any member's map (or whose maps are all zero)
+        has NaN scores and ``misses`` False: unknown is not a miss.
     """
-    cols = columns(method)
+    cols = columns(method, region)
+    share = share_column(region)
     scores = member_scores(maps, masks, signed=signed)
     by_image = scores.groupby("image_id", sort=False).agg(
         mass=("mass", "mean"), pointing=("pointing", "mean"), n=("member", "size"))
     out = pd.DataFrame({"image_id": [str(i) for i in masks]})
-    out[LESION_SHARE] = [float(np.asarray(m).mean()) for m in masks.values()]
+    out[share] = [float(np.asarray(m).mean()) for m in masks.values()]
     out = out.join(by_image, on="image_id")
     out[cols["maps"]] = out.pop("n").fillna(0).astype(int)
     out[cols["mass"]] = out.pop("mass").astype(float)
     out[cols["pointing"]] = out.pop("pointing").astype(float)
     # NaN compares False on both sides: an unscored image is never a miss.
-    out[cols["misses"]] = (out[cols["mass"]] < out[LESION_SHARE]) | (out[cols["pointing"]] < 0.5)
-    return out[["image_id", LESION_SHARE, *cols.values()]]
+    out[cols["misses"]] = (out[cols["mass"]] < out[share]) | (out[cols["pointing"]] < 0.5)
+    return out[["image_id", share, *cols.values()]]
 
 
 def stored_maps_and_masks(

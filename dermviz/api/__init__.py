@@ -16,6 +16,7 @@ DataFrames. Importing this package imports no TensorFlow; computing a map or a c
 One module per concept, each listing its names in ``__all__``; this file only re-exports
 them: :mod:`~dermviz.api.suites`, :mod:`~dermviz.api.images`, :mod:`~dermviz.api.maps`,
 :mod:`~dermviz.api.analysis`, :mod:`~dermviz.api.clinic`, :mod:`~dermviz.api.confounders`,
+:mod:`~dermviz.api.evidence` (the evidence benchmark's masks and counterfactuals),
 :mod:`~dermviz.api.evaluation` (the report card of explanation methods),
 :mod:`~dermviz.api.probe`, :mod:`~dermviz.api.sanity`, :mod:`~dermviz.api.background`, and
 :mod:`~dermviz.api.build` (building suites and their maps: what the command line calls).
@@ -28,6 +29,7 @@ from dermviz.api import (
     clinic,
     confounders,
     evaluation,
+    evidence,
     images,
     maps,
     probe,
@@ -41,6 +43,7 @@ from dermviz.api.build import *  # noqa: F403
 from dermviz.api.clinic import *  # noqa: F403
 from dermviz.api.confounders import *  # noqa: F403
 from dermviz.api.evaluation import *  # noqa: F403
+from dermviz.api.evidence import *  # noqa: F403
 from dermviz.api.images import *  # noqa: F403
 from dermviz.api.maps import *  # noqa: F403
 from dermviz.api.probe import *  # noqa: F403
@@ -55,6 +58,7 @@ __all__ = [
     *clinic.__all__,
     *confounders.__all__,
     *evaluation.__all__,
+    *evidence.__all__,
     *images.__all__,
     *maps.__all__,
     *probe.__all__,

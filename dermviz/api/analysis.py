@@ -10,6 +10,7 @@ from dermviz.analysis.browse import (
     CLASSES,
     METADATA_FILTERS,
     MISSED_MELANOMAS,
+    MISSES_EVIDENCE,
     SORT_KEYS,
     UNUSUAL,
     LesionFilter,
@@ -36,6 +37,7 @@ from dermviz.analysis.suite_comparison import (
     compare_suites,
 )
 from dermviz.analysis.verdicts import verdicts
+from dermviz.api.evidence import evidence_localization
 from dermviz.api.suites import suite_dataset
 from dermviz.models.suite import Suite
 
@@ -44,6 +46,7 @@ __all__ = [
     "ENSEMBLE",
     "METADATA_FILTERS",
     "MISSED_MELANOMAS",
+    "MISSES_EVIDENCE",
     "PAPER_CONSISTENT_COUNT",
     "PAPER_RULE",
     "REPRODUCTION_ALWAYS_WRONG_TEST_ID",
@@ -86,9 +89,14 @@ def lesion_browser_table(suite: Suite, *, method: str = "gradcam") -> pd.DataFra
     """:func:`lesions` with the localization of the stored ``method`` maps of each lesion
     (:func:`dermviz.analysis.lesion_localization.suite_localization`; nothing is computed:
     lesions without stored maps score 0 maps), and, once the suite's safety data are
-    prepared (:mod:`dermviz.api.safety`), each lesion's ``ood_score`` and ``unusual``."""
+    prepared (:mod:`dermviz.api.safety`), each lesion's ``ood_score`` and ``unusual``.
+    An evidence-mode suite's table also scores the maps against the evidence
+    (:func:`dermviz.api.evidence.evidence_localization`)."""
     localization = suite_localization(suite, dataset=suite_dataset(suite), method=method)
     table = join_localization(lesions(suite), localization)
+    evidence = evidence_localization(suite, method=method)
+    if evidence is not None:
+        table = join_localization(table, evidence)
     safety = load_safety(suite)  # the "unusual for this suite" filter, once prepared
     if safety is not None:
         ood = safety.holdout_ood()[["image_id", "ood_score", "unusual"]]

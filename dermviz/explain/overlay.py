@@ -293,6 +293,10 @@ def per_image_vmax(signed_map: np.ndarray) -> float:
     return shared_vmax([signed_map])
 
 
+#: Colour of an evidence outline (lime), apart from the lesion outline's default cyan.
+EVIDENCE_COLOUR = (160, 255, 0)
+
+
 def outline_mask(
     image_uint8: np.ndarray, mask: np.ndarray, *, colour: tuple[int, int, int] = (0, 255, 255),
     thickness: int = 1,

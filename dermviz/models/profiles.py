@@ -2,7 +2,8 @@
 
 ``smoke``
     Seconds, not minutes: 75 px, 48 synthetic training images, two members, one
-    epoch. What the tests use; its numbers mean nothing.
+    epoch. What the tests use; its numbers mean nothing. Drawn in the evidence mode
+    (docs/evidence-benchmark.md), so every page's evidence view is exercised.
 ``default``
     112 px, where GradCAM on ``mixed7`` has a 5x5 grid (``mixed10`` would be 2x2,
     too coarse to mean anything), three members, 600 training images, four epochs
@@ -41,7 +42,7 @@ class TrainProfile:
 
 PROFILES: dict[str, TrainProfile] = {
     "smoke": TrainProfile(
-        data=SyntheticConfig(n_train=48, n_test=16, seed=0),
+        data=SyntheticConfig(n_train=48, n_test=16, seed=0, evidence=True),
         train=TrainConfig(
             image_size=75, n_members=2, epochs=1, batch_size=16, bn_momentum=0.9,
             gradcam_layer="mixed2",
@@ -106,7 +107,8 @@ def probe_profile(*, size: str = "default", correlated: bool = True,
         raise ValueError(f"artefact must be one of {list(ARTEFACT_NAMES)}, got {artefact!r}")
     base = PROFILES[size]
     train = ArtefactSpec(1.0, 0.0) if correlated else ArtefactSpec(0.5, 0.5)
-    data = replace(base.data, artefacts_train={artefact: train},
+    # The probe's question is the artefact alone: its lesions carry no evidence structures.
+    data = replace(base.data, evidence=False, artefacts_train={artefact: train},
                    artefacts_test={artefact: ArtefactSpec(0.5, 0.5)})
     fit = PROBE_DEFAULT_TRAIN if size == "default" else base.train
     return replace(base, data=data, train=fit.replace(n_members=2, gradmask=gradmask))

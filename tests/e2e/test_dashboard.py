@@ -40,10 +40,13 @@ def test_saliency_shows_the_chosen_lesions_overlays(page):
     n_members = members.locator("[data-tag]").count()
     assert n_members >= 1
     captions = main_area(page).get_by_test_id("stImageCaption").all_inner_texts()
-    assert captions[0] == "input"
+    # the smoke demo is an evidence-benchmark suite: the input with its evidence outlined,
+    # then the same image without the evidence
+    assert captions[0].startswith("input, evidence outlined: "), captions
+    assert captions[1] == "without the evidence", captions
     assert sum(c.startswith("explains ") for c in captions) == n_members  # one GradCAM each
     images = main_area(page).locator('[data-testid="stImage"] img')
-    assert images.count() == 1 + n_members
+    assert images.count() == 2 + n_members
     sizes = images.evaluate_all("els => els.map(i => [i.naturalWidth, i.naturalHeight])")
     assert all(w > 0 and h > 0 for w, h in sizes), sizes
     assert page.get_by_test_id("stException").count() == 0
@@ -179,4 +182,42 @@ def test_report_card_shows_the_demo_builds_table_and_an_images_curves(page):
     names = legend.all_text_contents()
     assert "deletion: method" in names and "insertion: random map" in names, names
     assert main.locator('[data-testid="stImage"] img').count() == 1
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_case_page_outlines_the_evidence_and_shows_the_image_without_it(page):
+    open_page(page, "Case")
+    main = main_area(page)
+    main.get_by_role("heading", name="Without the evidence").wait_for()
+    # the section's images come once the members have judged the counterfactual
+    main.get_by_test_id("stImageCaption").filter(
+        has_text="the same image without the evidence").wait_for()
+    wait_idle(page)
+    captions = main.get_by_test_id("stImageCaption").all_inner_texts()
+    outlined = [c for c in captions if c.startswith("the evidence outlined: ")]
+    assert len(outlined) == 1, captions
+    assert "the same image without the evidence" in captions
+    toggle = main.get_by_test_id("stCheckbox").filter(has_text="Evidence outline")
+    assert toggle.locator("input").is_checked()
+    # every member's p(melanoma) with and without the evidence, and the drop in words
+    assert main.get_by_text("Removing the evidence moves the members' mean").count() == 1
+    scores = main.get_by_test_id("stDataFrame")
+    assert scores.count() >= 3  # the members, without the evidence, the maps' mass
+    toggle.click()  # off: the overlays lose the outline, the page redraws cleanly
+    wait_idle(page)
+    assert not toggle.locator("input").is_checked()
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_browser_filters_lesions_whose_maps_miss_the_evidence(page):
+    open_page(page, "Lesion browser")
+    before = _matches(page)
+    _wait_cards(page, before)
+    box = page.get_by_test_id("stCheckbox").filter(has_text="GradCAM misses the evidence")
+    box.click()
+    page.wait_for_function("() => location.search.includes('misses_evidence=1')")
+    wait_idle(page)
+    after = _matches(page)
+    _wait_cards(page, after)
+    assert int(after.split(" of ")[0].strip("*")) <= int(before.split(" of ")[0].strip("*"))
     assert page.get_by_test_id("stException").count() == 0
