@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from dermviz.api import sanity
+from dermviz.api import evidence_by_stage, sanity
 from dermviz.explain.overlay import CAM_COLORMAPS, cam_overlay, diverging_overlay, shared_vmax
 
 MEASURE_HELP = {
@@ -331,3 +331,35 @@ with right:
                    + " for the first five steps.")
 st.download_button("Download CSV", result.table.to_csv(index=False).encode(),
                    file_name=f"{Path(folder).name}.csv", mime="text/csv")
+
+# ----------------------------------------------------------------- sanity meets truth
+truth = evidence_by_stage(suite, result)
+if truth is not None:
+    st.subheader("Mass on the evidence, stage by stage")
+    fig = go.Figure(go.Scatter(
+        x=truth["stage_name"], y=truth["mass_x_chance"], mode="lines+markers",
+        name="mass on the evidence / chance",
+        error_y={"type": "data", "symmetric": False,
+                 "array": (truth["ci_high"] - truth["mass_x_chance"]).fillna(0),
+                 "arrayminus": (truth["mass_x_chance"] - truth["ci_low"]).fillna(0)}))
+    fig.add_hline(y=1.0, line={"color": "grey", "dash": "dash"}, annotation_text="chance",
+                  annotation_position="bottom right")
+    fig.update_layout(yaxis_title="mass on the evidence (x chance)", height=320,
+                      margin={"t": 20}, xaxis_title="stage")
+    st.plotly_chart(fig, width="stretch")
+    scored = truth[truth["n"] > 0]
+    first, last = truth.iloc[0], scored.iloc[-1]
+    empty = truth[truth["n"] == 0]
+    st.caption(
+        "This suite's images carry known evidence (the synthetic evidence benchmark): the "
+        "trained model's maps should put more than chance of their mass on it, and the "
+        "randomized model's no more than chance. "
+        f"Trained: {first.mass_x_chance:.2f}x chance; after the last stage "
+        f"({last.stage_name}): {last.mass_x_chance:.2f}x "
+        f"(95% interval {last.ci_low:.2f}-{last.ci_high:.2f}, {int(last.n)} images)."
+        + (f" From {empty.iloc[0].stage_name} on every map is empty: nothing is left to "
+           "explain." if len(empty) else "")
+        + (" The trained maps are no better than chance here: the model does not use the "
+           "evidence, so randomizing it has nothing to take away."
+           if first.ci_low <= 1.0 else ""))
+    st.dataframe(truth, hide_index=True)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dermviz.analysis.localization import localization_table
+from dermviz.evaluation.baselines import bootstrap_ci
 
 
 def evidence_table(
@@ -63,3 +64,58 @@ def evidence_table(
     table = localization_table(maps, masks, image_ids=image_ids, signed=signed, labels=labels)
     table["mass_x_chance"] = table["mass"] / table["chance"]
     return table
+
+
+def evidence_mass_by_stage(
+    maps: np.ndarray,
+    evidence_masks: np.ndarray,
+    *,
+    stage_names: Sequence[str],
+    signed: bool = False,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Sanity meets truth: per stage of a randomization study, the maps' mass on the
+    evidence in multiples of chance.
+
+    A map that explains the trained model should put several times chance on the
+    evidence (where the model uses it); once the model's layers are randomized, nothing
+    is left to explain, and the mass should fall to chance (1x).
+
+    Parameters
+    ----------
+    maps : numpy.ndarray
+        (S, n, H, W): each stage's maps of the same n images (stage 0: the trained model).
+    evidence_masks : numpy.ndarray
+        ``bool`` (n, H, W) evidence masks of those images.
+    stage_names : sequence of str
+        S names, in order.
+    signed : bool
+        True for signed maps (SHAP): their positive part is scored.
+    n_bootstrap, seed
+        The bootstrap over images of the mean's 95% interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per stage: ``stage``, ``stage_name``, ``n`` (images with a non-zero map),
+        ``mass`` (mean share of mass on the evidence), ``chance`` (mean evidence share of
+        the image), ``mass_x_chance`` (mean of the per-image ratio) with ``ci_low`` and
+        ``ci_high``.
+    """
+    maps = np.asarray(maps)
+    if maps.ndim != 4:
+        raise ValueError(f"maps must be (stages, n, H, W), got shape {maps.shape}")
+    if len(stage_names) != maps.shape[0]:
+        raise ValueError(f"{len(stage_names)} stage names for {maps.shape[0]} stages")
+    ids = [str(i) for i in range(maps.shape[1])]
+    rows = []
+    for k, (name, stage_maps) in enumerate(zip(stage_names, maps, strict=True)):
+        table = evidence_table(stage_maps, evidence_masks, image_ids=ids, signed=signed)
+        mean, low, high = bootstrap_ci(table["mass_x_chance"].to_numpy(),
+                                       n_bootstrap=n_bootstrap, seed=seed)
+        rows.append({"stage": k, "stage_name": str(name),
+                     "n": int(table["mass"].notna().sum()), "mass": float(table["mass"].mean()),
+                     "chance": float(table["chance"].mean()), "mass_x_chance": mean,
+                     "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)

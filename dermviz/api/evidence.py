@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dermviz.analysis.evidence import evidence_mass_by_stage
 from dermviz.analysis.lesion_localization import localization_by_image
 from dermviz.api.suites import suite_dataset
 from dermviz.data.synthetic import EVIDENCE, load_counterfactuals, load_evidence_masks
@@ -29,6 +30,7 @@ __all__ = [
     "EVIDENCE_REGION",
     "drop_sentence",
     "evidence_counterfactual",
+    "evidence_by_stage",
     "evidence_localization",
     "evidence_masks",
     "has_evidence",
@@ -147,3 +149,21 @@ def evidence_localization(suite: Suite, *, method: str = "gradcam") -> pd.DataFr
             for m in suite.member_ids}
     return localization_by_image(maps, dict(zip(ids, masks, strict=True)), method=method,
                                  signed=get_explainer(method).signed, region=EVIDENCE_REGION)
+
+
+def evidence_by_stage(suite: Suite, result: Any) -> pd.DataFrame | None:
+    """Sanity meets truth: a randomization study's maps, stage by stage, scored against
+    the evidence of its images (:func:`dermviz.analysis.evidence.evidence_mass_by_stage`);
+    None for a suite without evidence.
+
+    ``result`` is a layer-randomization study of ``suite`` (``kind`` ``"randomization"``
+    or ``"smprt"``, :func:`dermviz.api.sanity_check`): the trained model's maps should
+    put more than chance on the evidence its verdict rests on, and the randomized
+    model's no more than chance.
+    """
+    if not has_evidence(suite):
+        return None
+    masks = load_evidence_masks(suite_dataset(suite), list(result.image_ids),
+                                size=suite.image_size)[EVIDENCE]
+    return evidence_mass_by_stage(result.maps, masks, stage_names=result.stage_names,
+                                  signed=result.signed)

@@ -103,3 +103,44 @@ def test_the_browser_scores_stored_maps_against_the_evidence(smoke_suite):
     assert LesionFilter.from_query({"misses_evidence": "1"}) == (flt, [])
     with pytest.raises(ValueError, match="only an evidence-mode suite"):
         flt.apply(table.drop(columns=[MISSES_EVIDENCE]))
+
+
+def test_evidence_mass_by_stage_known_answers():
+    from dermviz.analysis.evidence import evidence_mass_by_stage
+
+    masks = np.zeros((3, 8, 8), bool)
+    masks[:, 2:4, 2:4] = True  # 4 of 64 pixels: chance 1/16
+    perfect = masks.astype(np.float32)
+    uniform = np.ones_like(perfect)
+    table = evidence_mass_by_stage(np.stack([perfect, uniform, np.zeros_like(perfect)]), masks,
+                                   stage_names=["original", "half", "all"])
+    assert table["stage_name"].tolist() == ["original", "half", "all"]
+    assert table["mass_x_chance"].iloc[0] == pytest.approx(16.0)
+    assert table["mass_x_chance"].iloc[1] == pytest.approx(1.0)
+    assert table["n"].tolist() == [3, 3, 0] and np.isnan(table["mass_x_chance"].iloc[2])
+    assert table["chance"].tolist() == pytest.approx([1 / 16] * 3)
+    with pytest.raises(ValueError, match="2 stage names for 3 stages"):
+        evidence_mass_by_stage(np.stack([perfect] * 3), masks, stage_names=["a", "b"])
+
+
+def test_sanity_meets_truth_randomized_maps_are_no_better_than_chance(smoke_suite):
+    """After cascading randomization the GradCAM maps' mass on the evidence is no longer
+    above chance: every randomized stage's interval reaches down to 1x (or its maps are
+    empty)."""
+    ids = api.holdout(smoke_suite)["image_id"].tolist()[:6]
+    study = api.sanity_check(smoke_suite, "randomization", member="m00", method="gradcam",
+                             study="paper", image_ids=ids)
+    truth = api.evidence_by_stage(smoke_suite, study)
+    assert truth["stage_name"].tolist() == study.stage_names
+    assert (truth["chance"] > 0).all()
+    randomized = truth.iloc[1:]
+    scored = randomized[randomized["n"] > 0]
+    assert len(scored) >= 2
+    assert (scored["ci_low"] <= 1.0).all(), truth
+    # and the same scores per image as the evidence table of each stage's maps
+    from dermviz.analysis.evidence import evidence_table
+
+    masks = load_evidence_masks(api.suite_dataset(smoke_suite), ids,
+                                size=smoke_suite.image_size)[api.EVIDENCE]
+    first = evidence_table(study.maps[0], masks, image_ids=ids)
+    assert truth["mass"].iloc[0] == pytest.approx(first["mass"].mean())

@@ -72,6 +72,11 @@ def test_randomization_measure_toggle_redraws_the_chart(page):
     wait_idle(page)
     notes_after = notes.all_text_contents()
     assert notes_after and not any(f"({dropped})" in n for n in notes_after), notes_after
+    # the smoke demo carries evidence: the maps' mass on it per stage, against chance
+    truth = main_area(page).get_by_role("heading", name="Mass on the evidence, stage by stage")
+    assert truth.count() == 1
+    assert main_area(page).get_by_text("the trained model's maps should put more than "
+                                       "chance").count() == 1
     assert page.get_by_test_id("stException").count() == 0
 
 
