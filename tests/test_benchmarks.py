@@ -267,3 +267,38 @@ def test_suite_or_smoke_passes_a_given_suite_through(tmp_path):
 
     with suite_or_smoke(tmp_path, prefix="never-") as path:
         assert path == tmp_path
+
+
+def test_evidence_leaderboard_names_the_best_method_and_says_when_no_map_can_find_it():
+    import argparse
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from benchmarks.bench_evidence import _report
+    from dermviz.evaluation.baselines import bootstrap_ci
+
+    def rows(method: str, mass: float, drop_full: float) -> pd.DataFrame:
+        return pd.DataFrame({
+            "method": method, "member": ["m00", "m01"] * 2, "image_id": ["a", "a", "b", "b"],
+            "chance": 0.05, "mass": mass, "mass_gaussian": 0.1, "rank": 0.2,
+            "rank_gaussian": 0.1, "pointing": 1.0, "pointing_gaussian": 0.0,
+            "mass_x_chance": mass / 0.05, "drop": 0.3, "drop_random": 0.01,
+            "drop_full": drop_full})
+
+    suite = SimpleNamespace(name="ev", member_ids=["m00", "m01"], image_size=112,
+                            metrics_table=lambda: pd.DataFrame({"auc": [0.97, 0.96]}))
+    args = argparse.Namespace(fraction=0.1, nsamples=500)
+    good = pd.concat([rows("gradcam", 0.4, 0.6), rows("layercam", 0.1, 0.6)])
+    text = _report(suite, good, ["a", "b"], "hold-out melanomas", args, {"gradcam": 3.0},
+                   bootstrap_ci)
+    assert "**gradcam** puts the most on the evidence: 8.00x chance" in text
+    assert "It meets the goal" in text and "barely use" not in text
+    assert "| gradcam | 0.400 | 8.00 (8.00-8.00) |" in text
+    assert "m00 +0.600, m01 +0.600" in text
+    blind = pd.concat([rows("gradcam", 0.06, 0.0), rows("layercam", 0.05, 0.0)])
+    text = _report(suite, blind, ["a", "b"], "hold-out melanomas", args, {}, bootstrap_ci)
+    assert "**No method meets the goal**" in text
+    assert "The members barely use the evidence" in text
+    assert np.isfinite(float(text.split("(mean ")[1].split(")")[0]))
