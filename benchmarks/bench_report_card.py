@@ -20,7 +20,7 @@ on a 2-image study first, whose images the full study includes), and writes:
 Usage::
 
     python benchmarks/bench_report_card.py --suite PATH [--budget-s 600] [--methods ...]
-        [--metrics ...] [--steps 20] [--max-images 100] [--no-write]
+        [--metrics ...] [--steps 20] [--max-images 100] [--config FILE] [--no-write]
 
 Writes the ``## Report card (issue 23): <demo | HAM10000>`` section of
 ``benchmarks/RESULTS.md`` (or of ``--results PATH``).
@@ -171,7 +171,8 @@ def measure(suite_path: Path, args: argparse.Namespace) -> tuple[str, str]:
 
     kind = "HAM10000" if suite.dataset_info.get("name") == "ham10000" else "demo"
     params = result.spec.metric_params
-    lines = [
+    lines = [config_line(suite.config, args.config), ""] if args.config else []
+    lines += [
         f"Suite `{suite.name}` ({suite.dataset_info.get('name')}, {suite.image_size} px, "
         f"{len(result.member_ids)} member(s): {', '.join(result.member_ids)}); "
         f"{len(ids)} hold-out images, half of each class: as many as fit in the "
@@ -255,6 +256,20 @@ def measure(suite_path: Path, args: argparse.Namespace) -> tuple[str, str]:
     return kind, "\n".join(lines)
 
 
+def config_line(suite_config: dict[str, Any], path: Path) -> str:
+    """How a suite's training settings differ from the config file ``path`` it follows."""
+    from dermviz.models.config import TrainConfig
+
+    shipped = TrainConfig.from_file(path).to_dict()
+    differs = {k: (suite_config.get(k), v) for k, v in shipped.items()
+               if k in suite_config and suite_config.get(k) != v}
+    if not differs:
+        return f"Trained from `{path.as_posix()}` with every setting as shipped."
+    return (f"Trained from `{path.as_posix()}`; it differs from the shipped settings in: "
+            + ", ".join(f"{k} {ours} (shipped: {theirs})"
+                        for k, (ours, theirs) in differs.items()) + ".")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -280,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds the full study may take (sets the number of images)",
     )
     parser.add_argument("--max-images", type=int, default=100)
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the config file the suite was trained from: the section says "
+                        "how the suite differs from it")
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")

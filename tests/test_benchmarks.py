@@ -302,3 +302,15 @@ def test_evidence_leaderboard_names_the_best_method_and_says_when_no_map_can_fin
     assert "**No method meets the goal**" in text
     assert "The members barely use the evidence" in text
     assert np.isfinite(float(text.split("(mean ")[1].split(")")[0]))
+
+
+def test_report_card_says_how_the_suite_differs_from_its_config():
+    from benchmarks.bench_report_card import config_line
+    from dermviz.models.config import TrainConfig
+    from tests.conftest import REPO_ROOT
+
+    path = REPO_ROOT / "configs" / "ham10000-auc.toml"
+    shipped = TrainConfig.from_file(path).to_dict()
+    assert config_line(dict(shipped), path).endswith("with every setting as shipped.")
+    fewer = config_line({**shipped, "n_members": 1}, path)
+    assert fewer.endswith("differs from the shipped settings in: n_members 1 (shipped: 3).")
