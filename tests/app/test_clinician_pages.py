@@ -101,9 +101,11 @@ def test_case_page_shows_the_chosen_members_overlays_and_similar_cases(open_page
     # The second member has no stored KernelSHAP map: a button offers it.
     assert [b.key for b in at.button if b.label == "Compute KernelSHAP"] == [
         f"case-shap-{second}-{image_id}"]
-    # Localization beside chance and the centred Gaussian (the smoke data has masks).
-    scores = next(f.value for f in at.dataframe if "on lesion" in f.value.columns)
-    assert len(scores) == 3 and {"chance (lesion area)", "centred Gaussian"} <= set(scores)
+    # Localization beside chance and the centred Gaussian (the smoke data has lesion masks,
+    # and, drawn in the evidence mode, evidence masks): each map on each region.
+    scores = next(f.value for f in at.dataframe if "share of mass" in f.value.columns)
+    assert {"chance (area)", "centred Gaussian"} <= set(scores)
+    assert sorted(scores["region"].value_counts().items()) == [("evidence", 3), ("lesion", 3)]
     labels = {d.label for d in at.get("download_button")}
     assert {"Members (CSV)", "PNG", "Case report (HTML)"} <= labels
 

@@ -22,6 +22,11 @@ def app_on(monkeypatch: pytest.MonkeyPatch):
     return make
 
 
+#: The Saliency page's extra image on the smoke demo, an evidence-benchmark suite: the input
+#: without its evidence.
+EVIDENCE_IMAGES = 1
+
+
 def test_home_without_suite_explains_how_to_build_one(app_on, tmp_path):
     at = app_on(tmp_path).run()
     assert not at.exception
@@ -59,7 +64,7 @@ def test_saliency_page_shows_verdicts_and_overlays(app_on, smoke_models_dir, smo
     images = at.get("image")
     # The input plus one overlay per default member.
     n_members = min(4, len(smoke_suite.member_ids))
-    assert len(images) == n_members + 1
+    assert len(images) == n_members + 1 + EVIDENCE_IMAGES
     text = " ".join(m.value for m in at.markdown)
     assert "p(melanoma)" in text
     # Opacity slider and member choice redraw without errors.
@@ -67,7 +72,7 @@ def test_saliency_page_shows_verdicts_and_overlays(app_on, smoke_models_dir, smo
     assert not at.exception
     at.multiselect[0].set_value(smoke_suite.member_ids[:1]).run()
     assert not at.exception
-    assert len(at.get("image")) == 2
+    assert len(at.get("image")) == 2 + EVIDENCE_IMAGES
 
 
 def _wait_for_background_maps(timeout: float = 90.0) -> None:
@@ -95,7 +100,7 @@ def test_saliency_page_shows_gradcam_and_kernelshap_side_by_side(
     at.multiselect[0].set_value([first]).run()
     at.number_input(key="shap_nsamples").set_value(nsamples).run()
     assert not at.exception, at.exception
-    assert len(at.get("image")) == 2  # input + GradCAM; no SHAP map yet
+    assert len(at.get("image")) == 2 + EVIDENCE_IMAGES  # input + GradCAM; no SHAP map yet
     compute = at.button(key=f"shap-{first}-{image_id}-{nsamples}")
     assert compute.label == "Compute KernelSHAP"
     compute.click().run()
@@ -104,7 +109,7 @@ def test_saliency_page_shows_gradcam_and_kernelshap_side_by_side(
     _wait_for_background_maps()
     at.run()
     assert not at.exception, at.exception
-    assert len(at.get("image")) == 3
+    assert len(at.get("image")) == 3 + EVIDENCE_IMAGES
     assert any("f(all white)" in c.value for c in at.caption)
     assert any("No per-map error estimate" in c.value for c in at.caption)
 
@@ -114,7 +119,7 @@ def test_saliency_page_shows_gradcam_and_kernelshap_side_by_side(
     at.multiselect[0].set_value([first, second]).run()
     at.number_input(key="shap_nsamples").set_value(nsamples).run()
     assert not at.exception, at.exception
-    assert len(at.get("image")) == 4  # input + 2 GradCAM + 1 SHAP
+    assert len(at.get("image")) == 4 + EVIDENCE_IMAGES  # input + 2 GradCAM + 1 SHAP
     assert [b.key for b in at.button if b.label == "Compute KernelSHAP"] == [
         f"shap-{second}-{image_id}-{nsamples}"
     ]
@@ -122,7 +127,7 @@ def test_saliency_page_shows_gradcam_and_kernelshap_side_by_side(
     at.radio[0].set_value("perceptual").run()
     at.radio[1].set_value("shared").run()
     assert not at.exception, at.exception
-    assert len(at.get("image")) == 4
+    assert len(at.get("image")) == 4 + EVIDENCE_IMAGES
     assert any("One scale for all members" in c.value for c in at.caption)
 
 
@@ -141,6 +146,6 @@ def test_saliency_page_shows_the_leverage_error_estimate(app_on, smoke_models_di
     _wait_for_background_maps()
     at.run()
     assert not at.exception, at.exception
-    assert len(at.get("image")) == 3
+    assert len(at.get("image")) == 3 + EVIDENCE_IMAGES
     notes = [c.value for c in at.caption if "Estimated error" in c.value]
     assert len(notes) == 1 and "run-to-run SSIM (split-half)" in notes[0]

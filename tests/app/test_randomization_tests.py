@@ -76,8 +76,9 @@ def test_stored_smprt_study_renders_layerwise(page, models_dir):
     at = _open(page, models_dir, "smprt")
     assert any("sMPRT" in m.value and "2 copies" in m.value for m in at.markdown)
     assert len(at.get("image")) == 2 * 3  # input, original, head_dense per image
-    assert len(at.get("plotly_chart")) == 1
-    assert len(at.dataframe) == 3  # stages, baselines, steps
+    # similarity; the mass on the evidence per stage (the smoke demo is an evidence suite)
+    assert len(at.get("plotly_chart")) == 2
+    assert len(at.dataframe) == 4  # stages, baselines, steps, evidence per stage
 
 
 def test_stored_emprt_study_renders_ratios(page, models_dir):
