@@ -195,6 +195,11 @@ if scores:
                "Gaussian looks at no image and already beats chance, because lesions sit near "
                "the centre. KernelSHAP is scored on its positive part (evidence for the "
                "explained class).")
+not_applicable = {m: why for m, why in api.applicable_methods(suite).items() if why}
+st.caption(f"The gradient methods explain {api.explained_score(suite)}."
+           + (" Not applicable to this suite's model: " + "; ".join(
+               f"{api.get_explainer(m).display_name} ({why})" for m, why in not_applicable.items())
+              if not_applicable else ""))
 st.caption(f"{GradCAM.display_name} on `{cam_params['layer']}`, "
            + ("signed: red raises, blue lowers the member's score for its predicted class. "
               if signed else "brighter = more evidence for the member's predicted class. ")

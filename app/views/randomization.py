@@ -78,9 +78,10 @@ def run_panel() -> None:
     member = c1.selectbox("Member", suite.member_ids, key="rnd_member")
     method = c1.radio("Method", sanity.METHODS, horizontal=True, key="rnd_method",
                       format_func={"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get)
+    sets = list(sanity.layer_sets(suite))  # an imported model has its blocks only
     layer_set = c2.radio(
-        "Layer set", ["paper", "blocks"], horizontal=True, key=f"rnd_layer_set_{test}",
-        index=1 if test == "emprt" else 0,
+        "Layer set", sets, horizontal=True, key=f"rnd_layer_set_{test}",
+        index=sets.index("blocks") if test == "emprt" else 0,
         format_func={"paper": "paper's six layers", "blocks": "whole blocks"}.get,
         help="The paper randomized one conv per stage (a single branch of a block); "
              "blocks re-initialise every conv of an Inception block, as Adebayo et al. "
@@ -96,7 +97,7 @@ def run_panel() -> None:
         format_func={"predicted": "its own predicted class (paper)",
                      "original": "the trained model's predicted class"}.get,
     )
-    names = sanity.stage_names(layer_set)
+    names = sanity.stage_names(layer_set, suite=suite)
     chosen = st.multiselect("Stages (top-down)", names, default=names,
                             key=f"rnd_stages_{layer_set}")
     smoothing = {}

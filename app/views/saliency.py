@@ -7,7 +7,6 @@ from app import state
 from dermviz.api import (
     BACKGROUNDS,
     DEGENERATE_GAP,
-    INCEPTION_BLOCKS,
     SAMPLERS,
     GradCAM,
     KernelSHAP,
@@ -16,6 +15,7 @@ from dermviz.api import (
     gap_warning,
     get_explainer,
     shap_gap,
+    target_layers,
 )
 from dermviz.explain.overlay import (
     CAM_COLORMAPS,
@@ -80,7 +80,7 @@ with st.sidebar:
     )
     CAM = get_explainer(cam_method)
     default_layer = state.method_params(suite, cam_method)["layer"]
-    layers = list(INCEPTION_BLOCKS)
+    layers = target_layers(suite)  # InceptionV3's blocks, or an imported model's layer
     if default_layer not in layers:  # a suite configured with a non-block layer
         layers.insert(0, default_layer)
     layer = st.selectbox("Target layer", layers, index=layers.index(default_layer))

@@ -8,7 +8,7 @@ of one melanoma logit. A :class:`ModelAdapter` says how an imported model meets 
 and :func:`adapt` builds the adapted model:
 
 - **input**: the square size (read from the model) and the preprocessing between
-  dermviz's pixels and the model's (:data:`~dermviz.models.adapter_layers.PREPROCESSING_MODES`;
+  dermviz's pixels and the model's (:data:`PREPROCESSING_TEXT`;
   a model that rescales inside is detected, otherwise it must be declared);
 - **output**: one sigmoid unit, a two-class softmax, an N-class softmax (melanoma
   column ``K``, against the rest or one class ``J``), or one-vs-rest sigmoids;
@@ -44,6 +44,7 @@ __all__ = [
     "DERMVIZ_ADAPTER",
     "LAYER_SETS_OF",
     "PREPROCESSING",
+    "PREPROCESSING_TEXT",
     "ModelAdapter",
     "ModelRefusedError",
     "adapt",
@@ -57,6 +58,18 @@ __all__ = [
 ADAPTER_KEY = "adapter"
 #: Declared preprocessing choices (``"own"`` is detected, not declared).
 PREPROCESSING = ("raw", "unit", "tf", "caffe", "torch")
+#: What each preprocessing does to dermviz's pixels in [0, 255]
+#: (:class:`dermviz.models.adapter_layers.InputPreprocessing` does it).
+PREPROCESSING_TEXT = {
+    "own": "none: the model rescales inside (its own Rescaling or Normalization layer)",
+    "raw": "none: the model takes pixels in [0, 255]",
+    "unit": "divide by 255: [0, 1]",
+    "tf": "divide by 127.5, subtract 1: [-1, 1] (Keras' 'tf' mode: MobileNet, Inception)",
+    "caffe": "RGB to BGR, subtract the ImageNet mean per channel (Keras' 'caffe' mode: VGG, "
+             "ResNet50)",
+    "torch": "divide by 255, subtract the ImageNet mean and divide by its standard deviation "
+             "per channel (Keras' 'torch' mode, torchvision's normalisation)",
+}
 #: The randomization layer sets each stage rule offers.
 LAYER_SETS_OF = {"paper": ("paper", "blocks"), "blocks": ("blocks",), "every": ("blocks",)}
 #: Names the adapter gives its own layers.
@@ -102,6 +115,9 @@ class ModelAdapter:
         blocks, blocks by name prefix, or every ``stage_every``-th weighted layer.
     stage_every : int, optional
         ``stages="every"``: layers per stage.
+    stage_names : tuple of str, optional
+        An imported model's randomization stages, top-down (layer set ``"blocks"``),
+        so pages can list them without loading the model.
     image_size : int, optional
         The model's square input side (None for dermviz members: the suite's).
     trusted : bool
@@ -120,11 +136,14 @@ class ModelAdapter:
     layer: str | None = DEFAULT_TARGET_LAYER
     stages: str = "paper"
     stage_every: int | None = None
+    stage_names: tuple[str, ...] | None = None
     image_size: int | None = None
     trusted: bool = False
     source: str | None = None
 
     def __post_init__(self) -> None:
+        if self.stage_names is not None:
+            object.__setattr__(self, "stage_names", tuple(self.stage_names))
         if self.kind not in ("dermviz", "keras"):
             raise ValueError(f"adapter kind must be 'dermviz' or 'keras', got {self.kind!r}")
         if self.preprocessing not in ("own", *PREPROCESSING):
@@ -371,8 +390,11 @@ def detect_adapter(
         stages = "every"
     if stages == "every" and stage_every is None:
         stage_every = max(1, math.ceil(len(graphs.kernel_layers(flat)) / _MAX_STAGES))
-    return replace(provisional, layer=found, stages=stages,
-                   stage_every=int(stage_every) if stages == "every" else None)
+    every = int(stage_every) if stages == "every" else None
+    names = (None if stages == "paper"
+             else tuple(n for n, _ in graphs.layer_groups(flat, every=every)))
+    return replace(provisional, layer=found, stages=stages, stage_every=every,
+                   stage_names=names)
 
 
 # --------------------------------------------------------------------------- adaptation

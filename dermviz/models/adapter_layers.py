@@ -19,17 +19,8 @@ from keras.applications import imagenet_utils
 
 __all__ = ["PREPROCESSING_MODES", "InputPreprocessing", "MelanomaLogit"]
 
-#: What :class:`InputPreprocessing` does to pixels in [0, 255], by mode.
-PREPROCESSING_MODES = {
-    "raw": "none: the model takes pixels in [0, 255]",
-    "own": "none: the model rescales inside (its own Rescaling or Normalization layer)",
-    "unit": "divide by 255: [0, 1]",
-    "tf": "divide by 127.5, subtract 1: [-1, 1] (Keras' 'tf' mode: MobileNet, Inception)",
-    "caffe": "RGB to BGR, subtract the ImageNet mean per channel (Keras' 'caffe' mode: VGG, "
-             "ResNet50)",
-    "torch": "divide by 255, subtract the ImageNet mean and divide by its standard deviation "
-             "per channel (Keras' 'torch' mode, torchvision's normalisation)",
-}
+#: The preprocessing modes (what each does: :data:`dermviz.models.adapter.PREPROCESSING_TEXT`).
+PREPROCESSING_MODES = ("raw", "own", "unit", "tf", "caffe", "torch")
 
 
 @keras.saving.register_keras_serializable(package="dermviz")
@@ -39,7 +30,8 @@ class InputPreprocessing(keras.layers.Layer):
     Parameters
     ----------
     mode : str
-        One of :data:`PREPROCESSING_MODES`; ``"tf"``, ``"caffe"`` and ``"torch"`` are
+        One of :data:`PREPROCESSING_MODES`; ``"raw"`` and ``"own"`` leave the pixels as they
+        are, ``"unit"`` divides by 255; ``"tf"``, ``"caffe"`` and ``"torch"`` are
         Keras' :func:`keras.applications.imagenet_utils.preprocess_input`.
     """
 

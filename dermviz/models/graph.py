@@ -39,6 +39,7 @@ __all__ = [
     "StageLayers",
     "block_layers",
     "feature_layer",
+    "feature_layers",
     "is_inception",
     "kernel_layers",
     "layer_groups",
@@ -364,22 +365,44 @@ def rescales_inside(model: keras.Model) -> str | None:
     return None
 
 
-def feature_layer(model: keras.Model) -> str | None:
-    """GradCAM's default feature layer: the last layer with a 4-D output that comes after a
-    convolution (``mixed10`` in InceptionV3, ``out_relu`` in MobileNetV2, ``top_activation``
-    in EfficientNet); None where no convolution feeds a 4-D output."""
-    found, seen_conv = None, False
+#: Activations whose outputs are never negative.
+_NONNEGATIVE = ("relu", "relu6", "sigmoid", "softplus", "hard_sigmoid")
+
+
+def _nonnegative(layer: Any) -> bool:
+    """Whether a layer's output is never negative: a ReLU, or a non-negative activation."""
+    if isinstance(layer, keras.layers.ReLU):
+        return float(layer.negative_slope) == 0.0 and float(layer.threshold) >= 0.0
+    act = layer.get_config().get("activation") if hasattr(layer, "get_config") else None
+    return isinstance(act, str) and act in _NONNEGATIVE
+
+
+def feature_layers(model: keras.Model, *, nonnegative: bool = False) -> list[str]:
+    """The layers with a 4-D output that come after a convolution, in model order: the
+    candidate feature layers of a CAM; ``nonnegative``: only those whose output is never
+    negative (a ReLU's: what channel statistics of activations expect)."""
+    found, seen_conv = [], False
     for layer in model.layers:
         if isinstance(layer, _CONVS):
             seen_conv = True
+        if nonnegative and not _nonnegative(layer):
+            continue
         if seen_conv and not isinstance(layer, keras.layers.InputLayer):
             try:
                 rank = len(layer.output.shape)
             except (AttributeError, ValueError):
                 continue
             if rank == 4:
-                found = layer.name
+                found.append(layer.name)
     return found
+
+
+def feature_layer(model: keras.Model) -> str | None:
+    """GradCAM's default feature layer: the last of :func:`feature_layers` (``mixed10`` in
+    InceptionV3, ``out_relu`` in MobileNetV2, ``top_activation`` in EfficientNet); None where
+    no convolution feeds a 4-D output."""
+    found = feature_layers(model)
+    return found[-1] if found else None
 
 
 def kernel_layers(model: keras.Model) -> list[str]:
