@@ -187,7 +187,11 @@ class ModelAdapter:
                 f"{self.n_classes}-class softmax (melanoma = class {k})")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready (lists, not tuples): what the manifest stores."""
+        data = asdict(self)
+        if data["stage_names"] is not None:
+            data["stage_names"] = list(data["stage_names"])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelAdapter:
