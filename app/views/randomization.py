@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
+from dermviz import api
 from dermviz.api import sanity
 from dermviz.explain.overlay import CAM_COLORMAPS, cam_overlay, diverging_overlay, shared_vmax
 
@@ -76,7 +77,10 @@ def run_panel() -> None:
                     key="rnd_test", help=TEST_HELP)
     c1, c2, c3 = st.columns(3)
     member = c1.selectbox("Member", suite.member_ids, key="rnd_member")
-    method = c1.radio("Method", sanity.METHODS, horizontal=True, key="rnd_method",
+    # A model without a feature layer (an imported one) gets the gradient-free method only.
+    applicable = api.applicable_methods(suite)
+    methods = [m for m in sanity.METHODS if applicable[m] is None]
+    method = c1.radio("Method", methods, horizontal=True, key="rnd_method",
                       format_func={"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get)
     sets = list(sanity.layer_sets(suite))  # an imported model has its blocks only
     layer_set = c2.radio(

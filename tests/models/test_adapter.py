@@ -263,3 +263,21 @@ def test_cli_import_refuses_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--melanoma-class" in err[0]
     assert not (Path(tmp_path) / "models" / "eff").exists()
+
+
+def test_an_imported_suite_compares_with_a_trained_one_on_the_same_data(smoke_suite,
+                                                                         tmp_path):
+    """The comparison page's call: an imported suite beside the smoke demo, same hold-out."""
+    from dermviz import api
+    from tests.byom_models import rescaling_cnn
+
+    path = tmp_path / "cnn.keras"
+    rescaling_cnn().save(path)
+    mine = api.import_suite(smoke_suite.dataset(), [path], out_dir=tmp_path / "cnn",
+                            prepare=False, progress=False)
+    comparison = api.compare(smoke_suite, mine)
+    assert comparison.names == (smoke_suite.name, mine.name)
+    assert comparison.n_images == len(smoke_suite.dataset().holdout)
+    assert set(comparison.auc["suite"]) == {smoke_suite.name, mine.name}
+    assert set(mine.predictions("m00")["image_id"]) == set(
+        smoke_suite.predictions(smoke_suite.member_ids[0])["image_id"])
