@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MODEL_SUFFIXES", "TRUST_FLAG", "ModelFileError", "load_model_file"]
+__all__ = ["MODEL_SUFFIXES", "TRUST_FLAG", "ModelFileError", "load_model_file", "load_trusted"]
 
 #: The files ``dermviz import`` reads.
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -58,13 +58,27 @@ def load_model_file(path: str | Path, *, trusted: bool = False) -> Any:
     elif not trusted and "Lambda" in _h5_layer_classes(path):
         raise ModelFileError(_lambda_refusal(path))
     try:
-        return keras.models.load_model(path, compile=False, safe_mode=not trusted)
+        if trusted:
+            return load_trusted(path)
+        return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types (ValueError, OSError, TypeError...)
         if "Lambda" in str(exc) and "safe_mode" in str(exc):
             raise ModelFileError(_lambda_refusal(path)) from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelFileError(f"model file {path} cannot be loaded ({type(exc).__name__}: "
                              f"{first})") from exc
+
+
+def load_trusted(path: str | Path) -> Any:
+    """Load a model file with Keras' safe mode **off**: its ``Lambda`` code runs.
+
+    dermviz's one unsafe load (tests/test_security.py allows it here only): reached only
+    when the user says the file is trusted (``--trust-model-code``, ``trusted=True``, then
+    recorded in the member's adapter).
+    """
+    import keras  # heavy: only loading a model pays for TensorFlow
+
+    return keras.models.load_model(path, compile=False, safe_mode=False)
 
 
 def _lambda_refusal(path: Path) -> str:

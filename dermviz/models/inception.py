@@ -161,4 +161,8 @@ def load_member_model(path: str | Path, *, trusted: bool = False) -> keras.Model
     off, for an imported member whose file the user trusted (its adapter says so)."""
     import keras  # heavy: only loading a model pays for TensorFlow
 
-    return keras.models.load_model(path, compile=False, safe_mode=not trusted)
+    if trusted:
+        from dermviz.models.external import load_trusted
+
+        return load_trusted(path)
+    return keras.models.load_model(path, compile=False, safe_mode=True)

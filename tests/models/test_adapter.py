@@ -157,7 +157,9 @@ def _conv_head(x, units=1, activation="sigmoid"):
     return keras.layers.Dense(units, activation=activation)(x)
 
 
-def test_safe_mode_refuses_a_lambda_layer_and_names_the_trust_flag(tmp_path):
+def test_safe_mode_refuses_a_lambda_layer_and_names_the_trust_flag(tmp_path, dataset):
+    from dermviz import api
+    from dermviz.models.adapter import ModelRefusedError
     from dermviz.models.external import ModelFileError, load_model_file
 
     inp = keras.Input((SIZE, SIZE, 3))
@@ -167,6 +169,14 @@ def test_safe_mode_refuses_a_lambda_layer_and_names_the_trust_flag(tmp_path):
     with pytest.raises(ModelFileError, match="--trust-model-code"):
         load_model_file(path)
     assert load_model_file(path, trusted=True) is not None
+    with pytest.raises(ModelFileError, match="--trust-model-code"):
+        api.import_suite(dataset, [path], out_dir=tmp_path / "refused", prepare=False,
+                         progress=False, preprocessing="raw")
+    # Trusted: imported, recorded in the adapter, and loaded by the suite with safe mode off.
+    suite = api.import_suite(dataset, [path], out_dir=tmp_path / "trusted", prepare=False,
+                             progress=False, preprocessing="raw", trusted=True)
+    assert suite.adapter("m00").trusted and suite.model("m00") is not None
+    assert ModelRefusedError is not ModelFileError
     h5 = tmp_path / "lambda.h5"
     _tiny(inp, _conv_head(x)).save(h5)
     with pytest.raises(ModelFileError, match="Lambda layer"):
