@@ -291,3 +291,39 @@ def test_an_imported_suite_compares_with_a_trained_one_on_the_same_data(smoke_su
     assert set(comparison.auc["suite"]) == {smoke_suite.name, mine.name}
     assert set(mine.predictions("m00")["image_id"]) == set(
         smoke_suite.predictions(smoke_suite.member_ids[0])["image_id"])
+
+
+@pytest.fixture(scope="module")
+def two_members(imported, dataset, tmp_path_factory):
+    """The MobileNet-style file imported twice: a two-member suite (consensus, cross-model)."""
+    from dermviz import api
+
+    spec, path, _ = imported["mobilenet"]
+    return api.import_suite(dataset, [path, path], out_dir=tmp_path_factory.mktemp("two") /
+                            "two", prepare=False, progress=False, **spec.options)
+
+
+def test_every_cam_the_consensus_the_checks_and_the_report_card(two_members):
+    from dermviz import api
+    from dermviz.demo import prepare_report_card
+
+    suite = two_members
+    ids = suite.dataset().holdout["image_id"][:2].tolist()
+    for method in ("gradcam_pp", "layercam", "scorecam"):
+        maps = api.saliency(suite, ids[:1], method=method,
+                            **({"max_n": 4} if method == "scorecam" else {}))
+        assert maps.maps.shape == (1, SIZE, SIZE) and np.isfinite(maps.maps).all()
+    params = api.method_defaults(suite, "gradcam")
+    consensus = api.maps_consensus(suite, ids[0], method="gradcam", params=params,
+                                   members=suite.member_ids)
+    assert consensus.summary()["members"] == 2
+    # The same file twice: the two members' maps agree exactly.
+    assert consensus.summary()["mean_ssim"] == pytest.approx(1.0)
+    cross = api.sanity_check(suite, "cross_model", method="gradcam", image_ids=ids)
+    assert len(cross.table)
+    card = prepare_report_card(suite, max_members=1,
+                               methods=("gradcam",), metrics=("deletion", "sparseness"),
+                               n_images=2, metric_params={"deletion": {"n_steps": 4}})
+    assert card is not None
+    summary, _ = api.report_card(api.evaluation_folder(suite, card))
+    assert set(summary["method"]) == {"gradcam"}
