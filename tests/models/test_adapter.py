@@ -327,3 +327,18 @@ def test_every_cam_the_consensus_the_checks_and_the_report_card(two_members):
     assert card is not None
     summary, _ = api.report_card(api.evaluation_folder(suite, card))
     assert set(summary["method"]) == {"gradcam"}
+
+
+@pytest.mark.parametrize("mode", ["raw", "own", "unit", "tf", "caffe", "torch"])
+def test_each_preprocessing_is_its_formula(mode):
+    from dermviz.models.adapter_layers import InputPreprocessing
+
+    x = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3)).astype(np.float32)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    expected = {
+        "raw": x, "own": x, "unit": x / 255.0, "tf": x / 127.5 - 1.0,
+        "caffe": x[..., ::-1] - np.array([103.939, 116.779, 123.68]),
+        "torch": (x / 255.0 - mean) / std,
+    }[mode]
+    got = np.asarray(InputPreprocessing(mode)(x))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
