@@ -137,7 +137,9 @@ show_evidence = st.toggle(
 signed = st.toggle(clinic.SIGNED_TOGGLE, value=False, key="case_signed",
                    help=clinic.SIGNED_HELP)
 img = state.image(suite, image_id)
-cam_params = state.method_params(suite, CAM)
+# A model without a feature layer (an imported one) gets no CAM (api.applicable_methods).
+cams_apply = api.applicable_methods(suite)[CAM] is None
+cam_params = state.method_params(suite, CAM) if cams_apply else None
 shap_params = state.method_params(suite, SHAP)
 shap = state.stored_maps(suite, tuple(members), image_id, SHAP, shap_params) if show_shap else {}
 polling = any((j := state.map_job(suite, m, image_id, SHAP, shap_params)) is not None
@@ -180,9 +182,11 @@ for member in members:
     cols[0].markdown(f"**{member}**  \ncalls **{member_row.call}**  \n"
                      f"p(melanoma) {member_row.p_melanoma:.2f} "
                      f"(threshold {member_row.threshold:.2f})")
-    cam = state.saliency(suite, member, image_id, CAM, cam_params)
-    shown = dict([clinic.gradcam_shown(img, cam, member, signed=signed, opacity=opacity)])
-    maps_to_score = [(GradCAM, cam)]
+    shown, maps_to_score = {}, []
+    if cams_apply:
+        cam = state.saliency(suite, member, image_id, CAM, cam_params)
+        shown = dict([clinic.gradcam_shown(img, cam, member, signed=signed, opacity=opacity)])
+        maps_to_score = [(GradCAM, cam)]
     maps = shap.get(member)
     shap_note = None
     if maps is not None:
@@ -229,7 +233,12 @@ if scores:
                "Gaussian looks at no image and already beats chance, because lesions sit near "
                "the centre. KernelSHAP is scored on its positive part (evidence for the "
                "explained class).")
-st.caption(f"{GradCAM.display_name} on `{cam_params['layer']}`, "
+not_applicable = {m: why for m, why in api.applicable_methods(suite).items() if why}
+st.caption(f"The gradient methods explain {api.explained_score(suite)}."
+           + (" Not applicable to this suite's model: " + "; ".join(
+               f"{api.get_explainer(m).display_name} ({why})" for m, why in not_applicable.items())
+              if not_applicable else ""))
+st.caption((f"{GradCAM.display_name} on `{cam_params['layer']}`, " if cams_apply else "")
            + ("signed: red raises, blue lowers the member's score for its predicted class. "
               if signed else "brighter = more evidence for the member's predicted class. ")
            + f"{KernelSHAP.display_name}: green raises, red lowers "
@@ -241,7 +250,7 @@ st.caption(f"All {len(suite.member_ids)} members' maps of this image, each scale
            "peak first (members differ in scale). Spread: the members' standard deviation "
            "(full colour: members split all-or-nothing). Disagreement: the spread as a share "
            "of the largest possible at that mean, faint background left out.")
-agreeing = {CAM: tuple(suite.member_ids)}
+agreeing = {CAM: tuple(suite.member_ids)} if cams_apply else {}
 if show_shap:
     stored = state.stored_maps(suite, tuple(suite.member_ids), image_id, SHAP, shap_params)
     agreeing[SHAP] = tuple(m for m, found in stored.items() if found is not None)

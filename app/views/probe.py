@@ -15,6 +15,10 @@ N_EXAMPLES = 4
 st.title("Shortcut probe")
 suite = state.require_trained_suite()
 layers = api.probe_layers(suite, method=METHOD)
+if not layers:  # a model without a feature layer (an imported one): no GradCAM
+    st.info(f"GradCAM does not apply to this suite's model: "
+            f"{api.applicable_methods(suite)[METHOD]}.")
+    st.stop()
 suite_layer, fine_layer = layers[0], layers[-1]
 with st.sidebar:
     layer = st.radio(

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
+from dermviz import api
 from dermviz.api import evidence_by_stage, sanity
 from dermviz.explain.overlay import CAM_COLORMAPS, cam_overlay, diverging_overlay, shared_vmax
 
@@ -76,11 +77,15 @@ def run_panel() -> None:
                     key="rnd_test", help=TEST_HELP)
     c1, c2, c3 = st.columns(3)
     member = c1.selectbox("Member", suite.member_ids, key="rnd_member")
-    method = c1.radio("Method", sanity.METHODS, horizontal=True, key="rnd_method",
+    # A model without a feature layer (an imported one) gets the gradient-free method only.
+    applicable = api.applicable_methods(suite)
+    methods = [m for m in sanity.METHODS if applicable[m] is None]
+    method = c1.radio("Method", methods, horizontal=True, key="rnd_method",
                       format_func={"gradcam": "GradCAM", "kernelshap": "KernelSHAP"}.get)
+    sets = list(sanity.layer_sets(suite))  # an imported model has its blocks only
     layer_set = c2.radio(
-        "Layer set", ["paper", "blocks"], horizontal=True, key=f"rnd_layer_set_{test}",
-        index=1 if test == "emprt" else 0,
+        "Layer set", sets, horizontal=True, key=f"rnd_layer_set_{test}",
+        index=sets.index("blocks") if test == "emprt" else 0,
         format_func={"paper": "paper's six layers", "blocks": "whole blocks"}.get,
         help="The paper randomized one conv per stage (a single branch of a block); "
              "blocks re-initialise every conv of an Inception block, as Adebayo et al. "
@@ -96,7 +101,7 @@ def run_panel() -> None:
         format_func={"predicted": "its own predicted class (paper)",
                      "original": "the trained model's predicted class"}.get,
     )
-    names = sanity.stage_names(layer_set)
+    names = sanity.stage_names(layer_set, suite=suite)
     chosen = st.multiselect("Stages (top-down)", names, default=names,
                             key=f"rnd_stages_{layer_set}")
     smoothing = {}

@@ -8,15 +8,16 @@ from dermviz.api import (
     BACKGROUNDS,
     DEGENERATE_GAP,
     EVIDENCE,
-    INCEPTION_BLOCKS,
     SAMPLERS,
     GradCAM,
     KernelSHAP,
+    applicable_methods,
     available_methods,
     error_note,
     gap_warning,
     get_explainer,
     shap_gap,
+    target_layers,
 )
 from dermviz.explain.overlay import (
     CAM_COLORMAPS,
@@ -73,22 +74,29 @@ with st.sidebar:
     members = st.multiselect("Members", suite.member_ids, default=suite.member_ids[:4])
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05)
     st.subheader("Class activation map")
-    # Every registered unsigned method is a CAM on a target layer, like GradCAM.
-    cam_methods = [m for m in available_methods() if not get_explainer(m).signed]
-    cam_method = st.selectbox(
-        "CAM method", cam_methods, index=cam_methods.index(GradCAM.name),
-        format_func=lambda m: get_explainer(m).display_name, key="cam_method",
-        help="GradCAM is the paper's. A map not in the store is computed when first shown "
-        "(ScoreCAM: one forward pass per channel it uses, per image).",
-    )
-    CAM = get_explainer(cam_method)
-    default_layer = state.method_params(suite, cam_method)["layer"]
-    layers = list(INCEPTION_BLOCKS)
-    if default_layer not in layers:  # a suite configured with a non-block layer
-        layers.insert(0, default_layer)
-    layer = st.selectbox("Target layer", layers, index=layers.index(default_layer))
-    cmap = st.selectbox("Colormap", CAM_COLORMAPS, index=CAM_COLORMAPS.index("inferno"),
-                        help="inferno and viridis are perceptually uniform; jet is the paper's")
+    # A model without a feature layer (an imported one) gets no CAM (api.applicable_methods).
+    no_cam = applicable_methods(suite)[GradCAM.name]
+    cam_method = layer = cmap = None
+    CAM = GradCAM
+    if no_cam:
+        st.caption(f"Not applicable to this suite's model: {no_cam}.")
+    else:
+        # Every registered unsigned method is a CAM on a target layer, like GradCAM.
+        cam_methods = [m for m in available_methods() if not get_explainer(m).signed]
+        cam_method = st.selectbox(
+            "CAM method", cam_methods, index=cam_methods.index(GradCAM.name),
+            format_func=lambda m: get_explainer(m).display_name, key="cam_method",
+            help="GradCAM is the paper's. A map not in the store is computed when first shown "
+            "(ScoreCAM: one forward pass per channel it uses, per image).",
+        )
+        CAM = get_explainer(cam_method)
+        default_layer = state.method_params(suite, cam_method)["layer"]
+        layers = target_layers(suite)  # InceptionV3's blocks, or an imported model's layer
+        if default_layer not in layers:  # a suite configured with a non-block layer
+            layers.insert(0, default_layer)
+        layer = st.selectbox("Target layer", layers, index=layers.index(default_layer))
+        cmap = st.selectbox("Colormap", CAM_COLORMAPS, index=CAM_COLORMAPS.index("inferno"),
+                            help="inferno and viridis are perceptually uniform; jet is the paper's")
     st.subheader(KernelSHAP.display_name)
     paper = KernelSHAP.PAPER_NSAMPLES
     nsamples = st.number_input(
@@ -150,7 +158,7 @@ if not members:
 SHAP = KernelSHAP.name
 shap_params = state.method_params(suite, SHAP, nsamples=int(nsamples), reference=reference,
                                   sampler=sampler)
-cam_params = state.method_params(suite, cam_method, layer=layer)
+cam_params = state.method_params(suite, cam_method, layer=layer) if cam_method else None
 shap = state.stored_maps(suite, tuple(members), image_id, SHAP, shap_params)
 missing = [m for m in members if shap[m] is None]
 
@@ -264,7 +272,8 @@ if len(idle) > 1 and st.button(f"Compute KernelSHAP for the {len(idle)} members 
 
 head = st.columns([1, 2, 2])
 head[0].markdown("**Member**")
-head[1].markdown(f"**{CAM.display_name}** on `{layer}`")
+head[1].markdown(f"**{CAM.display_name}** on `{layer}`" if cam_method else
+                 f"**No CAM**: {no_cam}")
 head[2].markdown(f"**{KernelSHAP.display_name}**, {nsamples} samples, "
                  f"reference `{reference}`, sampler `{sampler}`")
 mine = verdicts[verdicts["image_id"] == image_id].set_index("member")
@@ -275,12 +284,13 @@ for member in members:
     mark = "✅" if v["correct"] else "❌"
     verdict_col.markdown(f"**{member}**  \n{mark} **{v['verdict']}**  \n"
                          f"p(melanoma) = {v['p_melanoma']:.2f} (threshold {v['threshold']:.2f})")
-    with st.spinner(f"{CAM.display_name} for {member}..."):
-        cam = state.saliency(suite, member, image_id, cam_method, cam_params)
-    cam_col.image(_with_evidence(cam_overlay(img, cam.maps[0], alpha=opacity, cmap=cmap)),
-                  width="stretch", caption=f"explains {_klass(cam.target_class[0])}")
-    for warning in cam.warnings:
-        cam_col.warning(warning, icon="⚠️")
+    if cam_method is not None:
+        with st.spinner(f"{CAM.display_name} for {member}..."):
+            cam = state.saliency(suite, member, image_id, cam_method, cam_params)
+        cam_col.image(_with_evidence(cam_overlay(img, cam.maps[0], alpha=opacity, cmap=cmap)),
+                      width="stretch", caption=f"explains {_klass(cam.target_class[0])}")
+        for warning in cam.warnings:
+            cam_col.warning(warning, icon="⚠️")
     maps = shap[member]
     with shap_col:
         if maps is None:

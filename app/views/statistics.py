@@ -105,9 +105,10 @@ fig = px.bar(counts, x="n_wrong", y="n_images", text_auto=True,
 st.plotly_chart(fig, width="stretch")
 
 default_k = api.PAPER_RULE.min_wrong(n_members)
-k = st.slider("Consistently misclassified: wrong in at least k members", 1, n_members,
-              default_k, help=f"The paper's rule, 25 of 30 models, scales to {default_k} of "
-              f"{n_members} here.")
+# A one-member suite (an imported model, say) has one choice: a slider needs two.
+k = (st.slider("Consistently misclassified: wrong in at least k members", 1, n_members,
+               default_k, help=f"The paper's rule, 25 of 30 models, scales to {default_k} of "
+               f"{n_members} here.") if n_members > 1 else 1)
 consistent = tables["images"][tables["images"]["n_wrong"] >= k]
 st.write(f"**{len(consistent)} of {n_images}** hold-out images are wrong in at least {k} of "
          f"{n_members} members. For comparison: the paper found "

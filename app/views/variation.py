@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
+from dermviz import api
 from dermviz.api import sanity
 
 KINDS = {
@@ -44,7 +45,9 @@ def run_panel() -> None:
     kind = c1.radio("Check", kinds, key="var_kind",
                     format_func={"reproducibility": "reproducibility",
                                  "cross_model": "cross-model"}.get)
-    method = c1.radio("Method", sanity.METHODS, horizontal=True, key="var_method",
+    applicable = api.applicable_methods(suite)  # no CAM without a feature layer
+    method = c1.radio("Method", [m for m in sanity.METHODS if applicable[m] is None],
+                      horizontal=True, key="var_method",
                       format_func=METHOD_NAMES.get)
     member = c2.selectbox("Member" if kind == "reproducibility" else "Reference member",
                           suite.member_ids, key="var_member")

@@ -485,6 +485,24 @@ def load_ood(store: ArrayStore) -> OODCalibration | None:
                           holdout_scores=top.arrays["holdout_scores"])
 
 
+def ood_layers(model: Any) -> tuple[str, ...]:
+    """The layers whose channel statistics the ``"layers"`` score reads on ``model``:
+    :data:`DEFAULT_LAYERS` in an InceptionV3 member; in another model (an imported one),
+    the non-negative feature layers (ReLU outputs) a quarter and half way through its
+    convolutional part (:func:`dermviz.models.graph.feature_layers`), where ``mixed0`` and
+    ``mixed2`` sit in InceptionV3; none where it has none (then the score reads the
+    penultimate embedding)."""
+    from dermviz.models.graph import feature_layers, is_inception  # loads Keras
+
+    if is_inception(model):
+        return DEFAULT_LAYERS
+    found = feature_layers(model, nonnegative=True)
+    if not found:
+        return ()
+    picks = {found[(len(found) - 1) // 4], found[(len(found) - 1) // 2]}
+    return tuple(name for name in found if name in picks)
+
+
 def suite_embeddings(
     suite: Any, images: np.ndarray, *, members: Sequence[str] | None = None,
     batch_size: int = 32, model_loader: Callable[[str], Any] | None = None,

@@ -41,6 +41,7 @@ from dermviz.analysis.ood import (
     holdout_percentile,
     is_unusual,
     load_ood,
+    ood_layers,
     ood_scores,
     save_ood,
     suite_holdout_features,
@@ -161,19 +162,24 @@ def prepare_safety(
     pool_features: dict[str, dict[str, np.ndarray]] = {}
     hold_features: dict[str, dict[str, np.ndarray]] = {}
     ids: list[str] = []
-    for m in members:
+    layers: tuple[str, ...] = DEFAULT_LAYERS
+    for k, m in enumerate(members):
         model = load(m)
+        if k == 0:  # InceptionV3's blocks, or their places in an imported model
+            layers = ood_layers(model)
         step(f"embedding the {len(dataset.pool)} training images with member {m}")
         ids, pool_features[m] = pool_layer_statistics(
-            suite, m, layers=DEFAULT_LAYERS, dataset=dataset, model=model,
+            suite, m, layers=layers, dataset=dataset, model=model,
             batch_size=batch_size)
         step(f"embedding the {len(dataset.holdout)} hold-out images with member {m}")
         hold_features |= suite_holdout_features(suite, dataset=dataset, members=[m],
-                                                batch_size=batch_size,
+                                                layers=layers, batch_size=batch_size,
                                                 model_loader=lambda _, model=model: model)
     step("calibrating the out-of-distribution score on the hold-out")
     labels = dataset.rows(ids)["y"].to_numpy()
-    calibration = fit_ood(pool_features, labels, hold_features)
+    # A model without a feature layer: the penultimate embedding's score alone.
+    calibration = fit_ood(pool_features, labels, hold_features, layers=layers,
+                          **({} if layers else {"score": "mahalanobis"}))
     holdout_ids = np.asarray([str(i) for i in dataset.holdout["image_id"]])
     scores = ood_scores(calibration, hold_features)
     pool = {m: f[EMBEDDING] for m, f in pool_features.items()}

@@ -34,6 +34,7 @@ __all__ = [
     "build_probe",
     "check_weights",
     "explain_suite",
+    "import_suite",
     "load_dataset",
     "prepare_suite",
     "search_suite",
@@ -101,6 +102,44 @@ def train_suite(
 
     suite = training.train_suite(dataset, config, out_dir=out_dir, overwrite=overwrite,
                                  device=device, progress=progress)
+    if prepare:
+        prepare_pages(suite, dataset=dataset, progress=progress)
+        _prepare_case_counterfactuals(suite)
+    return suite
+
+
+def import_suite(
+    dataset: Dataset,
+    model_files: list[str | Path] | tuple[str | Path, ...],
+    *,
+    out_dir: str | Path,
+    name: str | None = None,
+    preprocessing: str | None = None,
+    melanoma_class: int | None = None,
+    versus_class: int | None = None,
+    layer: str | None = None,
+    stage_every: int | None = None,
+    trusted: bool = False,
+    overwrite: bool = False,
+    prepare: bool = True,
+    progress: bool = True,
+) -> Suite:
+    """Build a suite in ``out_dir`` from Keras classifiers trained elsewhere ("bring your
+    own model", :func:`dermviz.models.importing.import_suite`, whose options these are:
+    the model adapter's declarations, :mod:`dermviz.models.adapter`), then, with
+    ``prepare``, what the clinicians' pages read (:func:`dermviz.demo.prepare_pages`).
+
+    Every member is evaluated on the data set's hold-out (a progress bar per member) and
+    stored as a trained member is, so every page, command and API call works on the suite.
+    """
+    # The import engine imports TensorFlow and scikit-learn: only an import pays for them.
+    from dermviz.models import importing
+
+    suite = importing.import_suite(
+        dataset, model_files, out_dir=out_dir, name=name, preprocessing=preprocessing,
+        melanoma_class=melanoma_class, versus_class=versus_class, layer=layer,
+        stage_every=stage_every, trusted=trusted, overwrite=overwrite, progress=progress,
+    )
     if prepare:
         prepare_pages(suite, dataset=dataset, progress=progress)
         _prepare_case_counterfactuals(suite)

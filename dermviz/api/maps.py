@@ -58,6 +58,7 @@ __all__ = [
     "saliency_map",
     "shap_gap",
     "signed_cam",
+    "target_layers",
     "stored_maps",
     "submit_map",
 ]
@@ -208,3 +209,12 @@ def localization(
     return localization_table(maps.maps, masks, image_ids=ids,
                               signed=get_explainer(method).signed,
                               labels={"member": member, "method": method})
+
+
+def target_layers(suite: Suite) -> list[str]:
+    """The CAM target layers the pages offer: the Inception blocks for dermviz members,
+    an imported model's feature layer (its adapter's, :mod:`dermviz.models.adapter`)."""
+    adapter = suite.adapter(suite.member_ids[0]) if suite.member_ids else None
+    if adapter is None or adapter.native:
+        return list(INCEPTION_BLOCKS)
+    return [adapter.layer] if adapter.layer else []

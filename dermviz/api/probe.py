@@ -16,7 +16,11 @@ __all__ = ["probe_layers", "probe_tables"]
 
 def probe_layers(suite: Suite, *, method: str = "gradcam") -> list[str]:
     """The layers the probe maps: the suite's own, then the probe's finer one (one entry
-    when they are the same). The last is always the finer grid."""
+    when they are the same). The last is always the finer grid. An imported model: its
+    GradCAM layer (none where it has no feature layer)."""
+    adapter = suite.adapter(suite.member_ids[0]) if suite.member_ids else None
+    if adapter is not None and not adapter.native:  # an imported model: its own layer only
+        return [adapter.layer] if adapter.layer else []
     own = method_defaults(suite, method)["layer"]
     return list(dict.fromkeys([own, profiles.PROBE_FINE_LAYER]))
 

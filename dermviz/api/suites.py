@@ -14,6 +14,8 @@ import pandas as pd
 
 from dermviz.analysis.training import training_summary
 from dermviz.data.dataset import Dataset
+from dermviz.explain.base import available_methods, get_explainer
+from dermviz.models.adapter import PREPROCESSING_TEXT
 from dermviz.models.search import search_info, summary_frame
 from dermviz.models.search_config import REFERENCES as SEARCH_REFERENCES
 from dermviz.models.suite import (
@@ -32,10 +34,13 @@ __all__ = [
     "MemberModelError",
     "Suite",
     "SuiteNotFoundError",
+    "applicable_methods",
+    "explained_score",
     "first_member",
     "holdout",
     "list_suites",
     "load_model",
+    "model_adapter",
     "open_suite",
     "suite_path",
     "search_info",
@@ -125,3 +130,33 @@ def search_summary(suite: Suite) -> pd.DataFrame:
     """A searched suite's hold-out metrics across members: mean, variance and sd
     (:func:`dermviz.models.search.summary_frame`)."""
     return summary_frame(suite.manifest.get("members", []))
+
+
+def model_adapter(suite: Suite, member: str | None = None) -> dict[str, Any]:
+    """How a member (default: the first) meets dermviz's model contract, as a dict
+    (:class:`dermviz.models.adapter.ModelAdapter`; a dermviz member's is the default), with
+    ``preprocessing_text`` and ``score`` in words."""
+    adapter = suite.adapter(member or first_member(suite))
+    return {**adapter.to_dict(), "preprocessing_text": PREPROCESSING_TEXT[adapter.preprocessing],
+            "score": adapter.score_description()}
+
+
+def explained_score(suite: Suite, member: str | None = None) -> str:
+    """What the gradient methods explain on this suite's member, in words (the melanoma
+    logit of a sigmoid, the melanoma-vs-rest logit of a softmax...)."""
+    return suite.adapter(member or first_member(suite)).score_description()
+
+
+def applicable_methods(suite: Suite) -> dict[str, str | None]:
+    """Every saliency method, and why it cannot apply to this suite (None: it applies).
+
+    The CAMs need a feature layer (a 4-D output after a convolution); a model without one
+    (its adapter's ``layer`` is None) gets the gradient-free methods only.
+    """
+    adapter = suite.adapter(first_member(suite))
+    out: dict[str, str | None] = {}
+    for method in available_methods():
+        needs_layer = "layer" in get_explainer(method).canonical_params()
+        out[method] = ("no feature layer: the model has no 4-D output after a convolution"
+                       if needs_layer and adapter.layer is None else None)
+    return out

@@ -1,8 +1,8 @@
-"""Command line: ``dermviz demo | probe | train | info | explain | search | sanity |
+"""Command line: ``dermviz demo | probe | train | import | info | explain | search | sanity |
 evaluate | confounders``.
 
 One module per command group, each a thin caller of :mod:`dermviz.api`:
-:mod:`~dermviz.cli.suite` (demo, probe, train, info), :mod:`~dermviz.cli.explain`,
+:mod:`~dermviz.cli.suite` (demo, probe, train, import, prepare, info), :mod:`~dermviz.cli.explain`,
 :mod:`~dermviz.cli.sanity`, :mod:`~dermviz.cli.evaluate`, :mod:`~dermviz.cli.search` and
 :mod:`~dermviz.cli.confounders`; what they share is
 :mod:`~dermviz.cli.options`.

@@ -219,10 +219,10 @@ def _randomization_spec(args: argparse.Namespace, suite: Any, member: str, metho
         return sanity.emprt_spec(suite, layer_set=args.layer_set or "blocks",
                                  n_bins=args.n_bins, **common)
     if args.test == "smprt":
-        return sanity.smprt_spec(suite, layer_set=args.layer_set or "paper",
+        return sanity.smprt_spec(suite, layer_set=args.layer_set,
                                  order=args.order or "bottom_up", n_noisy=args.n_noisy,
                                  noise_level=args.noise_level, **common)
-    return sanity.randomization_spec(suite, study=args.study, layer_set=args.layer_set or "paper",
+    return sanity.randomization_spec(suite, study=args.study, layer_set=args.layer_set,
                                      order=args.order or "cascading", **common)
 
 

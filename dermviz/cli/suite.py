@@ -1,4 +1,4 @@
-"""``dermviz demo | probe | train | prepare | info``: build suites, and list them."""
+"""``dermviz demo | probe | train | import | prepare | info``: build suites, and list them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from dermviz.cli.options import (
     print_suite,
 )
 from dermviz.data.synthetic import ARTEFACT_NAMES
+from dermviz.models.adapter import PREPROCESSING
 from dermviz.models.config import LR_SCHEDULES, TrainConfig
 from dermviz.models.profiles import PROBE_ARTEFACT, PROBE_SIZES
 
@@ -69,6 +70,33 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="learning rate over the epochs (overrides the config)")
     add_device_arguments(train)
     add_no_prepare(train)
+
+    imp = add_command(sub, "import", _import, "build a suite from Keras classifiers trained "
+                      "elsewhere ('bring your own model'; see README)")
+    imp.add_argument("name", help="suite name (folder under the models dir)")
+    add_data_arguments(imp)
+    imp.add_argument("--model", dest="models", action="append", type=Path, required=True,
+                     metavar="FILE", help=".keras or .h5 file; repeat for several members")
+    imp.add_argument("--preprocessing", choices=list(PREPROCESSING), default=None,
+                     help="what the model's inputs were, for a model without its own "
+                     "rescaling layer: raw [0, 255], unit [0, 1], tf [-1, 1], caffe or torch "
+                     "(ImageNet normalisations)")
+    imp.add_argument("--melanoma-class", type=int, default=None, metavar="K",
+                     help="the melanoma output unit (needed for more than two outputs; "
+                     "default 1 for a two-class softmax)")
+    imp.add_argument("--versus-class", type=int, default=None, metavar="J",
+                     help="softmax: the negative class (default: every other class)")
+    imp.add_argument("--layer", default=None,
+                     help="GradCAM's feature layer (default: the last 4-D output after a "
+                     "convolution)")
+    imp.add_argument("--stage-every", type=int, default=None, metavar="K",
+                     help="randomization stages of every K weighted layers (default: the "
+                     "model's named blocks, else at most 8 stages)")
+    imp.add_argument("--trust-model-code", action="store_true",
+                     help="load with Keras' safe mode off: Lambda layers run their Python "
+                     "code (only for files you trust)")
+    imp.add_argument("--overwrite", action="store_true", help="replace a suite of that name")
+    add_no_prepare(imp)
 
     prepare = add_command(sub, "prepare", _prepare, "prepare what the clinicians' pages "
                           "read for a suite built before they did (embeddings, the "
@@ -123,6 +151,15 @@ def _train(args: argparse.Namespace) -> None:
     print_suite(api.train_suite(
         load_data(args), config, out_dir=models_dir(args) / args.name,
         overwrite=args.overwrite, device=device(args), prepare=not args.no_prepare,
+    ))
+
+
+def _import(args: argparse.Namespace) -> None:
+    print_suite(api.import_suite(
+        load_data(args), args.models, out_dir=models_dir(args) / args.name, name=args.name,
+        preprocessing=args.preprocessing, melanoma_class=args.melanoma_class,
+        versus_class=args.versus_class, layer=args.layer, stage_every=args.stage_every,
+        trusted=args.trust_model_code, overwrite=args.overwrite, prepare=not args.no_prepare,
     ))
 
 

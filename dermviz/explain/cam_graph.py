@@ -11,7 +11,8 @@ pass for the predictions: 9-10x the cost of one forward and backward pass. Here 
 - p(melanoma) = sigmoid(z) from the same forward pass.
 
 The logit is read before the final sigmoid (its Dense layer's input times its kernel plus
-its bias), as tf-keras-vis's ``ReplaceToLinear`` does on a clone.
+its bias, as tf-keras-vis's ``ReplaceToLinear`` does on a clone; an imported model's
+melanoma-vs-rest logit: :func:`dermviz.models.adapter.logit_tensor`).
 
 References
 ----------
@@ -26,6 +27,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from dermviz.models.adapter import logit_tensor
 
 _FUNCTIONS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
@@ -50,13 +53,10 @@ def _build(model: Any, layer: str) -> Any:
     import keras  # heavy; only computing maps needs it
     import tensorflow as tf
 
-    head = model.layers[-1]
-    if getattr(head, "activation", None) is not keras.activations.sigmoid:
-        raise ValueError(f"the model's last layer must be a sigmoid Dense, got {head.name!r}")
     target = model.get_layer(layer).output
     if len(target.shape) != 4:
         raise ValueError(f"layer {layer!r} is not a spatial feature map: {target.shape}")
-    logit = keras.ops.matmul(head.input, head.kernel) + head.bias
+    logit = logit_tensor(model)  # a dermviz member's or an adapted model's
     graph = keras.Model(model.inputs, [target, logit], name=f"gradcam_{layer}")
 
     @tf.function(reduce_retracing=True)

@@ -46,6 +46,7 @@ import numpy as np
 
 from dermviz.explain.base import ExplainBatch, register
 from dermviz.explain.cam_base import CAMExplainer, logit_score, tf_keras_vis_grids
+from dermviz.models.adapter import logit_tensor
 from dermviz.models.blocks import DEFAULT_TARGET_LAYER
 
 __all__ = [
@@ -188,10 +189,7 @@ def two_logit_model(model: Any) -> Any:
     """
     import keras  # heavy; only computing maps needs it
 
-    head = model.layers[-1]
-    if getattr(head, "activation", None) is not keras.activations.sigmoid:
-        raise ValueError(f"the model's last layer must be a sigmoid Dense, got {head.name!r}")
-    z = keras.ops.matmul(head.input, head.kernel) + head.bias
+    z = logit_tensor(model)  # a dermviz member's or an adapted model's melanoma logit
     # A named layer: the op keras.ops.concatenate would be auto-named "concatenate",
     # which a loaded InceptionV3 may already use, and functional models need unique names.
     concat = keras.layers.Concatenate(axis=-1, name=f"{model.name}_two_logits")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from dermviz.models.adapter import feature_tensor
 from dermviz.store.atomic import write_atomic
 
 #: The member's final layer: the embedding is its input.
@@ -45,13 +46,14 @@ def _embedder(model: Any) -> tuple[Any, Any]:
         import tensorflow as tf
 
         try:
-            head = model.get_layer(OUTPUT_LAYER)
+            features = feature_tensor(model)  # a dermviz member's or an adapted model's
         except ValueError as err:
             raise ValueError(
                 f"model {model.name!r} has no {OUTPUT_LAYER!r} layer; expected a dermviz "
-                "member built by dermviz.models.inception.build_inception"
+                "member (dermviz.models.inception.build_inception) or an adapted model "
+                "(dermviz.models.adapter.adapt)"
             ) from err
-        sub = keras.Model(model.inputs, head.input, name=f"{model.name}_embedding")
+        sub = keras.Model(model.inputs, features, name=f"{model.name}_embedding")
         fn = tf.function(lambda x: sub(x, training=False), reduce_retracing=True)
         entry = _EMBEDDERS[model] = (sub, fn)
     return entry

@@ -27,6 +27,7 @@ References
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +38,13 @@ from dermviz.models.blocks import INCEPTION_BLOCKS, PAPER_STAGES, PaperStage
 __all__ = [
     "StageLayers",
     "block_layers",
+    "feature_layer",
+    "feature_layers",
+    "is_inception",
+    "kernel_layers",
+    "layer_groups",
+    "named_blocks",
+    "rescales_inside",
     "branch_layers",
     "companion_batchnorms",
     "paper_layers",
@@ -253,6 +261,9 @@ def weighted_layers(model: keras.Model, names: Sequence[str]) -> list[str]:
 def block_layers(model: keras.Model) -> list[StageLayers]:
     """Whole-block stages, top-down: head, ``mixed10`` ... ``mixed0``, stem.
 
+    A model that is not an InceptionV3 (an imported one) gets :func:`layer_groups`
+    instead, with the every-k rule its adapter recorded (``model.dermviz_adapter``).
+
     Each Inception block is every layer with weights (convs and their
     BatchNormalization layers) between the previous block's output and the
     block's concatenation, all branches included; the head is every weighted
@@ -274,6 +285,9 @@ def block_layers(model: keras.Model) -> list[StageLayers]:
     .. [1] Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018
        (cascading randomization, top-down, block by block).
     """
+    if not is_inception(model):
+        adapter = getattr(model, "dermviz_adapter", None)
+        return layer_groups(model, every=getattr(adapter, "stage_every", None))
     stages: list[StageLayers] = []
     top = _block(model, INCEPTION_BLOCKS[0])
     below_top = {id(layer) for layer in _ancestors(model, top)}
@@ -313,3 +327,136 @@ def companion_batchnorms(model: keras.Model, names: Sequence[str]) -> list[str]:
             if any(id(p) in named for p in _parents(model, layer)):
                 out.append(layer.name)
     return out
+
+
+# --------------------------------------------------------------------------- any model
+
+#: Block name prefixes of Keras' applications: EfficientNet ``block1a_``, MobileNetV2
+#: ``block_1_``, VGG ``block1_``.
+_BLOCK_PREFIX = re.compile(r"^(block_?\d+[a-z]?)_")
+_CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+
+
+def flat_layers(model: keras.Model) -> list[Any]:
+    """The model's layers in order, nested models replaced by their own layers."""
+    out: list[Any] = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            out.extend(flat_layers(layer))
+        else:
+            out.append(layer)
+    return out
+
+
+def is_inception(model: keras.Model) -> bool:
+    """Whether the graph has InceptionV3's eleven ``mixedN`` concatenations."""
+    names = {layer.name: layer for layer in model.layers}
+    return all(isinstance(names.get(b), keras.layers.Concatenate) for b in INCEPTION_BLOCKS)
+
+
+def rescales_inside(model: keras.Model) -> str | None:
+    """The name of the model's own input scaling layer (``Rescaling`` or ``Normalization``
+    before the first layer with weights), or None."""
+    for layer in flat_layers(model):
+        if isinstance(layer, keras.layers.Rescaling | keras.layers.Normalization):
+            return layer.name
+        if layer.weights:
+            return None
+    return None
+
+
+#: Activations whose outputs are never negative.
+_NONNEGATIVE = ("relu", "relu6", "sigmoid", "softplus", "hard_sigmoid")
+
+
+def _nonnegative(layer: Any) -> bool:
+    """Whether a layer's output is never negative: a ReLU, or a non-negative activation."""
+    if isinstance(layer, keras.layers.ReLU):
+        return float(layer.negative_slope) == 0.0 and float(layer.threshold) >= 0.0
+    act = layer.get_config().get("activation") if hasattr(layer, "get_config") else None
+    return isinstance(act, str) and act in _NONNEGATIVE
+
+
+def feature_layers(model: keras.Model, *, nonnegative: bool = False) -> list[str]:
+    """The layers with a 4-D output that come after a convolution, in model order: the
+    candidate feature layers of a CAM; ``nonnegative``: only those whose output is never
+    negative (a ReLU's: what channel statistics of activations expect)."""
+    found, seen_conv = [], False
+    for layer in model.layers:
+        if isinstance(layer, _CONVS):
+            seen_conv = True
+        if nonnegative and not _nonnegative(layer):
+            continue
+        if seen_conv and not isinstance(layer, keras.layers.InputLayer):
+            try:
+                rank = len(layer.output.shape)
+            except (AttributeError, ValueError):
+                continue
+            if rank == 4:
+                found.append(layer.name)
+    return found
+
+
+def feature_layer(model: keras.Model) -> str | None:
+    """GradCAM's default feature layer: the last of :func:`feature_layers` (``mixed10`` in
+    InceptionV3, ``out_relu`` in MobileNetV2, ``top_activation`` in EfficientNet); None where
+    no convolution feeds a 4-D output."""
+    found = feature_layers(model)
+    return found[-1] if found else None
+
+
+def kernel_layers(model: keras.Model) -> list[str]:
+    """The names of the layers with a kernel (what a randomization re-draws), in order."""
+    return [layer.name for layer in model.layers if getattr(layer, "kernel", None) is not None]
+
+
+def named_blocks(model: keras.Model) -> dict[str, list[str]]:
+    """Weighted layers grouped by block name prefix (``block1a``, ``block_3``), in model
+    order; empty unless there are at least two blocks."""
+    blocks: dict[str, list[str]] = {}
+    for layer in model.layers:
+        match = _BLOCK_PREFIX.match(layer.name)
+        if match and layer.weights:
+            blocks.setdefault(match.group(1), []).append(layer.name)
+    return blocks if len(blocks) >= 2 else {}
+
+
+def layer_groups(model: keras.Model, *, every: int | None = None) -> list[StageLayers]:
+    """Randomization stages of any model, top-down, in graph order.
+
+    Where the layers are named by block (:func:`named_blocks`) and ``every`` is None:
+    ``head`` (the weighted layers after the last block), the blocks from the last to the
+    first, ``stem`` (those before the first block). Otherwise every ``every`` layers
+    with a kernel (:func:`kernel_layers`) make one stage, named by its first and last
+    layer.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A flat functional model.
+    every : int, optional
+        Layers with a kernel per stage (default: blocks where there are any, else 1).
+
+    Returns
+    -------
+    list of (str, list of str)
+    """
+    if every is not None and (isinstance(every, bool) or int(every) < 1):
+        raise ValueError(f"every must be an integer >= 1, got {every!r}")
+    blocks = named_blocks(model) if every is None else {}
+    if blocks:
+        in_block = {name for names in blocks.values() for name in names}
+        order = [layer.name for layer in model.layers if layer.weights]
+        first = min(order.index(names[0]) for names in blocks.values())
+        last = max(order.index(names[-1]) for names in blocks.values())
+        stem = [n for n in order[:first] if n not in in_block]
+        head = [n for n in order[last + 1:] if n not in in_block]
+        stages: list[StageLayers] = [("head", head)] if head else []
+        stages += [(prefix, names) for prefix, names in reversed(blocks.items())]
+        return stages + ([("stem", stem)] if stem else [])
+    names = kernel_layers(model)
+    if not names:
+        raise ValueError(f"model {model.name!r} has no layer with a kernel to randomize")
+    k = int(every or 1)
+    groups = [names[i : i + k] for i in range(0, len(names), k)]
+    return [(g[0] if len(g) == 1 else f"{g[0]}..{g[-1]}", g) for g in reversed(groups)]

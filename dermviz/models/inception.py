@@ -156,8 +156,13 @@ def layer_grid(model: Any, layer_name: str) -> tuple[int, int]:
     return int(shape[1]), int(shape[2])
 
 
-def load_member_model(path: str | Path) -> keras.Model:
-    """Load a saved member in Keras safe mode (no arbitrary code)."""
+def load_member_model(path: str | Path, *, trusted: bool = False) -> keras.Model:
+    """Load a saved member in Keras safe mode (no arbitrary code); ``trusted``: safe mode
+    off, for an imported member whose file the user trusted (its adapter says so)."""
     import keras  # heavy: only loading a model pays for TensorFlow
 
+    if trusted:
+        from dermviz.models.external import load_trusted
+
+        return load_trusted(path)
     return keras.models.load_model(path, compile=False, safe_mode=True)

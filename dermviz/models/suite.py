@@ -31,6 +31,7 @@ import pandas as pd
 
 from dermviz.data.dataset import Dataset
 from dermviz.data.registry import open_dataset
+from dermviz.models.adapter import ModelAdapter, adapt, adapter_of
 from dermviz.models.inception import load_member_model
 from dermviz.store import ArrayStore, read_json, resolve_within, write_json
 
@@ -156,8 +157,20 @@ class Suite:
     def model_path(self, member_id: str) -> Path:
         return self.member_dir(member_id) / "model.keras"
 
+    def adapter(self, member_id: str) -> ModelAdapter:
+        """How the member meets dermviz's model contract (:mod:`dermviz.models.adapter`):
+        the adapter its manifest entry records, else a dermviz member's on the suite's
+        GradCAM layer."""
+        return adapter_of(self.member(member_id), default_layer=self.config.get("gradcam_layer"))
+
+    @property
+    def imported(self) -> bool:
+        """Whether the suite's members were trained elsewhere (``dermviz import``)."""
+        return "imported" in self.manifest
+
     def load_model(self, member_id: str) -> Any:
-        """The member's Keras model (safe mode, not compiled).
+        """The member's Keras model (safe mode, not compiled), through its adapter
+        (:meth:`adapter`): an imported member comes adapted to dermviz's contract.
 
         Raises
         ------
@@ -176,8 +189,9 @@ class Suite:
             reason = (f"{path} is damaged (not a complete .keras archive; "
                       f"{path.stat().st_size} bytes)")
             raise MemberModelError(self._broken_member(member_id, reason))
+        adapter = self.adapter(member_id)
         try:
-            return load_member_model(path)
+            return adapt(load_member_model(path, trusted=adapter.trusted), adapter)
         except Exception as exc:  # Keras raises many types (ValueError, OSError, ...)
             reason = f"{path} cannot be loaded ({type(exc).__name__}: {exc})"
             raise MemberModelError(self._broken_member(member_id, reason)) from exc

@@ -56,7 +56,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "dermviz.sanity.design": (
         "CROSS_MODEL_MEMBERS", "METHODS", "comparison_spec", "default_image_ids",
-        "emprt_spec", "evaluation_image_ids", "evaluation_spec", "method_params",
+        "default_layer_set", "emprt_spec", "evaluation_image_ids", "evaluation_spec",
+        "layer_sets", "method_params",
         "paper_study_spec", "randomization_spec", "smprt_spec", "stage_names",
     ),
     "dermviz.sanity.layer_randomization": ("ORDERS", "as_stages", "randomize"),

@@ -37,9 +37,11 @@ __all__ = [
     "METHODS",
     "comparison_spec",
     "default_image_ids",
+    "default_layer_set",
     "emprt_spec",
     "evaluation_image_ids",
     "evaluation_spec",
+    "layer_sets",
     "method_params",
     "paper_study_spec",
     "randomization_spec",
@@ -54,13 +56,40 @@ COMPARISON_KINDS = ("reproducibility", "cross_model")
 CROSS_MODEL_MEMBERS = 3
 
 
-def stage_names(layer_set: str) -> list[str]:
-    """Stage names of a layer set, top-down, without building a model."""
+def layer_sets(suite: Suite | None = None) -> tuple[str, ...]:
+    """The randomization layer sets a suite's members have, its default first: ``paper``
+    and ``blocks`` for InceptionV3 members, ``blocks`` alone for an imported model of
+    another architecture (its adapter's, :mod:`dermviz.models.adapter`)."""
+    if suite is None or not suite.member_ids:
+        return ("paper", "blocks")
+    return suite.adapter(suite.member_ids[0]).layer_sets
+
+
+def default_layer_set(suite: Suite | None = None) -> str:
+    """The layer set a paper-style randomization study uses on ``suite``
+    (:func:`layer_sets`' first)."""
+    return layer_sets(suite)[0]
+
+
+def stage_names(layer_set: str, *, suite: Suite | None = None) -> list[str]:
+    """Stage names of a layer set, top-down, without building a model.
+
+    With ``suite``, its members' stages: an imported model's are recorded in its
+    adapter; a layer set the suite's members do not have is refused.
+    """
+    if layer_set not in ("paper", "blocks"):
+        raise ValueError(f"unknown layer set {layer_set!r}; choose 'paper' or 'blocks'")
+    if suite is not None and suite.member_ids:
+        adapter = suite.adapter(suite.member_ids[0])
+        if layer_set not in adapter.layer_sets:
+            raise ValueError(f"suite {suite.name!r}'s members have no {layer_set!r} layer "
+                             f"set (the paper's stages are InceptionV3's); use "
+                             f"{' or '.join(repr(s) for s in adapter.layer_sets)}")
+        if adapter.stage_names is not None:
+            return list(adapter.stage_names)
     if layer_set == "paper":
         return [s.role for s in PAPER_STAGES]
-    if layer_set == "blocks":
-        return ["head", *INCEPTION_BLOCKS, "stem"]
-    raise ValueError(f"unknown layer set {layer_set!r}; choose 'paper' or 'blocks'")
+    return ["head", *INCEPTION_BLOCKS, "stem"]
 
 
 def method_params(
@@ -172,8 +201,9 @@ def _images(suite: Suite, dataset: Any | None, image_ids: Sequence[str] | None) 
     return _check_images(holdout, image_ids) if image_ids else default_image_ids(holdout)
 
 
-def _check_stages(layer_set: str, stages: Sequence[str] | None) -> None:
-    known = stage_names(layer_set)
+def _check_stages(layer_set: str, stages: Sequence[str] | None,
+                  suite: Suite | None = None) -> None:
+    known = stage_names(layer_set, suite=suite)
     unknown = [s for s in stages or () if s not in known]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown} for layer set {layer_set!r}; "
@@ -188,7 +218,7 @@ def randomization_spec(
     params: Mapping[str, Any] | None = None,
     image_ids: Sequence[str] | None = None,
     study: str = "paper",
-    layer_set: str = "paper",
+    layer_set: str | None = None,
     order: str = "cascading",
     target: str | None = None,
     seed: int = 0,
@@ -202,7 +232,9 @@ def randomization_spec(
     ``study="paper"``: the paper's design (:func:`paper_study_spec`: six layers,
     cascading, kernels only, each stage explaining its own predicted class);
     ``layer_set``, ``order``, ``reset_*`` and ``stages`` must then keep the
-    paper's values. ``study="custom"``: every option as given; ``target``
+    paper's values. ``layer_set`` defaults to the suite's (:func:`default_layer_set`:
+    the paper's six layers for InceptionV3 members, the blocks of an imported model).
+    ``study="custom"``: every option as given; ``target``
     defaults to ``"original"`` (the sanity check proper).
 
     ``member`` defaults to the first member, ``params`` to :func:`method_params`,
@@ -211,11 +243,13 @@ def randomization_spec(
     member = _check_member(suite, member)
     ids = _images(suite, dataset, image_ids)
     params = dict(params) if params is not None else method_params(suite, method)
+    own = default_layer_set(suite)
+    layer_set = layer_set or own
     if study == "paper":
         changed = [
             name
             for name, value, paper in (
-                ("layer set", layer_set, "paper"),
+                ("layer set", layer_set, own),
                 ("order", order, "cascading"),
                 ("target", target or "predicted", "predicted"),
                 ("reset-bias", reset_bias, False),
@@ -230,7 +264,7 @@ def randomization_spec(
             )
         target = "predicted"
     elif study == "custom":
-        _check_stages(layer_set, stages)
+        _check_stages(layer_set, stages, suite)
     else:
         raise ValueError(f"unknown study {study!r}; choose 'paper' or 'custom'")
     return RandomizationSpec(
@@ -248,7 +282,7 @@ def smprt_spec(
     method: str = "gradcam",
     params: Mapping[str, Any] | None = None,
     image_ids: Sequence[str] | None = None,
-    layer_set: str = "paper",
+    layer_set: str | None = None,
     order: str = "bottom_up",
     target: str | None = None,
     seed: int = 0,
@@ -301,7 +335,7 @@ def emprt_spec(
     """
     member = _check_member(suite, member)
     ids = _images(suite, dataset, image_ids)
-    _check_stages(layer_set, stages)
+    _check_stages(layer_set, stages, suite)
     return EfficientRandomizationSpec(
         member_id=member, image_ids=tuple(ids), method=method,
         method_params=dict(params) if params is not None else method_params(suite, method),

@@ -171,10 +171,13 @@ def select_stages(
         The randomization order (decides which end ``n_stages`` keeps).
     """
     # Keras-heavy: the spec module stays light for listing and loading.
-    from dermviz.models.graph import block_layers, paper_stages
+    from dermviz.models.graph import block_layers, is_inception, paper_stages
 
     if layer_set not in LAYER_SETS:
         raise ValueError(f"layer_set must be one of {LAYER_SETS}, got {layer_set!r}")
+    if layer_set == "paper" and not is_inception(model):
+        raise ValueError(f"model {model.name!r} is not an InceptionV3: it has no paper stages; "
+                         "use layer set 'blocks'")
     found = paper_stages(model) if layer_set == "paper" else block_layers(model)
     if stages is not None:
         known = [name for name, _ in found]
