@@ -61,8 +61,9 @@ def test_randomization_page_runs_gradcam(page):
     assert not at.error, [e.value for e in at.error]
     # Two rows: the input and three stages (original, head_dense, stem/conv1).
     assert len(at.get("image")) == 2 * 4
-    assert len(at.get("plotly_chart")) == 1
-    assert len(at.dataframe) == 3  # stages, baselines, steps
+    # similarity; the mass on the evidence per stage (the smoke demo is an evidence suite)
+    assert len(at.get("plotly_chart")) == 2
+    assert len(at.dataframe) == 4  # stages, baselines, steps, evidence per stage
     saved = next(s for s in at.selectbox if s.label == "Saved study")
     assert re.fullmatch(r"randomization-[0-9a-f]{16}", Path(saved.value).name)
     assert any("gradcam · m00 · 2 images" in label for label in saved.options)
