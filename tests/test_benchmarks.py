@@ -15,9 +15,12 @@ AMD = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx avx2\n\nproces
 
 
 def test_cpu_line_names_the_widest_vector_extension():
-    assert cpu_line(INTEL) == "Intel(R) Xeon(R) Processor, avx512f"
-    assert cpu_line(AMD) == "AMD EPYC, avx2 (no avx512f)"
-    assert cpu_line("model name\t: Old\nflags\t\t: fpu sse2\n") == "Old, neither avx512f nor avx2"
+    assert cpu_line(INTEL) == "Intel(R) Xeon(R) Processor, avx512f, bfloat16 emulated"
+    assert cpu_line(AMD) == "AMD EPYC, avx2 (no avx512f), bfloat16 emulated"
+    assert cpu_line("model name\t: Old\nflags\t\t: fpu sse2\n") == (
+        "Old, neither avx512f nor avx2, bfloat16 emulated")
+    assert cpu_line("model name\t: Zen 4\nflags\t\t: avx2 avx512f avx512_bf16\n") == (
+        "Zen 4, avx512f, bfloat16: avx512_bf16")
     assert cpu_line("").endswith("vector extensions unknown")
 
 

@@ -15,8 +15,9 @@ References
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
+
+from dermviz.models.records import cpu_info
 
 PRECISIONS = ("float32", "bfloat16")
 #: /proc/cpuinfo flags of native bfloat16 arithmetic (AVX-512 BF16, Intel AMX).
@@ -29,20 +30,11 @@ def native_bfloat16(cpuinfo: str | None = None) -> list[str]:
     Parameters
     ----------
     cpuinfo : str, optional
-        Text in the format of ``/proc/cpuinfo``; read from there by default (empty where
-        it does not exist).
+        Text in the format of ``/proc/cpuinfo``; read from there by default
+        (:func:`dermviz.models.records.cpu_info`).
     """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    for line in cpuinfo.splitlines():  # the first processor's entry is enough
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            flags = set(value.split())
-            return [f for f in BF16_FLAGS if f in flags]
-    return []
+    flags = cpu_info(cpuinfo).flags or frozenset()
+    return [f for f in BF16_FLAGS if f in flags]
 
 
 def precision_twin(model: Any, precision: str = "bfloat16") -> Any:
