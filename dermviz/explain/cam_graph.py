@@ -50,6 +50,8 @@ def _build(model: Any, layer: str) -> Any:
     import keras  # heavy; only computing maps needs it
     import tensorflow as tf
 
+    from dermviz.models.precision_choice import is_jit
+
     head = model.layers[-1]
     if getattr(head, "activation", None) is not keras.activations.sigmoid:
         raise ValueError(f"the model's last layer must be a sigmoid Dense, got {head.name!r}")
@@ -59,7 +61,7 @@ def _build(model: Any, layer: str) -> Any:
     logit = keras.ops.matmul(head.input, head.kernel) + head.bias
     graph = keras.Model(model.inputs, [target, logit], name=f"gradcam_{layer}")
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=is_jit(model))
     def run(images: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
             features, z = graph(images, training=False)

@@ -20,6 +20,8 @@ from typing import Any
 from dermviz.models.records import cpu_info
 
 PRECISIONS = ("float32", "bfloat16")
+#: Parts of a model a bfloat16 twin may keep in float32 (:func:`float32_parts`).
+PARTS = ("batchnorm", "stem", "head")
 #: /proc/cpuinfo flags of native bfloat16 arithmetic (AVX-512 BF16, Intel AMX).
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -37,7 +39,54 @@ def native_bfloat16(cpuinfo: str | None = None) -> list[str]:
     return [f for f in BF16_FLAGS if f in flags]
 
 
-def precision_twin(model: Any, precision: str = "bfloat16") -> Any:
+def float32_parts(model: Any, parts: tuple[str, ...] | list[str]) -> set[str]:
+    """Names of ``model``'s layers that belong to the named ``parts``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A functional model.
+    parts : sequence of {"batchnorm", "stem", "head"}
+        ``"batchnorm"``: every BatchNormalization layer. ``"stem"``: the layers before the
+        first Concatenate (InceptionV3's convolutional stem, before ``mixed0``). ``"head"``:
+        the layers after the last one with a spatial (4-D) output (global pooling and the
+        dense head).
+
+    Raises
+    ------
+    ValueError
+        For an unknown part.
+    """
+    import keras
+
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ValueError(f"unknown part(s) {unknown}; known: {list(PARTS)}")
+    layers = model.layers
+    names: set[str] = set()
+    if "batchnorm" in parts:
+        names |= {la.name for la in layers if isinstance(la, keras.layers.BatchNormalization)}
+    if "stem" in parts:
+        for layer in layers:
+            if isinstance(layer, keras.layers.Concatenate):
+                break
+            names.add(layer.name)
+    if "head" in parts:
+        spatial = [k for k, la in enumerate(layers) if len(_output_shape(la)) == 4]
+        last = spatial[-1] if spatial else -1
+        names |= {la.name for la in layers[last + 1:]}
+    return names
+
+
+def _output_shape(layer: Any) -> tuple:
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError):  # a layer used more than once, or never called
+        return ()
+
+
+def precision_twin(model: Any, precision: str = "bfloat16", *,
+                   keep_float32: tuple[str, ...] = ()) -> Any:
     """``model`` rebuilt to compute in ``precision``, with the same weights.
 
     Parameters
@@ -48,6 +97,8 @@ def precision_twin(model: Any, precision: str = "bfloat16") -> Any:
         ``"float32"`` returns ``model`` itself. ``"bfloat16"``: every layer but the last
         takes the ``mixed_bfloat16`` policy; the last one stays float32, so the output is
         float32.
+    keep_float32 : tuple of {"batchnorm", "stem", "head"}
+        Parts of the model that stay float32 in a bfloat16 twin (:func:`float32_parts`).
 
     Returns
     -------
@@ -57,7 +108,7 @@ def precision_twin(model: Any, precision: str = "bfloat16") -> Any:
     Raises
     ------
     ValueError
-        For an unknown precision, or a model that is not float32.
+        For an unknown precision or part, or a model that is not float32.
     """
     import keras  # heavy: only when a twin is made
 
@@ -66,13 +117,13 @@ def precision_twin(model: Any, precision: str = "bfloat16") -> Any:
     policies = sorted({layer.dtype_policy.name for layer in model.layers} - {"float32"})
     if policies:
         raise ValueError(f"expected a float32 model, got layers with the {policies} policy")
+    kept = float32_parts(model, tuple(keep_float32)) | {model.layers[-1].name}
     if precision == "float32":
         return model
-    output_layer = model.layers[-1].name
 
     def clone_layer(layer: Any) -> Any:
         config = layer.get_config()
-        if layer.name != output_layer and "dtype" in config:
+        if layer.name not in kept and "dtype" in config:
             config["dtype"] = "mixed_bfloat16"
         return layer.__class__.from_config(config)
 

@@ -11,12 +11,17 @@ _FORWARD: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def forward_fn(model: Any) -> Any:
-    """A ``tf.function`` inference pass for ``model``, traced once per input shape."""
+    """A ``tf.function`` inference pass for ``model``, traced once per input shape;
+    XLA-compiled where the model is marked for it
+    (:func:`dermviz.models.precision_choice.is_jit`)."""
     fn = _FORWARD.get(model)
     if fn is None:
         import tensorflow as tf  # heavy: only a forward pass pays for it
 
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        from dermviz.models.precision_choice import is_jit
+
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                         jit_compile=is_jit(model))
         _FORWARD[model] = fn
     return fn
 

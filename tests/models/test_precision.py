@@ -54,3 +54,19 @@ def test_native_bfloat16_reads_the_flags():
         "avx512_bf16", "amx_bf16"]
     assert native_bfloat16("flags : fpu avx2\n") == []
     assert native_bfloat16("") == []
+
+
+def test_parts_kept_in_float32(small_net):
+    from dermviz.models.precision import float32_parts
+
+    names = [layer.name for layer in small_net.layers]
+    # After the last 4-D output: the pooling and the output layer.
+    assert float32_parts(small_net, ("head",)) == {names[4], "pred"}
+    assert float32_parts(small_net, ("batchnorm",)) == {names[3]}
+    # No Concatenate: the whole model is "stem".
+    assert float32_parts(small_net, ("stem",)) == set(names)
+    twin = precision_twin(small_net, "bfloat16", keep_float32=("batchnorm",))
+    assert [la.dtype_policy.name for la in twin.layers[1:]] == [
+        "mixed_bfloat16", "mixed_bfloat16", "float32", "mixed_bfloat16", "float32"]
+    with pytest.raises(ValueError, match="unknown part"):
+        precision_twin(small_net, "bfloat16", keep_float32=("stem", "neck"))
