@@ -50,7 +50,7 @@ def _build(model: Any, layer: str) -> Any:
     import keras  # heavy; only computing maps needs it
     import tensorflow as tf
 
-    from dermviz.models.precision_choice import is_jit
+    from dermviz.models.predict import is_jit
 
     head = model.layers[-1]
     if getattr(head, "activation", None) is not keras.activations.sigmoid:

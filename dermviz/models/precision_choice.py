@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from dermviz.models.precision import PRECISIONS, precision_twin
+from dermviz.models.predict import JIT_ATTRIBUTE, forward_fn, is_jit  # noqa: F401 - is_jit: for callers
 from dermviz.models.records import cpu_info
 from dermviz.store import read_json, write_json
 
@@ -52,8 +53,6 @@ MAP_SSIM = 0.99
 #: (precision, XLA) pairs measured; the first is the reference.
 CANDIDATES: tuple[tuple[str, bool], ...] = (
     ("float32", False), ("float32", True), ("bfloat16", False), ("bfloat16", True))
-#: The attribute a working model carries when its passes should be XLA-compiled.
-JIT_ATTRIBUTE = "_dermviz_jit_compile"
 
 
 @dataclass(frozen=True)
@@ -178,11 +177,6 @@ def choose(timings: dict[str, float], agreement: Callable[[str, bool], float], *
     return reference, 0.0, checked
 
 
-def is_jit(model: Any) -> bool:
-    """Whether ``model``'s passes should be XLA-compiled (:func:`working_model` marks it)."""
-    return bool(getattr(model, JIT_ATTRIBUTE, False))
-
-
 def twin_for(model: Any, precision: str, xla: bool) -> Any:
     """``model`` in ``precision`` (a twin, or itself), marked for XLA when ``xla``.
 
@@ -201,8 +195,6 @@ def twin_for(model: Any, precision: str, xla: bool) -> Any:
 
 def probe_p(model: Any, probe: np.ndarray, *, batch: int) -> np.ndarray:
     """p(melanoma) (float64) of ``probe``, through the model's forward function."""
-    from dermviz.models.predict import forward_fn
-
     fn = forward_fn(model)
     return np.concatenate([np.asarray(fn(probe[s:s + batch].astype(np.float32)),
                                       np.float64)[:, 0]
@@ -248,8 +240,6 @@ def min_ssim(a: np.ndarray, b: np.ndarray) -> float:
 def time_forward(model: Any, images: np.ndarray, *, batch: int, repeats: int) -> float:
     """Milliseconds per image of ``model``'s forward pass (best of ``repeats``, after a
     warm-up pass that traces and compiles)."""
-    from dermviz.models.predict import forward_fn
-
     fn = forward_fn(model)
     chunks = [images[s:s + batch].astype(np.float32) for s in range(0, len(images), batch)]
     np.asarray(fn(chunks[0]))

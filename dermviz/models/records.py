@@ -22,13 +22,18 @@ import pandas as pd
 from dermviz._version import __version__
 from dermviz.models.config import TrainConfig
 from dermviz.models.metrics import binary_metrics, choose_threshold
-from dermviz.models.suite import MANIFEST, write_manifest
 from dermviz.store import read_json, write_json
 from dermviz.store.atomic import atomic_path
 
+MANIFEST = "suite.json"
 MEMBER_FILE = "member.json"
 #: Search options that may change when a searched suite resumes.
 RESUMABLE_SEARCH_OPTIONS = ("n_trials", "max_failures")
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Write a suite's manifest (``suite.json``) into the folder ``path``."""
+    write_json(path / MANIFEST, manifest)
 
 
 def now() -> str:

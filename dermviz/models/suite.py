@@ -32,9 +32,9 @@ import pandas as pd
 from dermviz.data.dataset import Dataset
 from dermviz.data.registry import open_dataset
 from dermviz.models.inception import load_member_model
-from dermviz.store import ArrayStore, read_json, resolve_within, write_json
+from dermviz.models.records import MANIFEST, write_manifest  # noqa: F401 - re-exported
+from dermviz.store import ArrayStore, read_json, resolve_within
 
-MANIFEST = "suite.json"
 #: Hold-out images in the precision choice's probe batch (:meth:`Suite.precision_probe`).
 PRECISION_PROBE = 32
 
@@ -351,7 +351,3 @@ def _inside(root: Path, name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    write_json(path / MANIFEST, manifest)
