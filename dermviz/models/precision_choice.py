@@ -50,6 +50,8 @@ TOLERANCE = 1e-3
 #: Smallest SSIM between a candidate's GradCAM maps (at the suite's layer) and float32's on
 #: the probe batch: p(melanoma) can agree while the maps do not.
 MAP_SSIM = 0.99
+#: The names TensorFlow is installed under (read without importing it).
+TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly")
 #: (precision, XLA) pairs measured; the first is the reference.
 CANDIDATES: tuple[tuple[str, bool], ...] = (
     ("float32", False), ("float32", True), ("bfloat16", False), ("bfloat16", True))
@@ -262,10 +264,13 @@ def member_key(*, image_size: int, layer: str | None, member: dict[str, Any]
 
     from dermviz.models.precision import native_bfloat16
 
-    try:
-        tf_version = version("tensorflow")
-    except PackageNotFoundError:  # a build under another distribution name
-        tf_version = "unknown"
+    tf_version = "unknown"
+    for dist in TENSORFLOW_DISTRIBUTIONS:
+        try:
+            tf_version = f"{dist} {version(dist)}"
+            break
+        except PackageNotFoundError:
+            continue
     return {"cpu": cpu_info().model, "bfloat16_flags": native_bfloat16(),
             "tensorflow": tf_version, "image_size": int(image_size), "layer": layer,
             "candidates": [label(*c) for c in CANDIDATES], "tolerance": TOLERANCE,
@@ -406,3 +411,41 @@ def _now() -> str:
     from dermviz.models.records import now
 
     return now()
+
+
+def training_precision(build: Callable[[], Any], *, image_size: int, architecture: str,
+                       folder: Path | None = None, batch: int = 16,
+                       repeats: int = 2) -> str:
+    """The precision a CPU fit trains in: ``"bfloat16"`` (Keras ``mixed_bfloat16``:
+    float32 variables, loss and sigmoid) or ``"float32"``.
+
+    ``--precision``/``DERMVIZ_PRECISION`` decides when forced; ``auto`` keeps bfloat16
+    when a bfloat16 forward pass of the architecture (``build()``, an untrained model:
+    speed does not depend on the weights) at ``image_size`` is faster than float32's on
+    this CPU, timed once per CPU, TensorFlow version, ``architecture`` (a name for what
+    ``build`` builds) and image size, and cached. There is no trained model to
+    agree with yet: that training in bfloat16 costs nothing in quality is for the
+    benchmarks to show (hold-out AUC within the seed spread).
+    """
+    mode = requested_mode()
+    if mode != "auto":
+        return mode
+    folder = cache_dir() if folder is None else Path(folder)
+    key = {**{k: v for k, v in member_key(image_size=image_size, layer=None,
+                                           member={}).items()
+              if k not in ("member", "tolerance", "candidates")},
+           "architecture": architecture, "purpose": "training"}
+    path = _key_path(folder, "train", key)
+    record = _read(path, key)
+    if record is None:
+        model = build()
+        images = np.random.default_rng(0).uniform(0, 255, (2 * batch, image_size, image_size,
+                                                         3)).astype(np.float32)
+        timings = {p: time_forward(twin_for(model, p, False), images, batch=batch,
+                                   repeats=repeats) for p in PRECISIONS}
+        record = {"key": key, "timings": timings,
+                  "choice": "bfloat16" if timings["bfloat16"] < timings["float32"]
+                  else "float32", "measured": _now()}
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(path, record)
+    return record["choice"]
