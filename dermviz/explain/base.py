@@ -343,8 +343,13 @@ def available_methods() -> list[str]:
 
 
 def make_explainer(model: Any, method: str, params: dict[str, Any]) -> Explainer:
-    """Instantiate the registered method ``method`` on ``model`` with ``params``."""
-    return get_explainer(method)(model, **params)
+    """Instantiate the registered method ``method`` on ``model`` with ``params``.
+
+    A ``precision`` in ``params`` (a stored map's) is not passed on: the explainer records
+    its model's own (:meth:`Explainer.params`).
+    """
+    return get_explainer(method)(model, **{k: v for k, v in params.items()
+                                           if k != "precision"})
 
 
 def check_images(images: np.ndarray) -> np.ndarray:

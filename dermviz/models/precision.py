@@ -86,7 +86,8 @@ def _output_shape(layer: Any) -> tuple:
 
 
 def precision_twin(model: Any, precision: str = "bfloat16", *,
-                   keep_float32: tuple[str, ...] = ()) -> Any:
+                   keep_float32: tuple[str, ...] = (),
+                   float32_layers: tuple[str, ...] = ()) -> Any:
     """``model`` rebuilt to compute in ``precision``, with the same weights.
 
     Parameters
@@ -99,6 +100,9 @@ def precision_twin(model: Any, precision: str = "bfloat16", *,
         float32.
     keep_float32 : tuple of {"batchnorm", "stem", "head"}
         Parts of the model that stay float32 in a bfloat16 twin (:func:`float32_parts`).
+    float32_layers : tuple of str
+        Layers, by name, that stay float32: an explained layer, so that saliency methods
+        read its activations and gradients in float32 (a concatenation: no cost).
 
     Returns
     -------
@@ -117,7 +121,10 @@ def precision_twin(model: Any, precision: str = "bfloat16", *,
     policies = sorted({layer.dtype_policy.name for layer in model.layers} - {"float32"})
     if policies:
         raise ValueError(f"expected a float32 model, got layers with the {policies} policy")
-    kept = float32_parts(model, tuple(keep_float32)) | {model.layers[-1].name}
+    for name in float32_layers:
+        model.get_layer(name)  # ValueError naming a layer the model lacks
+    kept = (float32_parts(model, tuple(keep_float32)) | {model.layers[-1].name}
+            | set(float32_layers))
     if precision == "float32":
         return model
 
@@ -125,6 +132,35 @@ def precision_twin(model: Any, precision: str = "bfloat16", *,
         config = layer.get_config()
         if layer.name not in kept and "dtype" in config:
             config["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(config)
+
+    twin = keras.models.clone_model(model, clone_function=clone_layer)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def with_float32_layers(model: Any, names: tuple[str, ...] | list[str]) -> Any:
+    """``model`` (a bfloat16 twin) with the layers ``names`` computing in float32; the
+    model itself where they already do.
+
+    Saliency methods read an explained layer's activations and gradients; in float32 they
+    meet float32 scores inside tf-keras-vis (GradCAM++, ScoreCAM fail on bfloat16 ones).
+
+    Raises
+    ------
+    ValueError
+        A layer the model lacks.
+    """
+    import keras
+
+    todo = {name for name in names if model.get_layer(name).compute_dtype != "float32"}
+    if not todo:
+        return model
+
+    def clone_layer(layer: Any) -> Any:
+        config = layer.get_config()
+        if layer.name in todo:
+            config["dtype"] = "float32"
         return layer.__class__.from_config(config)
 
     twin = keras.models.clone_model(model, clone_function=clone_layer)

@@ -179,18 +179,23 @@ def choose(timings: dict[str, float], agreement: Callable[[str, bool], float], *
     return reference, 0.0, checked
 
 
-def twin_for(model: Any, precision: str, xla: bool) -> Any:
+def twin_for(model: Any, precision: str, xla: bool, *,
+             layer: str | None = None) -> Any:
     """``model`` in ``precision`` (a twin, or itself), marked for XLA when ``xla``.
 
-    A float32 model asked for XLA is wrapped in a new functional model on the same layers,
-    so that ``model`` itself is never marked.
+    A bfloat16 twin keeps ``layer`` (the explained one) in float32
+    (:func:`dermviz.models.precision.precision_twin`'s ``float32_layers``). A model asked
+    for XLA is wrapped in a new functional model on the same layers, so that ``model``
+    itself is never marked.
     """
     import keras
 
-    net = model if model_precision(model) == precision else precision_twin(model, precision)
+    if model_precision(model) == precision:
+        net = model
+    else:
+        net = precision_twin(model, precision, float32_layers=(layer,) if layer else ())
     if xla:
-        if net is model:
-            net = keras.Model(model.inputs, model.outputs, name=model.name)
+        net = keras.Model(net.inputs, net.outputs, name=net.name)
         setattr(net, JIT_ATTRIBUTE, True)
     return net
 
@@ -345,7 +350,7 @@ def measured_choice(model: Any, probe: np.ndarray, *, key: dict[str, Any],
     def net(cand: tuple[str, bool]) -> Any:
         if cand not in twins:  # an XLA candidate wraps its precision's twin: one clone each
             twins[cand] = (twin_for(net((cand[0], False)), cand[0], True) if cand[1]
-                           else twin_for(model, *cand))
+                           else twin_for(model, *cand, layer=key.get("layer")))
         return twins[cand]
 
     if speed is None:
@@ -384,21 +389,22 @@ def measured_choice(model: Any, probe: np.ndarray, *, key: dict[str, Any],
 
 
 def forced_choice(model: Any, probe: np.ndarray, precision: str, *,
-                  batch: int = 16) -> PrecisionChoice:
+                  batch: int = 16, layer: str | None = None) -> PrecisionChoice:
     """``precision`` without XLA, as forced, with its disagreement on ``probe``."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     if precision == "float32":
         return PrecisionChoice("float32", False, "forced", 0.0, True)
     reference = probe_p(model, probe, batch=batch)
-    gap = float(np.max(np.abs(probe_p(twin_for(model, precision, False), probe, batch=batch)
-                              - reference)))
+    twin = twin_for(model, precision, False, layer=layer)
+    gap = float(np.max(np.abs(probe_p(twin, probe, batch=batch) - reference)))
     return PrecisionChoice(precision, False, "forced", gap, gap <= TOLERANCE)
 
 
-def working_model(model: Any, choice: PrecisionChoice) -> Any:
-    """The model the member runs as under ``choice`` (``model`` itself for float32)."""
-    return twin_for(model, choice.precision, choice.xla)
+def working_model(model: Any, choice: PrecisionChoice, *, layer: str | None = None) -> Any:
+    """The model the member runs as under ``choice`` (``model`` itself for float32), its
+    explained ``layer`` in float32."""
+    return twin_for(model, choice.precision, choice.xla, layer=layer)
 
 
 def model_precision(model: Any) -> str:

@@ -189,7 +189,8 @@ class Suite:
         # A forced precision is used as asked (its disagreement is measured when asked
         # for, by precision_choice); auto measures here on first use.
         return working_model(model, self.precision_choice(
-            member_id, precision=precision, model=model, measure=mode == "auto"))
+            member_id, precision=precision, model=model, measure=mode == "auto"),
+            layer=self.config.get("gradcam_layer"))
 
     def load_float32_model(self, member_id: str) -> Any:
         """The member's saved float32 model, as :meth:`load_model` (same errors)."""
@@ -255,7 +256,8 @@ class Suite:
             model = model if model is not None else self.load_float32_model(member_id)
             probe = self.precision_probe()
             choice = (pc.measured_choice(model, probe, key=self.precision_key(member_id))
-                      if mode == "auto" else pc.forced_choice(model, probe, mode))
+                      if mode == "auto" else pc.forced_choice(
+                          model, probe, mode, layer=self.config.get("gradcam_layer")))
         with self._lock:
             self._choices[(member_id, mode)] = choice
         return choice

@@ -108,3 +108,27 @@ def test_forced_bfloat16_agrees_in_p_and_its_maps_are_stored_apart(suite_copy, h
     np.testing.assert_array_equal(hit32.maps[0], m32.maps[0])
     folders = {p.name for p in (suite.path / "maps" / mid / "gradcam").iterdir()}
     assert len(folders) == 2
+
+
+def test_every_method_runs_on_a_bfloat16_member(smoke_suite, holdout):
+    """Issue 25: the CAMs read the explained layer in float32 (tf-keras-vis' GradCAM++ and
+    ScoreCAM fail on bfloat16 activations), even given a twin whose layer is bfloat16;
+    KernelSHAP's coalition forwards run in bfloat16. Two images, small settings: that each
+    runs and records its precision."""
+    from dermviz.explain.base import get_explainer, make_explainer
+
+    mid = smoke_suite.member_ids[0]
+    member = smoke_suite.load_model(mid, precision="bfloat16")  # the layer kept float32
+    layer = smoke_suite.config["gradcam_layer"]
+    assert member.get_layer(layer).compute_dtype == "float32"
+    plain = pc.precision_twin(smoke_suite.load_float32_model(mid), "bfloat16")
+    assert plain.get_layer(layer).compute_dtype == "bfloat16"
+    for method, model, options in [("gradcam_pp", plain, {}),
+                                   ("scorecam", plain, {"max_n": 2}),
+                                   ("layercam", member, {}),
+                                   ("kernelshap", member, {"nsamples": 64})]:
+        params = {**get_explainer(method).suite_defaults(smoke_suite), **options,
+                  "precision": "bfloat16"}  # as a stored map has it: accepted, not passed on
+        maps = make_explainer(model, method, params).explain(holdout[1][:2])
+        assert maps.params["precision"] == "bfloat16", method
+        assert np.isfinite(maps.maps).all() and maps.maps.dtype == np.float32, method
