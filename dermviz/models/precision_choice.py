@@ -52,6 +52,9 @@ TOLERANCE = 1e-3
 MAP_SSIM = 0.99
 #: The names TensorFlow is installed under (read without importing it).
 TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly")
+#: How much faster than float32 a candidate must be to be considered: timings on a shared
+#: machine move by several per cent, and a choice must not follow the noise.
+MIN_GAIN = 1.1
 #: (precision, XLA) pairs measured; the first is the reference.
 CANDIDATES: tuple[tuple[str, bool], ...] = (
     ("float32", False), ("float32", True), ("bfloat16", False), ("bfloat16", True))
@@ -143,7 +146,8 @@ def choose(timings: dict[str, float], agreement: Callable[[str, bool], float], *
         candidate (the float32 reference).
     agreement : callable
         ``agreement(precision, xla) -> max |p - p_float32|``; called only for candidates
-        faster than the reference, fastest first, until one agrees.
+        at least :data:`MIN_GAIN` times faster than the reference, fastest first, until
+        one agrees.
     tolerance : float
         The largest disagreement accepted (> 0).
     candidates : sequence of (str, bool)
@@ -168,7 +172,8 @@ def choose(timings: dict[str, float], agreement: Callable[[str, bool], float], *
     if label(*reference) not in timings:
         raise ValueError(f"timings must include the reference {label(*reference)!r}")
     base = timings[label(*reference)]
-    faster = sorted((c for c in candidates[1:] if timings.get(label(*c), np.inf) < base),
+    faster = sorted((c for c in candidates[1:]
+                     if timings.get(label(*c), np.inf) * MIN_GAIN <= base),
                     key=lambda c: timings[label(*c)])
     checked: dict[str, float] = {}
     for cand in faster:
@@ -209,9 +214,9 @@ def probe_p(model: Any, probe: np.ndarray, *, batch: int) -> np.ndarray:
 
 
 def cam_maps(model: Any, layer: str, images: np.ndarray, *, batch: int) -> np.ndarray:
-    """GradCAM maps of melanoma at ``layer``, bilinearly upsampled to the input and scaled
-    to [0, 1] (the agreement check's maps; :mod:`dermviz.explain.gradcam` makes the
-    stored ones).
+    """GradCAM maps of melanoma at ``layer``: ReLU, bicubic upsampling to the input and
+    min-max to [0, 1], as :mod:`dermviz.explain.gradcam` makes the stored ones (which this
+    layer may not import).
 
     The gradient is the output's, p(melanoma), not its logit's: per image they differ by
     the positive factor p(1 - p), which the scaling removes.
@@ -229,10 +234,11 @@ def cam_maps(model: Any, layer: str, images: np.ndarray, *, batch: int) -> np.nd
         grads = tf.cast(tape.gradient(score, raw), tf.float32)
         features = tf.cast(raw, tf.float32)
         grid = tf.nn.relu(tf.einsum("nhwc,nc->nhw", features, tf.reduce_mean(grads, (1, 2))))
-        up = tf.image.resize(grid[..., None], images.shape[1:3], method="bilinear")[..., 0]
-        up = up.numpy().astype(np.float64)
-        peak = up.max(axis=(1, 2), keepdims=True)
-        out.append(np.divide(up, peak, out=np.zeros_like(up), where=peak > 0))
+        up = tf.image.resize(grid[..., None], images.shape[1:3], method="bicubic")[..., 0]
+        up = np.maximum(up.numpy().astype(np.float64), 0)  # bicubic overshoots below zero
+        lo = up.min(axis=(1, 2), keepdims=True)
+        span = up.max(axis=(1, 2), keepdims=True) - lo
+        out.append(np.divide(up - lo, span, out=np.zeros_like(up), where=span > 1e-12))
     return np.concatenate(out)
 
 

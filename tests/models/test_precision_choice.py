@@ -173,3 +173,10 @@ def test_training_precision_forced_or_measured_once(tiny_net, tmp_path, monkeypa
         assert pc.training_precision(build, image_size=24, architecture="tiny",
                                      folder=folder) == expected
     assert len(builds) == 2  # once per cache
+
+
+def test_choose_ignores_a_gain_inside_the_timing_noise():
+    calls: list[str] = []
+    timings = {F32: 10.0, F32X: 9.5, B16: 9.2, B16X: 12.0}  # under MIN_GAIN (1.1x)
+    assert pc.choose(timings, _agreement({}, calls)) == (("float32", False), 0.0, {})
+    assert calls == []
