@@ -270,3 +270,23 @@ def test_suite_or_smoke_passes_a_given_suite_through(tmp_path):
 
     with suite_or_smoke(tmp_path, prefix="never-") as path:
         assert path == tmp_path
+
+
+def test_precision_variants_report_says_what_the_numbers_say():
+    import numpy as np
+
+    from benchmarks.bench_precision import variants_report
+
+    def rows(gaps):
+        names = ["bfloat16 (all but the output)", "bfloat16, stem float32",
+                 "float32 on the bfloat16-rounded image"]
+        return [{"variant": n, "ms": 5.0, "speedup": 2.0, "gap": np.array([0.0, g])}
+                for n, g in zip(names, gaps, strict=True)]
+
+    text = variants_report({"m00": rows([2e-2, 2e-3, 1e-5]), "m01": rows([8e-2, 3e-3, 1e-5])},
+                           n=2, tolerance=1e-3)
+    assert "| m00 | bfloat16, stem float32 | 5.00 | 2.00x | 2.0e-03 |" in text
+    assert "stem float32: the largest disagreement is 0.069x the all-bfloat16" in text
+    assert "No bfloat16 variant meets 0.001 on m00, m01" in text
+    text = variants_report({"m00": rows([2e-4, 2e-4, 0.0])}, n=2, tolerance=1e-3)
+    assert "Every member has a bfloat16 variant within 0.001" in text
