@@ -10,8 +10,10 @@ bfloat16 twin (:func:`dermviz.models.precision.precision_twin`) and/or under XLA
    CPU model, TensorFlow version, image size, layer and architecture (:func:`speed_key`).
 2. **Agreement** is a property of the trained weights: a candidate may stand in for
    float32 only when p(melanoma) on a fixed probe batch (the suite's first hold-out
-   images) stays within :data:`TOLERANCE` (1e-3) of float32's. Candidates are tried from
-   the fastest down; the first that agrees is the member's choice, kept beside the
+   images) stays within :data:`TOLERANCE` (1e-3) of float32's and, where the suite names
+   a layer, its GradCAM maps keep SSIM >= :data:`MAP_SSIM` (0.99) against float32's.
+   Only candidates at least :data:`MIN_GAIN` times faster than float32 are considered,
+   fastest first; the first that agrees is the member's choice, kept beside the
    timings under the member's identity (:func:`member_key`). float32 agrees with itself,
    so the choice falls back to it: never slower than float32, never further from it than
    the tolerance. Candidates slower than float32 are never checked.
