@@ -27,6 +27,7 @@ not hidden. The cache folder is ``DERMVIZ_PRECISION_CACHE``, else
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -273,6 +274,17 @@ def member_key(*, image_size: int, layer: str | None, member: dict[str, Any]
     version, image size, layer, the candidates and tolerance, and the trained weights'
     identity (``member``: suite folder, id, time stamp of training). Imports no TensorFlow.
     """
+    cpu, flags, tf_version = _machine()
+    return {"cpu": cpu, "bfloat16_flags": list(flags), "tensorflow": tf_version,
+            "image_size": int(image_size), "layer": layer,
+            "candidates": [label(*c) for c in CANDIDATES], "tolerance": TOLERANCE,
+            "member": member}
+
+
+@functools.lru_cache(maxsize=1)
+def _machine() -> tuple[str, tuple[str, ...], str]:
+    """CPU model, bfloat16 flags and TensorFlow version, read once per process (map
+    lookups ask for a member's key often)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from dermviz.models.precision import native_bfloat16
@@ -284,10 +296,7 @@ def member_key(*, image_size: int, layer: str | None, member: dict[str, Any]
             break
         except PackageNotFoundError:
             continue
-    return {"cpu": cpu_info().model, "bfloat16_flags": native_bfloat16(),
-            "tensorflow": tf_version, "image_size": int(image_size), "layer": layer,
-            "candidates": [label(*c) for c in CANDIDATES], "tolerance": TOLERANCE,
-            "member": member}
+    return cpu_info().model, tuple(native_bfloat16()), tf_version
 
 
 def speed_key(model: Any, key: dict[str, Any]) -> dict[str, Any]:
