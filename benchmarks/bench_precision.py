@@ -14,12 +14,28 @@ and without ``jit_compile``:
 The choice a measured policy would make is the fastest candidate that agrees. Writes the
 "Precision candidates (issue 25)" section of benchmarks/RESULTS.md, with the CPU's
 bfloat16 flags.
+
+Two more sections:
+
+* "Precision variants (issue 25)": why bfloat16 disagrees. bfloat16 twins that keep a
+  part in float32 (BatchNorm, the stem before ``mixed0``, the pooling and dense head;
+  :func:`dermviz.models.precision.float32_parts`), and the float32 model fed the
+  bfloat16-rounded image (what rounding the input alone does): ms per image and
+  ``|p - p_float32|``.
+* "Precision: float32 vs the chosen path (issue 25)": per member, the measured choice
+  (:meth:`dermviz.models.suite.Suite.precision_choice`, measured afresh in a temporary
+  cache), and GradCAM (``--gradcam-images``) and KernelSHAP (``--shap-images`` at
+  ``--nsamples``) per image in float32 and in bfloat16 (forced), with their maps'
+  agreement: GradCAM's smallest SSIM, KernelSHAP's largest absolute difference beside
+  the float32 map's own largest absolute value.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +52,9 @@ from benchmarks.results import (  # noqa: E402
 )
 
 TITLE = "Precision candidates (issue 25)"
+VARIANTS_TITLE = "Precision variants (issue 25)"
+CHOSEN_TITLE = "Precision: float32 vs the chosen path (issue 25)"
+VARIANTS = ((), ("batchnorm",), ("head",), ("stem",), ("stem", "head"))
 CANDIDATES = (("float32", False), ("bfloat16", False), ("float32", True), ("bfloat16", True))
 
 
@@ -122,6 +141,125 @@ def report(suite, per_member: dict[str, list[dict]], *, n: int, batch: int,
     return "\n".join(lines)
 
 
+def _timed_p(net, images: np.ndarray, *, batch: int) -> tuple[np.ndarray, float]:
+    from dermviz.models.precision_choice import probe_p, time_forward
+
+    ms = time_forward(net, images, batch=batch, repeats=1)
+    return probe_p(net, images, batch=batch), ms
+
+
+def measure_variants(model, images: np.ndarray, *, batch: int) -> list[dict]:
+    """ms per image and ``|p - p_float32|`` of partial bfloat16 twins, and of the float32
+    model on the bfloat16-rounded image."""
+    import tensorflow as tf
+
+    from dermviz.models.precision import precision_twin
+
+    p32, ms32 = _timed_p(model, images, batch=batch)
+    rounded = tf.cast(tf.cast(images, tf.bfloat16), tf.float32).numpy()
+    rows = []
+    for keep in VARIANTS:
+        p, ms = _timed_p(precision_twin(model, "bfloat16", keep_float32=keep), images,
+                         batch=batch)
+        rows.append({"variant": "bfloat16" + (f", {' + '.join(keep)} float32" if keep else
+                                              " (all but the output)"),
+                     "ms": ms, "speedup": ms32 / ms, "gap": np.abs(p - p32)})
+    p, ms = _timed_p(model, rounded, batch=batch)
+    rows.append({"variant": "float32 on the bfloat16-rounded image", "ms": ms,
+                 "speedup": ms32 / ms, "gap": np.abs(p - p32)})
+    return rows
+
+
+def variants_report(per_member: dict[str, list[dict]], *, n: int, tolerance: float) -> str:
+    lines = [f"Why the bfloat16 twin disagrees: {n} hold-out images per member; the same "
+             f"agreement criterion (largest `|p - p_float32|` within {tolerance:g}).", "",
+             "| member | variant | ms per image | vs float32 | max abs diff in p | 95th pct "
+             "| median | agrees |", "|---|---|---|---|---|---|---|---|"]
+    for mid, rows in per_member.items():
+        for r in rows:
+            g = r["gap"]
+            lines.append(f"| {mid} | {r['variant']} | {r['ms']:.2f} | {r['speedup']:.2f}x "
+                         f"| {g.max():.1e} | {np.quantile(g, 0.95):.1e} | {np.median(g):.1e} "
+                         f"| {'yes' if g.max() <= tolerance else 'no'} |")
+    lines.append("")
+    names = [r["variant"] for r in next(iter(per_member.values()))]
+    for k, name in enumerate(names[1:], start=1):
+        ratio = np.median([rows[k]["gap"].max() / max(rows[0]["gap"].max(), 1e-12)
+                           for rows in per_member.values()])
+        speed = np.median([rows[k]["speedup"] for rows in per_member.values()])
+        lines.append(f"- {name}: the largest disagreement is {ratio:.2g}x the all-bfloat16 "
+                     f"twin's, at {speed:.2f}x float32's speed (medians over members).")
+    agreeing = {mid: [r["variant"] for r in rows[:-1] if r["gap"].max() <= tolerance]
+                for mid, rows in per_member.items()}
+    refused = [mid for mid, names_ in agreeing.items() if not names_]
+    lines.append(f"- No bfloat16 variant meets {tolerance:g} on {', '.join(refused)}: the "
+                 "measured choice keeps float32 arithmetic there." if refused else
+                 f"- Every member has a bfloat16 variant within {tolerance:g}.")
+    return "\n".join(lines)
+
+
+def measure_methods(suite, mid: str, choice, *, gradcam_images: np.ndarray,
+                    shap_images: np.ndarray, nsamples: int) -> dict:
+    """GradCAM and KernelSHAP per image in float32 and bfloat16, and their agreement."""
+    from dermviz.explain.base import make_explainer
+    from dermviz.models.precision_choice import min_ssim, working_model
+
+    layer = suite.config["gradcam_layer"]
+    float32 = suite.load_float32_model(mid)
+    nets = {"float32": float32, "bfloat16": suite.load_model(mid, precision="bfloat16"),
+            "chosen": working_model(float32, choice, layer=layer)}
+    out: dict = {}
+    for method, images, params in (("gradcam", gradcam_images, {"layer": layer}),
+                                   ("kernelshap", shap_images, {"nsamples": nsamples})):
+        maps = {}
+        for precision, net in nets.items():
+            explainer = make_explainer(net, method, params)
+            explainer.explain(images)  # trace (and compile) for this batch's shape
+            t0 = time.perf_counter()
+            maps[precision] = explainer.explain(images)
+            out[(method, precision)] = 1000 * (time.perf_counter() - t0) / len(images)
+        a, b = maps["float32"], maps["bfloat16"]
+        out[(method, "p_gap")] = float(np.abs(a.p_melanoma - b.p_melanoma).max())
+        if method == "gradcam":
+            out[(method, "agreement")] = f"smallest SSIM {min_ssim(a.maps, b.maps):.3f}"
+        else:
+            out[(method, "agreement")] = (
+                f"largest abs diff {np.abs(a.maps - b.maps).max():.1e} "
+                f"(float32 map's largest abs {np.abs(a.maps).max():.1e})")
+    return out
+
+
+def chosen_report(suite, choices: dict, methods: dict, *, n_cam: int, n_shap: int,
+                  nsamples: int) -> str:
+    lines = [f"Suite `{suite.name}` ({suite.image_size} px, layer "
+             f"{suite.config['gradcam_layer']}). The measured choice (fastest candidate "
+             "whose p(melanoma) on the 32-image probe batch is within 1e-3 of float32's and "
+             "whose GradCAM maps keep SSIM >= 0.99), then GradCAM on "
+             f"{n_cam} and KernelSHAP ({nsamples} samples) on {n_shap} hold-out images per "
+             "member, in float32, bfloat16 (forced) and the chosen path (its ratio to "
+             "float32 in brackets). The choice's timings are its own, on the probe batch: "
+             "on a busy machine they are noisy, and so is a choice between near-equal "
+             "candidates.", "",
+             "| member | chosen | method | float32 ms/img | bfloat16 ms/img | bfloat16 vs "
+             "float32 | chosen ms/img | max abs diff in p | maps |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for mid, choice in choices.items():
+        m = methods[mid]
+        for method in ("gradcam", "kernelshap"):
+            f32, b16 = m[(method, "float32")], m[(method, "bfloat16")]
+            chosen = m[(method, "chosen")]
+            lines.append(f"| {mid} | {choice.label} | {method} | {f32:.1f} | {b16:.1f} "
+                         f"| {f32 / b16:.2f}x | {chosen:.1f} ({f32 / chosen:.2f}x) "
+                         f"| {m[(method, 'p_gap')]:.1e} "
+                         f"| {m[(method, 'agreement')]} |")
+    lines.append("")
+    for mid, choice in choices.items():
+        lines.append(f"- {mid}: {choice.describe()}; candidates (ms per image on the probe "
+                     "batch): " + ", ".join(f"{k} {v:.1f}" for k, v in choice.timings.items())
+                     + ".")
+    return "\n".join(lines)
+
+
 def load_note(load: float | None = None, cores: int | None = None) -> str:
     """A sentence when the machine was busier than its cores (timings noisy), else ''."""
     import os
@@ -141,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--images", type=int, default=200, help="hold-out images compared")
     parser.add_argument("--tolerance", type=float, default=1e-3)
+    parser.add_argument("--variants-images", type=int, default=96)
+    parser.add_argument("--gradcam-images", type=int, default=32)
+    parser.add_argument("--shap-images", type=int, default=2)
+    parser.add_argument("--nsamples", type=int, default=500)
+    parser.add_argument("--skip-candidates", action="store_true",
+                        help="only the variants and the chosen path")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
     with suite_or_smoke(args.suite, prefix="bench-precision-", explain=False,
@@ -151,18 +295,44 @@ def main(argv: list[str] | None = None) -> int:
         data = suite.dataset()
         ids = list(data.holdout["image_id"])[: args.images]
         images = data.load_images(ids, size=suite.image_size).astype(np.float32)
-        per_member = {}
+        per_member, variants, choices, methods = {}, {}, {}, {}
         for mid in suite.member_ids:
-            per_member[mid] = measure_member(suite.load_model(mid), images, batch=args.batch,
-                                             repeats=args.repeats)
-            print(mid, [(r["candidate"], round(r["ms"], 2), f"{r['max']:.1e}")
-                        for r in per_member[mid]], flush=True)
-        body = report(suite, per_member, n=len(ids), batch=args.batch,
-                      tolerance=args.tolerance)
-    body += "\n- " + provenance([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
-    print(body)
-    if not args.no_write:
-        write_section(TITLE, body, path=RESULTS)
+            model = suite.load_float32_model(mid)
+            if not args.skip_candidates:
+                per_member[mid] = measure_member(model, images, batch=args.batch,
+                                                 repeats=args.repeats)
+                print(mid, [(r["candidate"], round(r["ms"], 2), f"{r['max']:.1e}")
+                            for r in per_member[mid]], flush=True)
+            variants[mid] = measure_variants(model, images[: args.variants_images],
+                                             batch=args.batch)
+            print(mid, [(r["variant"], round(r["ms"], 2), f"{r['gap'].max():.1e}")
+                        for r in variants[mid]], flush=True)
+            with tempfile.TemporaryDirectory() as cache:
+                os.environ["DERMVIZ_PRECISION_CACHE"] = cache
+                choices[mid] = Suite(path).precision_choice(mid, precision="auto",
+                                                            model=model)
+            methods[mid] = measure_methods(
+                suite, mid, choices[mid], gradcam_images=images[: args.gradcam_images],
+                shap_images=images[: args.shap_images], nsamples=args.nsamples)
+            print(mid, choices[mid].describe(), methods[mid], flush=True)
+        sections = {
+            VARIANTS_TITLE: variants_report(variants, n=min(len(ids), args.variants_images),
+                                            tolerance=args.tolerance),
+            CHOSEN_TITLE: chosen_report(suite, choices, methods,
+                                        n_cam=min(len(ids), args.gradcam_images),
+                                        n_shap=min(len(ids), args.shap_images),
+                                        nsamples=args.nsamples),
+        }
+        if per_member:
+            sections[TITLE] = report(suite, per_member, n=len(ids), batch=args.batch,
+                                     tolerance=args.tolerance)
+    stamp = "- " + provenance([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+    busy = load_note()
+    for title, body in sections.items():
+        body = body + ("\n" + busy if busy and title != TITLE else "") + "\n" + stamp
+        print(f"## {title}\n\n{body}\n")
+        if not args.no_write:
+            write_section(title, body, path=RESULTS)
     return 0
 
 

@@ -27,33 +27,30 @@ VECTOR_FLAGS = ("avx512f", "avx2")
 
 
 def cpu_line(cpuinfo: str | None = None) -> str:
-    """CPU model and widest vector extension, e.g. ``"AMD EPYC, avx2 (no avx512f)"``.
+    """CPU model, widest vector extension and bfloat16 arithmetic, e.g.
+    ``"AMD EPYC, avx2 (no avx512f), bfloat16 emulated"``.
 
     Parameters
     ----------
     cpuinfo : str, optional
-        Text in the format of ``/proc/cpuinfo``; read from there by default.
+        Text in the format of ``/proc/cpuinfo``; read from there by default
+        (:func:`dermviz.models.records.cpu_info`).
     """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    model, flags = "", set()
-    for line in cpuinfo.splitlines():  # the first processor's entry is enough
-        key, _, value = line.partition(":")
-        if key.strip() == "model name" and not model:
-            model = value.strip()
-        elif key.strip() == "flags" and not flags:
-            flags = set(value.split())
-    model = model or platform.processor() or platform.machine() or "unknown CPU"
-    if not cpuinfo:
+    from dermviz.models.precision import native_bfloat16
+    from dermviz.models.records import cpu_info
+
+    info = cpu_info(cpuinfo)
+    model = info.model if info.model != "unknown" else "unknown CPU"
+    if info.flags is None:
         return f"{model}, vector extensions unknown"
-    have = [f for f in VECTOR_FLAGS if f in flags]
+    have = [f for f in VECTOR_FLAGS if f in info.flags]
+    bf16 = native_bfloat16(cpuinfo)
+    bf16_note = ", bfloat16: " + " and ".join(bf16) if bf16 else ", bfloat16 emulated"
     if not have:
-        return f"{model}, neither {' nor '.join(VECTOR_FLAGS)}"
+        return f"{model}, neither {' nor '.join(VECTOR_FLAGS)}{bf16_note}"
     missing = VECTOR_FLAGS[: VECTOR_FLAGS.index(have[0])]
-    return f"{model}, {have[0]}" + (f" (no {', '.join(missing)})" if missing else "")
+    return (f"{model}, {have[0]}" + (f" (no {', '.join(missing)})" if missing else "")
+            + bf16_note)
 
 
 def machine_line() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import pytest
 from tests.helpers import patch_dx_type
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Members run in float32 unless a test asks otherwise (issue 25's measured choice would
+# differ between CPUs), and no test reads or writes the user's precision-choice cache.
+os.environ["DERMVIZ_PRECISION"] = "float32"
+os.environ["DERMVIZ_PRECISION_CACHE"] = tempfile.mkdtemp(prefix="dermviz-precision-")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -15,9 +15,12 @@ AMD = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx avx2\n\nproces
 
 
 def test_cpu_line_names_the_widest_vector_extension():
-    assert cpu_line(INTEL) == "Intel(R) Xeon(R) Processor, avx512f"
-    assert cpu_line(AMD) == "AMD EPYC, avx2 (no avx512f)"
-    assert cpu_line("model name\t: Old\nflags\t\t: fpu sse2\n") == "Old, neither avx512f nor avx2"
+    assert cpu_line(INTEL) == "Intel(R) Xeon(R) Processor, avx512f, bfloat16 emulated"
+    assert cpu_line(AMD) == "AMD EPYC, avx2 (no avx512f), bfloat16 emulated"
+    assert cpu_line("model name\t: Old\nflags\t\t: fpu sse2\n") == (
+        "Old, neither avx512f nor avx2, bfloat16 emulated")
+    assert cpu_line("model name\t: Zen 4\nflags\t\t: avx2 avx512f avx512_bf16\n") == (
+        "Zen 4, avx512f, bfloat16: avx512_bf16")
     assert cpu_line("").endswith("vector extensions unknown")
 
 
@@ -314,3 +317,22 @@ def test_report_card_says_how_the_suite_differs_from_its_config():
     assert config_line(dict(shipped), path).endswith("with every setting as shipped.")
     fewer = config_line({**shipped, "n_members": 1}, path)
     assert fewer.endswith("differs from the shipped settings in: n_members 1 (shipped: 3).")
+
+def test_precision_variants_report_says_what_the_numbers_say():
+    import numpy as np
+
+    from benchmarks.bench_precision import variants_report
+
+    def rows(gaps):
+        names = ["bfloat16 (all but the output)", "bfloat16, stem float32",
+                 "float32 on the bfloat16-rounded image"]
+        return [{"variant": n, "ms": 5.0, "speedup": 2.0, "gap": np.array([0.0, g])}
+                for n, g in zip(names, gaps, strict=True)]
+
+    text = variants_report({"m00": rows([2e-2, 2e-3, 1e-5]), "m01": rows([8e-2, 3e-3, 1e-5])},
+                           n=2, tolerance=1e-3)
+    assert "| m00 | bfloat16, stem float32 | 5.00 | 2.00x | 2.0e-03 |" in text
+    assert "stem float32: the largest disagreement is 0.069x the all-bfloat16" in text
+    assert "No bfloat16 variant meets 0.001 on m00, m01" in text
+    text = variants_report({"m00": rows([2e-4, 2e-4, 0.0])}, n=2, tolerance=1e-3)
+    assert "Every member has a bfloat16 variant within 0.001" in text

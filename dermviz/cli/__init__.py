@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dermviz.cli import confounders, evaluate, explain, sanity, search, suite
-from dermviz.cli.options import run
+from dermviz.cli.options import add_precision_argument, apply_precision, run
 from dermviz.cli.suite import probe_name
 
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
+    apply_precision(args)
     return run(args)
 
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--models-dir", type=Path, default=None,
         help="where suites live (default: $DERMVIZ_MODELS or ./models)",
     )
+    add_precision_argument(parser, default=None)
     sub = parser.add_subparsers(title="commands")
     suite.add_commands(sub)
     explain.add_commands(sub)
@@ -57,4 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     sanity.add_commands(sub)
     evaluate.add_commands(sub)
     confounders.add_commands(sub)
+    for command in sub.choices.values():  # also after the command: dermviz train --precision
+        add_precision_argument(command, default=argparse.SUPPRESS)
     return parser

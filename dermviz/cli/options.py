@@ -5,6 +5,7 @@ device options, the printed suite, and one-line errors.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 from dermviz import api
 from dermviz.data.dataset import Dataset
 from dermviz.data.synthetic import SyntheticConfig
+from dermviz.models.precision_choice import ENV_VAR as PRECISION_ENV
+from dermviz.models.precision_choice import MODES, requested_mode
 from dermviz.models.suite import Suite, models_root
 
 #: Errors a user can fix: printed as one line, exit status 2.
@@ -47,6 +50,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"dermviz: error: {message}", file=sys.stderr)
         return 2
     return 0
+
+
+def add_precision_argument(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """``--precision float32|bfloat16|auto``: the arithmetic members run and train in."""
+    parser.add_argument(
+        "--precision", choices=list(MODES), default=default,
+        help="float32, bfloat16, or auto: the fastest that agrees with float32 on this CPU, "
+        "measured at first use (default: $DERMVIZ_PRECISION, else auto)")
+
+
+def apply_precision(args: argparse.Namespace) -> None:
+    """Make ``--precision`` the process's (and its workers') ``DERMVIZ_PRECISION``."""
+    precision = getattr(args, "precision", None)
+    if precision is not None:
+        os.environ[PRECISION_ENV] = precision
+    requested_mode()  # a bad DERMVIZ_PRECISION fails here, in one line
 
 
 def models_dir(args: argparse.Namespace) -> Path:

@@ -105,9 +105,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     prepare.add_argument("--status-file", type=Path, default=None,
                          help="write live progress to this JSON file (the dashboard's jobs)")
 
-    add_command(sub, "info", _info, "list suites and their hold-out metrics").add_argument(
-        "--suite", default=None, help="show one suite's members"
-    )
+    info = add_command(sub, "info", _info, "list suites and their hold-out metrics, and "
+                       "the arithmetic each member runs in on this CPU")
+    info.add_argument("--suite", default=None, help="show one suite's members")
+    info.add_argument("--measure", action="store_true",
+                      help="with --suite: measure the precision choice of members not "
+                      "measured yet (and a forced precision's disagreement) now")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -172,8 +175,13 @@ def _prepare(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
+    print(precision_line())
     if args.suite:
-        print_suite(open_suite(args))
+        suite = open_suite(args)
+        print_suite(suite)
+        for mid in suite.member_ids:
+            choice = suite.precision_choice(mid, measure=args.measure)
+            print(f"  {mid} runs in {choice.describe()}")
         return
     root = models_dir(args)
     suites = api.list_suites(root)
@@ -186,3 +194,15 @@ def _info(args: argparse.Namespace) -> None:
         print(f"{suite.name:24s} {suite.dataset_info['name']:10s} "
               f"{len(suite.member_ids)} member(s)  mean hold-out AUC {auc}  "
               f"[{suite.manifest.get('status')}]")
+
+
+def precision_line(cpuinfo: str | None = None) -> str:
+    """What ``dermviz info`` says first: the precision asked for, and this CPU's bfloat16."""
+    from dermviz.models.precision import native_bfloat16
+    from dermviz.models.precision_choice import ENV_VAR, requested_mode
+
+    flags = native_bfloat16(cpuinfo)
+    cpu = ("bfloat16 native (" + ", ".join(flags) + ")" if flags
+           else "bfloat16 emulated (slow): auto keeps float32")
+    return (f"precision: {requested_mode()} (--precision or ${ENV_VAR}); this CPU: {cpu}. "
+            "Each member's choice: dermviz info --suite NAME")

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from dermviz.explain.maps import SaliencyMaps
+from dermviz.models.precision_choice import model_precision
 from dermviz.models.predict import predict_proba
 
 MELANOMA, NAEVUS = 1, 0
@@ -154,7 +155,11 @@ class Explainer(ABC):
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.model = model
         self.batch_size = int(batch_size)
+        params.pop("precision", None)  # the model's own, below: a lookup's guess never wins
         self._params = type(self).canonical_params(**params)
+        precision = model_precision(model)
+        if precision != "float32":  # float32 maps keep the keys they had before issue 25
+            self._params["precision"] = precision
 
     @classmethod
     def suite_defaults(cls, suite: Any) -> dict[str, Any]:
@@ -178,14 +183,26 @@ class Explainer(ABC):
             for name, p in sig.parameters.items()
             if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in cls.uncached_params
         }
+        given = dict(given)
+        precision = given.pop("precision", "float32")  # the arithmetic, see Explainer.params
         unknown = sorted(set(given) - set(params) - set(cls.uncached_params))
         if unknown:
             raise TypeError(f"{cls.name}: unknown parameter(s) {unknown}; known: {sorted(params)}")
         params.update({k: v for k, v in given.items() if k not in cls.uncached_params})
+        if precision not in ("float32", "bfloat16"):
+            raise ValueError(f"{cls.name}: precision must be float32 or bfloat16, "
+                             f"got {precision!r}")
+        if precision != "float32":
+            params["precision"] = precision
         return json.loads(json.dumps(params, sort_keys=True))
 
     def params(self) -> dict[str, Any]:
-        """The method's parameters, JSON-serialisable and sorted."""
+        """The method's parameters, JSON-serialisable and sorted.
+
+        A model that computes in bfloat16 (a twin from
+        :func:`dermviz.models.precision.precision_twin`) adds ``"precision": "bfloat16"``,
+        so that its maps never share a cache key with float32 maps.
+        """
         return json.loads(json.dumps(self._params, sort_keys=True))
 
     def explain(
@@ -326,8 +343,13 @@ def available_methods() -> list[str]:
 
 
 def make_explainer(model: Any, method: str, params: dict[str, Any]) -> Explainer:
-    """Instantiate the registered method ``method`` on ``model`` with ``params``."""
-    return get_explainer(method)(model, **params)
+    """Instantiate the registered method ``method`` on ``model`` with ``params``.
+
+    A ``precision`` in ``params`` (a stored map's) is not passed on: the explainer records
+    its model's own (:meth:`Explainer.params`).
+    """
+    return get_explainer(method)(model, **{k: v for k, v in params.items()
+                                           if k != "precision"})
 
 
 def check_images(images: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ method (and no TensorFlow).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,21 @@ from dermviz.models.suite import Suite
 from dermviz.store import ArrayRecord, ArrayStore, DamagedFileWarning, params_key
 
 _EXTRA = "extra__"
+
+
+def with_precision(params: dict[str, Any], precision: str) -> dict[str, Any]:
+    """``params`` as stored for maps computed in ``precision``: float32 maps carry no
+    ``precision`` key (as every map before issue 25), other precisions name theirs.
+
+    Raises
+    ------
+    ValueError
+        For an unknown precision.
+    """
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be float32 or bfloat16, got {precision!r}")
+    rest = {k: v for k, v in params.items() if k != "precision"}
+    return rest if precision == "float32" else {**rest, "precision": precision}
 
 
 def maps_to_records(maps: SaliencyMaps) -> list[ArrayRecord]:
@@ -77,13 +92,21 @@ class MapCache:
     >>> cache.get("m00", "ISIC_0024306", "gradcam", {"layer": "mixed7"})  # doctest: +SKIP
     """
 
-    def __init__(self, store: ArrayStore | str | Path) -> None:
+    def __init__(self, store: ArrayStore | str | Path, *,
+                 precision_of: Callable[[str], str] | None = None) -> None:
         self.store = store if isinstance(store, ArrayStore) else ArrayStore(store)
+        self._precision_of = precision_of
 
     @classmethod
     def of(cls, suite: Suite) -> MapCache:
-        """The cache of a suite (its ``maps/`` folder)."""
-        return cls(suite.map_store)
+        """The cache of a suite (its ``maps/`` folder).
+
+        Its lookups ask for each member's maps in the arithmetic the member runs in here
+        (:meth:`Suite.precision_choice`, never measuring): a member that runs in bfloat16
+        finds its bfloat16 maps, never float32 ones, and the other way round.
+        """
+        return cls(suite.map_store, precision_of=lambda member: suite.precision_choice(
+            member, measure=False).precision)
 
     @property
     def root(self) -> Path:
@@ -119,6 +142,8 @@ class MapCache:
         A damaged file, or one that holds no map, warns
         (:class:`~dermviz.store.DamagedFileWarning`, naming it) and is a miss.
         """
+        if self._precision_of is not None and "precision" not in params:
+            params = with_precision(params, self._precision_of(member))
         key = self.key(member, image_id, method, params)
         record = self.store.get(key)
         if record is None:

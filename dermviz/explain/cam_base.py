@@ -23,6 +23,8 @@ from dermviz.explain.base import ComputedMaps, ExplainBatch, Explainer
 from dermviz.explain.cam_graph import upsample_normalise
 from dermviz.models.blocks import DEFAULT_TARGET_LAYER
 from dermviz.models.inception import layer_grid
+from dermviz.models.precision import with_float32_layers
+from dermviz.models.precision_choice import model_precision
 
 #: Grids coarser than this (in either direction) get a visible warning.
 MIN_MEANINGFUL_GRID = 4
@@ -76,6 +78,10 @@ class CAMExplainer(Explainer):
         self, model: Any, *, layer: str = DEFAULT_TARGET_LAYER, batch_size: int = 32,
         **params: Any,
     ) -> None:
+        # A bfloat16 model's explained layer computes in float32 (precision_twin's
+        # float32_layers): the CAM reads its activations and gradients in float32.
+        if model_precision(model) != "float32":
+            model = with_float32_layers(model, (layer,))
         super().__init__(model, layer=layer, batch_size=batch_size, **params)
         self.layer = layer
         self.grid: tuple[int, int] = layer_grid(model, layer)

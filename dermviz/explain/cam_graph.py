@@ -53,13 +53,15 @@ def _build(model: Any, layer: str) -> Any:
     import keras  # heavy; only computing maps needs it
     import tensorflow as tf
 
+    from dermviz.models.predict import is_jit
+
     target = model.get_layer(layer).output
     if len(target.shape) != 4:
         raise ValueError(f"layer {layer!r} is not a spatial feature map: {target.shape}")
     logit = logit_tensor(model)  # a dermviz member's or an adapted model's
     graph = keras.Model(model.inputs, [target, logit], name=f"gradcam_{layer}")
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=is_jit(model))
     def run(images: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
             features, z = graph(images, training=False)

@@ -72,7 +72,7 @@ class TfKerasVisCAM(CAMExplainer):
     ) -> None:
         super().__init__(model, layer=layer, batch_size=batch_size, **params)
         # Built once: tf-keras-vis clones the model for its modifiers (~1 s).
-        self._visualizer = self._make_visualizer(model)
+        self._visualizer = self._make_visualizer(self.model)  # its explained layer float32
 
     @abstractmethod
     def _make_visualizer(self, model: Any) -> Any:

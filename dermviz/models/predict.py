@@ -8,15 +8,26 @@ from typing import Any
 import numpy as np
 
 _FORWARD: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+#: The attribute a model carries when its passes should be XLA-compiled
+#: (:func:`dermviz.models.precision_choice.twin_for` sets it).
+JIT_ATTRIBUTE = "_dermviz_jit_compile"
+
+
+def is_jit(model: Any) -> bool:
+    """Whether ``model``'s passes should be XLA-compiled (``jit_compile``)."""
+    return bool(getattr(model, JIT_ATTRIBUTE, False))
 
 
 def forward_fn(model: Any) -> Any:
-    """A ``tf.function`` inference pass for ``model``, traced once per input shape."""
+    """A ``tf.function`` inference pass for ``model``, traced once per input shape;
+    XLA-compiled where the model is marked for it
+    (:func:`is_jit`)."""
     fn = _FORWARD.get(model)
     if fn is None:
         import tensorflow as tf  # heavy: only a forward pass pays for it
 
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                         jit_compile=is_jit(model))
         _FORWARD[model] = fn
     return fn
 

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,18 @@ import pandas as pd
 from dermviz._version import __version__
 from dermviz.models.config import TrainConfig
 from dermviz.models.metrics import binary_metrics, choose_threshold
-from dermviz.models.suite import MANIFEST, write_manifest
 from dermviz.store import read_json, write_json
 from dermviz.store.atomic import atomic_path
 
+MANIFEST = "suite.json"
 MEMBER_FILE = "member.json"
 #: Search options that may change when a searched suite resumes.
 RESUMABLE_SEARCH_OPTIONS = ("n_trials", "max_failures")
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Write a suite's manifest (``suite.json``) into the folder ``path``."""
+    write_json(path / MANIFEST, manifest)
 
 
 def now() -> str:
@@ -41,16 +47,59 @@ def machine_info() -> dict[str, Any]:
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()}
 
 
+@dataclass(frozen=True)
+class CpuInfo:
+    """What ``/proc/cpuinfo`` says about the first processor.
+
+    Attributes
+    ----------
+    model : str
+        The model name (else what :mod:`platform` says, else ``"unknown"``).
+    flags : frozenset of str or None
+        Its feature flags; None where no ``/proc/cpuinfo`` could be read (not the same as
+        a CPU without flags).
+    """
+
+    model: str
+    flags: frozenset[str] | None
+
+
+def cpu_info(cpuinfo: str | None = None) -> CpuInfo:
+    """The CPU's model name and feature flags: the one reader of ``/proc/cpuinfo``.
+
+    Parameters
+    ----------
+    cpuinfo : str, optional
+        Text in the format of ``/proc/cpuinfo``; read from there by default (empty where
+        it does not exist).
+
+    Returns
+    -------
+    CpuInfo
+        The first processor's entry (all cores of a machine are alike).
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as info:
+                cpuinfo = info.read()
+        except OSError:
+            cpuinfo = ""
+    model, flags = "", None
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not model:
+            model = value.strip()
+        elif key.strip() == "flags" and flags is None:
+            flags = frozenset(value.split())
+    if flags is None and cpuinfo.strip():
+        flags = frozenset()
+    return CpuInfo(model=model or platform.processor() or platform.machine() or "unknown",
+                   flags=flags)
+
+
 def cpu_model() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` says."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    """The CPU's model name (:func:`cpu_info`)."""
+    return cpu_info().model
 
 
 def save_member(

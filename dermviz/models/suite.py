@@ -33,9 +33,11 @@ from dermviz.data.dataset import Dataset
 from dermviz.data.registry import open_dataset
 from dermviz.models.adapter import ModelAdapter, adapt, adapter_of
 from dermviz.models.inception import load_member_model
-from dermviz.store import ArrayStore, read_json, resolve_within, write_json
+from dermviz.models.records import MANIFEST, write_manifest  # noqa: F401 - re-exported
+from dermviz.store import ArrayStore, read_json, resolve_within
 
-MANIFEST = "suite.json"
+#: Hold-out images in the precision choice's probe batch (:meth:`Suite.precision_probe`).
+PRECISION_PROBE = 32
 
 
 def models_root() -> Path:
@@ -85,6 +87,7 @@ class Suite:
         self.manifest: dict[str, Any] = read_json(self.path / MANIFEST)
         self._models: dict[str, Any] = {}
         self._dataset: Dataset | None = None
+        self._choices: dict[tuple[str, str], Any] = {}
         # Background map jobs share the object: one load per member, not one per thread.
         self._lock = threading.Lock()
 
@@ -95,6 +98,7 @@ class Suite:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path, self.manifest = state["path"], state["manifest"]
         self._models, self._dataset, self._lock = {}, None, threading.Lock()
+        self._choices = {}
 
     @classmethod
     def open(cls, name_or_path: str | Path, *, root: str | Path | None = None) -> Suite:
@@ -168,9 +172,17 @@ class Suite:
         """Whether the suite's members were trained elsewhere (``dermviz import``)."""
         return "imported" in self.manifest
 
-    def load_model(self, member_id: str) -> Any:
+    def load_model(self, member_id: str, *, precision: str | None = None) -> Any:
         """The member's Keras model (safe mode, not compiled), through its adapter
-        (:meth:`adapter`): an imported member comes adapted to dermviz's contract.
+        (:meth:`adapter`: an imported member comes adapted to dermviz's contract), in the
+        arithmetic chosen for it (:meth:`precision_choice`): the saved float32 model, or
+        its bfloat16 twin (same weights), marked for XLA where that was chosen.
+
+        Parameters
+        ----------
+        precision : {"auto", "float32", "bfloat16"}, optional
+            Default: ``DERMVIZ_PRECISION``, else ``auto``
+            (:func:`dermviz.models.precision_choice.requested_mode`).
 
         Raises
         ------
@@ -181,6 +193,20 @@ class Suite:
             mode refuses (e.g. a ``Lambda`` layer); the message says how to
             retrain the member.
         """
+        from dermviz.models.precision_choice import requested_mode, working_model
+
+        model = self.load_float32_model(member_id)
+        mode = requested_mode(precision)
+        if mode == "float32":
+            return model
+        # A forced precision is used as asked (its disagreement is measured when asked
+        # for, by precision_choice); auto measures here on first use.
+        return working_model(model, self.precision_choice(
+            member_id, precision=precision, model=model, measure=mode == "auto"),
+            layer=self.adapter(member_id).layer)
+
+    def load_float32_model(self, member_id: str) -> Any:
+        """The member's saved float32 model, as :meth:`load_model` (same errors)."""
         self.member(member_id)
         path = self.model_path(member_id)
         if not path.is_file():
@@ -195,6 +221,60 @@ class Suite:
         except Exception as exc:  # Keras raises many types (ValueError, OSError, ...)
             reason = f"{path} cannot be loaded ({type(exc).__name__}: {exc})"
             raise MemberModelError(self._broken_member(member_id, reason)) from exc
+
+    def precision_key(self, member_id: str) -> dict[str, Any]:
+        """The choice cache's key of a member (:func:`~dermviz.models.precision_choice.
+        member_key`): this machine, the suite's image size and layer, the trained weights."""
+        from dermviz.models.precision_choice import member_key
+
+        entry = self.member(member_id)
+        return member_key(image_size=self.image_size, layer=self.adapter(member_id).layer,
+                          member={"suite": str(self.path.resolve()), "id": member_id,
+                                  "trained": entry.get("trained")})
+
+    def precision_probe(self) -> Any:
+        """The fixed probe batch of the precision choice: the first
+        :data:`PRECISION_PROBE` hold-out images, float32 in [0, 255]."""
+        data = self.dataset()
+        ids = list(data.holdout["image_id"])[:PRECISION_PROBE]
+        return data.load_images(ids, size=self.image_size).astype("float32")
+
+    def precision_choice(self, member_id: str, *, precision: str | None = None,
+                         model: Any = None, measure: bool = True) -> Any:
+        """The arithmetic the member runs in here (a
+        :class:`~dermviz.models.precision_choice.PrecisionChoice`).
+
+        ``auto``: the cached measurement, else (``measure``) measured now on the float32
+        ``model`` (loaded if not given) and the probe batch, and cached. Forced
+        ``bfloat16``: its disagreement on the probe batch is measured (when ``measure``)
+        and reported, not used to refuse it. ``measure=False`` never loads a model: an
+        ``auto`` member not measured yet reads as float32 (what it runs in until measured).
+        """
+        from dermviz.models import precision_choice as pc
+
+        mode = pc.requested_mode(precision)
+        with self._lock:
+            known = self._choices.get((member_id, mode))
+        if known is not None:
+            return known
+        choice = None
+        if mode == "float32":
+            choice = pc.PrecisionChoice("float32", False, "forced", 0.0, True)
+        elif mode == "auto":
+            choice = pc.stored_choice(self.precision_key(member_id))
+            if choice is None and not measure:
+                return pc.PrecisionChoice("float32", False, "not measured yet", None, None)
+        elif not measure:
+            return pc.PrecisionChoice(mode, False, "forced", None, None)
+        if choice is None:
+            model = model if model is not None else self.load_float32_model(member_id)
+            probe = self.precision_probe()
+            choice = (pc.measured_choice(model, probe, key=self.precision_key(member_id))
+                      if mode == "auto" else pc.forced_choice(
+                          model, probe, mode, layer=self.adapter(member_id).layer))
+        with self._lock:
+            self._choices[(member_id, mode)] = choice
+        return choice
 
     def model(self, member_id: str) -> Any:
         """The member's model, loaded on first use and kept by this object.
@@ -287,7 +367,3 @@ def _inside(root: Path, name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    write_json(path / MANIFEST, manifest)

@@ -119,3 +119,21 @@ def test_a_missing_or_escaping_suite_is_one_line(tmp_path, capsys, command):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("dermviz: error:") and words in err[0]
+
+
+def test_info_prints_each_members_precision(smoke_models_dir, capsys, monkeypatch):
+    from dermviz.cli.suite import precision_line
+
+    monkeypatch.setenv("DERMVIZ_PRECISION", "float32")  # restored after the test
+    root = ["--models-dir", str(smoke_models_dir)]
+    assert main([*root, "info", "--suite", "demo-smoke"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("precision: float32") and "m01 runs in float32 (forced)" in out
+    assert main([*root, "info", "--suite", "demo-smoke", "--precision", "bfloat16"]) == 0
+    out = capsys.readouterr().out
+    assert "m00 runs in bfloat16 (forced, agreement with float32 not checked yet)" in out
+    with pytest.raises(SystemExit):  # argparse refuses it
+        main([*root, "--precision", "half", "info"])
+    assert "invalid choice" in capsys.readouterr().err
+    assert "bfloat16 native (avx512_bf16)" in precision_line("flags : avx2 avx512_bf16\n")
+    assert "emulated (slow): auto keeps float32" in precision_line("flags : avx2\n")

@@ -114,3 +114,20 @@ def test_the_demo_trains_with_its_profiles_xla_setting(monkeypatch, tmp_path):
         run_demo(profile=name, out_dir=tmp_path / name, explain=False, progress=False)
     assert seen == [{"xla": "auto"}, {"xla": "on"}]
     assert PROFILES["default"].xla == "on"  # XLA pays off over the default's ~180 steps
+
+
+def test_a_cpu_fit_trains_in_bfloat16_when_asked_and_saves_float32(workspace, monkeypatch):
+    """Issue 25: ``--precision bfloat16`` (or a measured ``auto``) trains a CPU fit under
+    ``mixed_bfloat16``; the saved member is a plain float32 model."""
+    import keras
+
+    monkeypatch.setattr(fit, "build_inception", tiny_member)
+    monkeypatch.setenv("DERMVIZ_PRECISION", "bfloat16")
+    result = _fit(workspace, 0)
+    assert result.device["mixed_precision"] is True
+    assert result.device["policy"] == "mixed_bfloat16"
+    assert {layer.dtype_policy.name for layer in result.model.layers} == {"float32"}
+    assert keras.mixed_precision.global_policy().name == "float32"  # reset after the fit
+    assert np.isfinite(result.p_test).all() and np.isfinite(result.history["loss"]).all()
+    monkeypatch.setenv("DERMVIZ_PRECISION", "float32")
+    assert _fit(workspace, 0).device["mixed_precision"] is False

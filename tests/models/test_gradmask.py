@@ -78,3 +78,32 @@ def test_penalty_is_zero_with_a_full_mask_and_positive_without() -> None:
     assert float(some) > 0.0
     with pytest.raises(ValueError, match="> 0"):
         make_gradmask_model(model, weight=0.0)
+
+
+def test_double_backward_runs_under_mixed_bfloat16() -> None:
+    """Issue 25: GradMask's second-order gradient under Keras' ``mixed_bfloat16`` (float32
+    variables, bfloat16 activations, float32 output), as a CPU fit in bfloat16 trains."""
+    images, y, masks = toy_data(64, seed=4)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = toy_model(seed=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.layers[2].compute_dtype == "bfloat16"
+    assert all(w.dtype == "float32" for w in model.weights)
+    before = [w.copy() for w in model.get_weights()]
+    trainer = make_gradmask_model(model, weight=100.0)
+    trainer.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
+    history = trainer.fit((images, masks), y, batch_size=16, epochs=2, verbose=0,
+                          shuffle=False).history
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["gradmask"]).all()
+    assert history["gradmask"][0] > 0
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(),
+                                                        strict=True))
+    # The same weights in float32 give nearly the same penalty: bfloat16 keeps 8 bits.
+    keras.mixed_precision.set_global_policy("float32")
+    plain = toy_model(seed=0)
+    plain.set_weights(model.get_weights())
+    p16, _ = gradmask_penalty(logit_model(model), images, masks, training=False)
+    p32, _ = gradmask_penalty(logit_model(plain), images, masks, training=False)
+    assert float(p16) == pytest.approx(float(p32), rel=0.1)

@@ -54,3 +54,36 @@ def test_native_bfloat16_reads_the_flags():
         "avx512_bf16", "amx_bf16"]
     assert native_bfloat16("flags : fpu avx2\n") == []
     assert native_bfloat16("") == []
+
+
+def test_parts_kept_in_float32(small_net):
+    from dermviz.models.precision import float32_parts
+
+    names = [layer.name for layer in small_net.layers]
+    # After the last 4-D output: the pooling and the output layer.
+    assert float32_parts(small_net, ("head",)) == {names[4], "pred"}
+    assert float32_parts(small_net, ("batchnorm",)) == {names[3]}
+    # No Concatenate: the whole model is "stem".
+    assert float32_parts(small_net, ("stem",)) == set(names)
+    twin = precision_twin(small_net, "bfloat16", keep_float32=("batchnorm",))
+    assert [la.dtype_policy.name for la in twin.layers[1:]] == [
+        "mixed_bfloat16", "mixed_bfloat16", "float32", "mixed_bfloat16", "float32"]
+    with pytest.raises(ValueError, match="unknown part"):
+        precision_twin(small_net, "bfloat16", keep_float32=("stem", "neck"))
+
+
+def test_an_explained_layer_stays_float32(small_net):
+    from dermviz.models.precision import with_float32_layers
+
+    conv = small_net.layers[2].name
+    twin = precision_twin(small_net, "bfloat16", float32_layers=(conv,))
+    assert twin.get_layer(conv).compute_dtype == "float32"
+    assert twin.layers[1].compute_dtype == "bfloat16"
+    plain = precision_twin(small_net, "bfloat16")
+    fixed = with_float32_layers(plain, (conv,))
+    assert fixed is not plain and fixed.get_layer(conv).compute_dtype == "float32"
+    assert with_float32_layers(fixed, (conv,)) is fixed  # nothing to change
+    x = np.random.default_rng(1).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    np.testing.assert_array_equal(fixed.predict_on_batch(x), twin.predict_on_batch(x))
+    with pytest.raises(ValueError):
+        precision_twin(small_net, "bfloat16", float32_layers=("absent",))

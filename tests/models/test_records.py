@@ -8,7 +8,13 @@ import pytest
 
 from dermviz.data.synthetic import make_synthetic
 from dermviz.models.config import TrainConfig
-from dermviz.models.records import cpu_model, finish_manifest, save_member, start_manifest
+from dermviz.models.records import (
+    cpu_info,
+    cpu_model,
+    finish_manifest,
+    save_member,
+    start_manifest,
+)
 from dermviz.models.suite import Suite
 
 
@@ -86,3 +92,14 @@ def test_resume_checks(tiny, tmp_path):
     with pytest.raises(ValueError, match="only n_trials may change"):
         start_manifest(tmp_path / "searched", name="s", dataset=tiny, config=config,
                        search={"config": {"n_trials": 5, "sampler": "gp"}, "storage": "y"})
+
+
+def test_cpu_info_reads_the_first_processor():
+    text = ("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512_bf16\n\n"
+            "processor\t: 1\nmodel name\t: other\nflags\t\t: fpu\n")
+    info = cpu_info(text)
+    assert info.model == "AMD EPYC 9R14"
+    assert info.flags == frozenset({"fpu", "avx2", "avx512_bf16"})
+    assert cpu_info("model name : X\n").flags == frozenset()  # a CPU without a flags line
+    assert cpu_info("").flags is None  # nothing to read: unknown, not empty
+    assert cpu_info().model == cpu_model()
