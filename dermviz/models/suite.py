@@ -89,7 +89,7 @@ class Suite:
         self._dataset: Dataset | None = None
         self._choices: dict[tuple[str, str], Any] = {}
         # Background map jobs share the object: one load per member, not one per thread.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # model() loads under it, and loading reads choices
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to another process (a worker, a Ray task) without what it loaded or its lock.
@@ -97,7 +97,7 @@ class Suite:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path, self.manifest = state["path"], state["manifest"]
-        self._models, self._dataset, self._lock = {}, None, threading.Lock()
+        self._models, self._dataset, self._lock = {}, None, threading.RLock()
         self._choices = {}
 
     @classmethod

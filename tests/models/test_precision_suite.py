@@ -72,6 +72,25 @@ def test_auto_choice_runs_maps_that_agree_with_float32(suite_copy, holdout, monk
     assert again == choice
 
 
+def test_the_kept_model_loads_in_auto_mode_without_deadlock(suite_copy, monkeypatch):
+    """``Suite.model`` loads under the suite's lock, and loading in ``auto`` reads the
+    precision choice under the same lock: a plain lock hung every page and command."""
+    import threading
+
+    monkeypatch.setenv(pc.ENV_VAR, "auto")
+    stored = pc.PrecisionChoice("float32", False, "measured", 0.0, True)
+    monkeypatch.setattr(pc, "stored_choice", lambda key: stored)
+    mid = suite_copy.member_ids[0]
+    loaded = []
+    worker = threading.Thread(target=lambda: loaded.append(suite_copy.model(mid)),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "Suite.model deadlocked loading a member in auto mode"
+    assert loaded and loaded[0] is suite_copy.model(mid)
+    assert suite_copy.precision_choice(mid, measure=False) == stored
+
+
 def test_forced_bfloat16_agrees_in_p_and_its_maps_are_stored_apart(suite_copy, holdout,
                                                                     monkeypatch):
     from dermviz.explain.cache import MapCache
