@@ -94,7 +94,9 @@ def with_members(compute: Callable[[], T]) -> T:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _opened(path: str, stamp: int) -> Suite:
-    return api.open_suite(path)
+    # A page request never waits for a precision measurement (about 20 s per member):
+    # the members run the choice cached on this machine, else float32.
+    return api.open_suite(path, measure_precision=False)
 
 
 def open_by_name(name: str) -> Suite:

@@ -52,10 +52,12 @@ __all__ = [
 ]
 
 
-def open_suite(name_or_path: str | Path, *, root: str | Path | None = None) -> Suite:
+def open_suite(name_or_path: str | Path, *, root: str | Path | None = None,
+               measure_precision: bool = True) -> Suite:
     """A trained suite by name (under ``root``, default ``$DERMVIZ_MODELS`` or ``./models``)
-    or by path."""
-    return Suite.open(name_or_path, root=root)
+    or by path. ``measure_precision=False``: loading a member never measures its precision
+    choice (it runs the cached one, else float32), as the dashboard opens suites."""
+    return Suite.open(name_or_path, root=root, measure_precision=measure_precision)
 
 
 def suite_path(root: str | Path, name: str) -> Path:

@@ -82,8 +82,12 @@ class Suite:
     per suite and manifest version) loads each member and the data set once.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, measure_precision: bool = True) -> None:
         self.path = require_suite_folder(path)
+        #: Whether loading a member in ``auto`` may measure its precision choice when none
+        #: is cached (about 20 s per member, once per machine). The dashboard opens suites
+        #: without it: a page request runs the cached choice, else float32.
+        self.measure_precision = measure_precision
         self.manifest: dict[str, Any] = read_json(self.path / MANIFEST)
         self._models: dict[str, Any] = {}
         self._dataset: Dataset | None = None
@@ -93,16 +97,20 @@ class Suite:
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to another process (a worker, a Ray task) without what it loaded or its lock.
-        return {"path": self.path, "manifest": self.manifest}
+        return {"path": self.path, "manifest": self.manifest,
+                "measure_precision": self.measure_precision}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path, self.manifest = state["path"], state["manifest"]
+        self.measure_precision = state.get("measure_precision", True)
         self._models, self._dataset, self._lock = {}, None, threading.RLock()
         self._choices = {}
 
     @classmethod
-    def open(cls, name_or_path: str | Path, *, root: str | Path | None = None) -> Suite:
+    def open(cls, name_or_path: str | Path, *, root: str | Path | None = None,
+             measure_precision: bool = True) -> Suite:
         """Open by folder path, or by name under ``root`` (default :func:`models_root`).
+        ``measure_precision`` as for the constructor.
 
         A name must stay under ``root`` (:func:`dermviz.store.resolve_within`):
         ``..``, absolute paths and symlinks out of it are refused.
@@ -116,7 +124,7 @@ class Suite:
         """
         candidate = Path(name_or_path)
         if (candidate / MANIFEST).is_file():
-            return cls(candidate)
+            return cls(candidate, measure_precision=measure_precision)
         root = Path(root) if root is not None else models_root()
         path = resolve_within(root, name_or_path)
         if not (path / MANIFEST).is_file():
@@ -126,7 +134,7 @@ class Suite:
                 f"{', '.join(names) if names else 'none'}); build one with 'dermviz demo' "
                 "or 'dermviz train', or pass --models-dir / set DERMVIZ_MODELS"
             )
-        return cls(path)
+        return cls(path, measure_precision=measure_precision)
 
     @property
     def name(self) -> str:
@@ -202,7 +210,8 @@ class Suite:
         # A forced precision is used as asked (its disagreement is measured when asked
         # for, by precision_choice); auto measures here on first use.
         return working_model(model, self.precision_choice(
-            member_id, precision=precision, model=model, measure=mode == "auto"),
+            member_id, precision=precision, model=model,
+            measure=mode == "auto" and self.measure_precision),
             layer=self.adapter(member_id).layer)
 
     def load_float32_model(self, member_id: str) -> Any:

@@ -91,6 +91,26 @@ def test_the_kept_model_loads_in_auto_mode_without_deadlock(suite_copy, monkeypa
     assert suite_copy.precision_choice(mid, measure=False) == stored
 
 
+def test_a_suite_opened_without_measuring_runs_the_cached_choice_or_float32(
+        suite_copy, monkeypatch):
+    from dermviz.models.suite import Suite
+
+    monkeypatch.setenv(pc.ENV_VAR, "auto")
+    monkeypatch.setattr(pc, "time_forward", lambda *a, **k: pytest.fail("measured"))
+    suite = Suite(suite_copy.path, measure_precision=False)
+    mid = suite.member_ids[0]
+    assert pc.model_precision(suite.model(mid)) == "float32"
+    assert suite.precision_choice(mid, measure=False).source == "not measured yet"
+    # once a choice is cached (bfloat16 here), a new page's suite runs it
+    stored = pc.PrecisionChoice("bfloat16", False, "measured", 1e-4, True)
+    monkeypatch.setattr(pc, "stored_choice", lambda key: stored)
+    again = Suite.open(suite_copy.path, measure_precision=False)
+    assert pc.model_precision(again.load_model(mid)) == "bfloat16"
+    import pickle
+
+    assert pickle.loads(pickle.dumps(again)).measure_precision is False
+
+
 def test_forced_bfloat16_agrees_in_p_and_its_maps_are_stored_apart(suite_copy, holdout,
                                                                     monkeypatch):
     from dermviz.explain.cache import MapCache
