@@ -188,7 +188,6 @@ def prepare_sanity_examples(suite: Suite, *, dataset: Dataset | None = None,
         return []
     dataset = dataset if dataset is not None else suite.dataset()
     report(force=True, phase="safety", detail="small sanity studies for the researchers' pages")
-    done = []
     try:
         ids = evaluation_image_ids(dataset.holdout, n_images)
         kind = "cross_model" if len(suite.member_ids) > 1 else "reproducibility"
@@ -198,11 +197,9 @@ def prepare_sanity_examples(suite: Suite, *, dataset: Dataset | None = None,
     except (ValueError, KeyError) as err:
         warnings.warn(f"suite {suite.name!r}: no sanity examples ({err})", RuntimeWarning,
                       stacklevel=2)
-        return done
-    for spec in specs:
-        done.append(run_study(suite, spec, dataset=dataset, load_model=suite.model,
-                              progress=progress))
-    return done
+        return []
+    return [run_study(suite, spec, dataset=dataset, load_model=suite.model, progress=progress)
+            for spec in specs]
 
 
 def prepare_pages(suite: Suite, *, dataset: Dataset | None = None, progress: bool = True
