@@ -10,8 +10,20 @@ import streamlit as st
 
 from app import state
 from dermviz import api
-from dermviz.api import GradCAM, SaliencyMaps, Suite, majority_vote, member_calls
-from dermviz.explain.overlay import cam_overlay, diverging_overlay
+from dermviz.api import (
+    EVIDENCE,
+    GradCAM,
+    SaliencyMaps,
+    Suite,
+    majority_vote,
+    member_calls,
+)
+from dermviz.explain.overlay import (
+    EVIDENCE_COLOUR,
+    cam_overlay,
+    diverging_overlay,
+    outline_mask,
+)
 
 #: Width of an overlay on the Case and New image pages (the images are 75-299 px).
 OVERLAY_WIDTH = 300
@@ -154,3 +166,26 @@ def gradcam_shown(img: np.ndarray, cam: SaliencyMaps, member: str, *, signed: bo
     if api.is_degenerate_map(cam.maps[0]):
         return name, api.degenerate_map_sentence(GradCAM.display_name, signed=False)
     return name, cam_overlay(img, cam.maps[0], alpha=opacity)
+
+
+def evidence_toggle(evidence: dict[str, np.ndarray] | None, *, key: str) -> bool:
+    """The "Evidence outline" toggle: on by default where the image carries evidence
+    (:func:`dermviz.api.evidence_masks`), disabled and explained where it does not."""
+    return st.toggle(
+        "Evidence outline", value=evidence is not None, disabled=evidence is None, key=key,
+        help="The structures that carry the class (lime): a map that explains the verdict "
+             "should sit on them." if evidence is not None
+        else "Only images of the synthetic evidence benchmark carry an evidence mask.")
+
+
+def with_evidence(overlay: np.ndarray, evidence: dict[str, np.ndarray] | None, *,
+                  show: bool = True) -> np.ndarray:
+    """``overlay`` with the evidence outlined in lime, when there is evidence and ``show``."""
+    if evidence is None or not show:
+        return overlay
+    return outline_mask(overlay, evidence[EVIDENCE], colour=EVIDENCE_COLOUR)
+
+
+def structure_names(evidence: dict[str, np.ndarray]) -> str:
+    """The structures an image carries, in words (``"irregular globules, ..."``)."""
+    return ", ".join(name.replace("_", " ") for name in evidence if name != EVIDENCE)

@@ -17,7 +17,6 @@ from dermviz.api import (
     png_bytes,
 )
 from dermviz.explain.overlay import (
-    EVIDENCE_COLOUR,
     cam_overlay,
     diverging_overlay,
     grey_out,
@@ -106,9 +105,8 @@ if evidence is not None:
     st.subheader("Without the evidence")
     without = state.evidence_counterfactual(suite, image_id)
     cols = st.columns([1, 1, 2])
-    cols[0].image(outline_mask(without["image"], evidence[EVIDENCE], colour=EVIDENCE_COLOUR),
-                  caption="the evidence outlined: " + ", ".join(
-                      name.replace("_", " ") for name in evidence if name != EVIDENCE),
+    cols[0].image(clinic.with_evidence(without["image"], evidence),
+                  caption="the evidence outlined: " + clinic.structure_names(evidence),
                   width=clinic.OVERLAY_WIDTH)
     cols[1].image(without["without_evidence"], caption="the same image without the evidence",
                   width=clinic.OVERLAY_WIDTH)
@@ -128,12 +126,7 @@ outline = st.toggle("Lesion outline", value=mask is not None, disabled=mask is N
                     key="case_outline",
                     help="The lesion mask's border" if mask is not None
                     else "This image has no lesion mask.")
-show_evidence = st.toggle(
-    "Evidence outline", value=evidence is not None, disabled=evidence is None,
-    key="case_evidence",
-    help="The structures that carry the class (lime), where the image has them: a map that "
-         "explains the verdict should sit on them." if evidence is not None
-    else "Only images of the synthetic evidence benchmark carry an evidence mask.")
+show_evidence = clinic.evidence_toggle(evidence, key="case_evidence")
 signed = st.toggle(clinic.SIGNED_TOGGLE, value=False, key="case_signed",
                    help=clinic.SIGNED_HELP)
 img = state.image(suite, image_id)
@@ -169,9 +162,7 @@ def shap_pending(member: str) -> None:
 def _outlined(overlay):  # noqa: ANN001, ANN202 - a page-local helper
     if outline and mask is not None:
         overlay = outline_mask(overlay, mask)
-    if show_evidence and evidence is not None:
-        overlay = outline_mask(overlay, evidence[EVIDENCE], colour=EVIDENCE_COLOUR)
-    return overlay
+    return clinic.with_evidence(overlay, evidence, show=show_evidence)
 
 
 overlays = {}  # caption -> overlay, for the report

@@ -3,11 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from app import state
+from app import clinic, state
 from dermviz.api import (
     BACKGROUNDS,
     DEGENERATE_GAP,
-    EVIDENCE,
     SAMPLERS,
     GradCAM,
     KernelSHAP,
@@ -21,10 +20,8 @@ from dermviz.api import (
 )
 from dermviz.explain.overlay import (
     CAM_COLORMAPS,
-    EVIDENCE_COLOUR,
     cam_overlay,
     diverging_overlay,
-    outline_mask,
     per_image_vmax,
     shared_vmax,
 )
@@ -132,19 +129,11 @@ row = holdout[holdout["image_id"] == image_id].iloc[0]
 img = state.image(suite, image_id)
 evidence = state.evidence_masks(suite, image_id)  # None unless an evidence-mode suite
 with st.sidebar:
-    show_evidence = st.toggle(
-        "Evidence outline", value=evidence is not None, disabled=evidence is None,
-        key="saliency_evidence",
-        help="The structures that carry the class (lime): a map that explains the verdict "
-             "should sit on them." if evidence is not None
-        else "Only images of the synthetic evidence benchmark carry an evidence mask.")
+    show_evidence = clinic.evidence_toggle(evidence, key="saliency_evidence")
 
 
 def _with_evidence(overlay: np.ndarray) -> np.ndarray:
-    """The overlay with the evidence outlined, when the image has evidence and it is on."""
-    if evidence is None or not show_evidence:
-        return overlay
-    return outline_mask(overlay, evidence[EVIDENCE], colour=EVIDENCE_COLOUR)
+    return clinic.with_evidence(overlay, evidence, show=show_evidence)
 
 
 st.subheader(f"Test image #{row.test_index}: {image_id}")
@@ -256,8 +245,8 @@ if evidence is None:
 else:
     without = state.evidence_counterfactual(suite, image_id)
     cols = st.columns([1, 1, 2])
-    cols[0].image(_with_evidence(img), width=256, caption="input, evidence outlined: " + ", ".join(
-        name.replace("_", " ") for name in evidence if name != EVIDENCE))
+    cols[0].image(_with_evidence(img), width=256,
+                  caption="input, evidence outlined: " + clinic.structure_names(evidence))
     cols[1].image(without["without_evidence"], width=256, caption="without the evidence")
     with cols[2]:
         st.dataframe(without["table"][["member", "p_image", "p_without", "drop"]],
