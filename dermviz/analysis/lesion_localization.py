@@ -169,15 +169,33 @@ def stored_maps_and_masks(
     masks : dict of image id -> ndarray of bool (H, W), in hold-out order
     """
     dataset = dataset if dataset is not None else suite.dataset()
-    params = default_params(suite, method, **(params or {}))
     holdout = dataset.holdout
     ids = [str(i) for i in holdout.loc[holdout["has_mask"].astype(bool), "image_id"]]
     masks = dict(zip(ids, dataset.load_masks(ids, size=suite.image_size), strict=True)) \
         if ids else {}
+    return stored_maps(suite, ids, method=method, params=params, members=members), masks
+
+
+def stored_maps(
+    suite: Any,
+    image_ids: Sequence[str],
+    *,
+    method: str = "gradcam",
+    params: dict[str, Any] | None = None,
+    members: Sequence[str] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """The suite's **stored** ``method`` maps of ``image_ids``, per member (nothing is
+    computed); ``params`` and ``members`` as :func:`stored_maps_and_masks`.
+
+    Returns
+    -------
+    dict of member -> (dict of image id -> ndarray (H, W)), images without a map left out
+    """
+    params = default_params(suite, method, **(params or {}))
     cache = MapCache.of(suite)
-    found = {m: {i: hit.maps[0] for i, hit in cache.get_many(m, ids, method, params).items()}
-             for m in (members if members is not None else suite.member_ids)}
-    return found, masks
+    return {m: {i: hit.maps[0] for i, hit in cache.get_many(m, list(image_ids), method,
+                                                            params).items()}
+            for m in (members if members is not None else suite.member_ids)}
 
 
 def suite_localization(suite: Any, *, method: str = "gradcam", **options: Any) -> pd.DataFrame:

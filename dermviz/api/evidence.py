@@ -15,14 +15,12 @@ import numpy as np
 import pandas as pd
 
 from dermviz.analysis.evidence import evidence_mass_by_stage
-from dermviz.analysis.lesion_localization import localization_by_image
+from dermviz.analysis.lesion_localization import localization_by_image, stored_maps
 from dermviz.api.suites import suite_dataset
 from dermviz.data.synthetic import EVIDENCE, load_counterfactuals, load_evidence_masks
 from dermviz.data.synthetic.assembly import SyntheticSource
 from dermviz.data.synthetic.structures import STRUCTURE_NAMES
 from dermviz.explain.base import get_explainer
-from dermviz.explain.cache import MapCache
-from dermviz.explain.precompute import default_params
 from dermviz.models.suite import Suite
 
 __all__ = [
@@ -143,10 +141,7 @@ def evidence_localization(suite: Suite, *, method: str = "gradcam") -> pd.DataFr
     dataset = suite_dataset(suite)
     ids = [str(i) for i in dataset.holdout["image_id"]]
     masks = load_evidence_masks(dataset, ids, size=suite.image_size)[EVIDENCE]
-    cache = MapCache.of(suite)
-    params = default_params(suite, method)
-    maps = {m: {i: hit.maps[0] for i, hit in cache.get_many(m, ids, method, params).items()}
-            for m in suite.member_ids}
+    maps = stored_maps(suite, ids, method=method)
     return localization_by_image(maps, dict(zip(ids, masks, strict=True)), method=method,
                                  signed=get_explainer(method).signed, region=EVIDENCE_REGION)
 
