@@ -62,7 +62,7 @@ class SyntheticSource:
             raise ValueError(f"row {row.get('image_id', '?')!r} is not an evidence-mode image: "
                              "it has no counterfactual")
         return render_cached(int(row["seed"]), str(row["dx"]), difficulty, width, height, drawn,
-                             mode)
+                             mode, self.config.evidence_families)
 
     def evidence_mode(self, row: pd.Series) -> bool:
         """Whether ``row`` is drawn in the evidence mode (its column, else the config)."""
@@ -197,7 +197,8 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides: Any) -> D
     if config.evidence:
         table["evidence"] = True
         table["structures"] = [
-            "+".join(evidence_structures(seed=int(s), label=str(d)))
+            "+".join(evidence_structures(seed=int(s), label=str(d),
+                                         families=config.evidence_families))
             for s, d in zip(table["seed"], table["dx"], strict=True)
         ]
         columns += ["evidence", "structures"]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dermviz.data.dataset import LABELS
+from dermviz.data.synthetic.structures import FAMILY_NAMES, check_families
 
 #: Artefacts the generator can draw, in the order their flags are drawn.
 ARTEFACT_NAMES: tuple[str, ...] = ("ink", "ruler")
@@ -93,6 +94,11 @@ class SyntheticConfig:
         benign look-alike, whose pixel masks are known
         (:mod:`dermviz.data.synthetic.structures`). The difficulty then fades the
         structures instead of blurring the classes.
+    evidence_families : tuple of str
+        The evidence mode's structure families
+        (:data:`~dermviz.data.synthetic.structures.FAMILY_NAMES`, all by default). The
+        demo draws :data:`~dermviz.data.synthetic.structures.COARSE_FAMILIES`, the ones
+        a network learns in its few training steps.
     """
 
     n_train: int = 600
@@ -105,6 +111,7 @@ class SyntheticConfig:
     artefacts_train: ArtefactSpecs = field(default_factory=dict)
     artefacts_test: ArtefactSpecs = field(default_factory=dict)
     evidence: bool = False
+    evidence_families: tuple[str, ...] = FAMILY_NAMES
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_test"):
@@ -126,6 +133,7 @@ class SyntheticConfig:
         if not isinstance(self.evidence, (bool, np.bool_)):
             raise ValueError(f"evidence must be a bool, got {self.evidence!r}")
         object.__setattr__(self, "evidence", bool(self.evidence))
+        object.__setattr__(self, "evidence_families", check_families(self.evidence_families))
         for name in ("artefacts", "artefacts_train", "artefacts_test"):
             object.__setattr__(self, name, _coerce_specs(getattr(self, name), name))
 
@@ -143,7 +151,7 @@ class SyntheticConfig:
             value = getattr(self, f.name)
             if f.name.startswith("artefacts"):
                 value = {k: {"p_mel": s.p_mel, "p_nv": s.p_nv} for k, s in value.items()}
-            elif f.name == "native_size":
+            elif f.name in ("native_size", "evidence_families"):
                 value = list(value)
             out[f.name] = value
         return out
@@ -156,8 +164,9 @@ class SyntheticConfig:
         if unknown:
             raise ValueError(f"unknown SyntheticConfig field(s): {unknown}")
         kwargs = dict(data)
-        if "native_size" in kwargs:
-            kwargs["native_size"] = tuple(kwargs["native_size"])
+        for name in ("native_size", "evidence_families"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
         return cls(**kwargs)
 
 

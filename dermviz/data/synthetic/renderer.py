@@ -62,7 +62,9 @@ from dermviz.data.synthetic.drawing import (
     smooth_field,
 )
 from dermviz.data.synthetic.structures import (
+    FAMILY_NAMES,
     STRUCTURE_NAMES,
+    check_families,
     draw_structures,
     plan_structures,
 )
@@ -171,7 +173,8 @@ def lesion_atypia(*, seed: int, label: str, difficulty: float, evidence: bool = 
     return _draw_atypia(_streams(seed)[0], label, float(difficulty), bool(evidence))
 
 
-def evidence_structures(*, seed: int, label: str) -> tuple[str, ...]:
+def evidence_structures(*, seed: int, label: str,
+                        families: tuple[str, ...] = FAMILY_NAMES) -> tuple[str, ...]:
     """Names of the structures the evidence mode draws on this image (cheap: no pixels).
 
     Parameters
@@ -181,6 +184,8 @@ def evidence_structures(*, seed: int, label: str) -> tuple[str, ...]:
     label : {"mel", "nv"}
         True class: melanoma-specific structures for ``"mel"``, benign look-alikes for
         ``"nv"`` (:mod:`dermviz.data.synthetic.structures`).
+    families : tuple of str
+        The families drawn from (:data:`~dermviz.data.synthetic.structures.FAMILY_NAMES`).
 
     Returns
     -------
@@ -188,7 +193,7 @@ def evidence_structures(*, seed: int, label: str) -> tuple[str, ...]:
         One or two names from :data:`~dermviz.data.synthetic.structures.STRUCTURE_NAMES`.
     """
     check_render_args(seed, label, 0.0)
-    return plan_structures(_streams(seed)[-1], label)
+    return plan_structures(_streams(seed)[-1], label, check_families(families))
 
 
 def _skin(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -205,9 +210,13 @@ def _skin(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
 
 
 def _lesion_outline(
-    rng: np.random.Generator, atypia: float, width: int, height: int
+    rng: np.random.Generator, atypia: float, width: int, height: int, evidence: bool = False
 ) -> tuple[np.ndarray, float, float, np.ndarray]:
-    """Polygon (N, 2) of a radial-function blob, its centre and radii."""
+    """Polygon (N, 2) of a radial-function blob, its centre and radii.
+
+    In the evidence mode the lesion covers 30-50% of the image (10-42% otherwise) and
+    sits nearer the centre: larger structures, as in a dermoscope's close framing.
+    """
     a = atypia
     n_pts = 180
     theta = np.linspace(0.0, 2.0 * np.pi, n_pts, endpoint=False)
@@ -222,18 +231,22 @@ def _lesion_outline(
     shape = 1.0 + (amps[:, None] * np.cos(ks[:, None] * theta[None, :] + phases[:, None])).sum(0)
     shape = np.maximum(shape, 0.3)
     frac = rng.uniform(0.10, 0.42)
+    if evidence:  # the same draw, mapped onto the evidence mode's range
+        frac = 0.30 + 0.20 * (frac - 0.10) / 0.32
+    shift = (0.05, 0.10) if evidence else (0.07, 0.15)
     mean_sq = float(np.mean(shape**2))
     radius = np.sqrt(frac * width * height / (np.pi * mean_sq))
-    cx = width / 2 + np.clip(rng.normal(0, 0.07), -0.15, 0.15) * width
-    cy = height / 2 + np.clip(rng.normal(0, 0.07), -0.15, 0.15) * height
+    cx = width / 2 + np.clip(rng.normal(0, shift[0]), -shift[1], shift[1]) * width
+    cy = height / 2 + np.clip(rng.normal(0, shift[0]), -shift[1], shift[1]) * height
     r = radius * shape
     pts = np.stack([cx + r * np.cos(theta), cy + r * np.sin(theta)], axis=1)
     return pts, float(cx), float(cy), r
 
 
-def _place_lesion(rng: np.random.Generator, atypia: float, width: int, height: int) -> Lesion:
+def _place_lesion(rng: np.random.Generator, atypia: float, width: int, height: int,
+                  evidence: bool = False) -> Lesion:
     """Draw an outline and rasterise it: the mask and the drawing share one polygon."""
-    pts, cx, cy, r = _lesion_outline(rng, atypia, width, height)
+    pts, cx, cy, r = _lesion_outline(rng, atypia, width, height, evidence)
     mask_u8 = np.zeros((height, width), np.uint8)
     cv2.fillPoly(mask_u8, [np.round(pts * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
     pad = 8
@@ -450,7 +463,8 @@ def _sensor_noise(rng: np.random.Generator, img: np.ndarray) -> None:
 
 
 def _draw_evidence(
-    rng: np.random.Generator, img: np.ndarray, lesion: Lesion, label: str, difficulty: float
+    rng: np.random.Generator, img: np.ndarray, lesion: Lesion, label: str, difficulty: float,
+    families: tuple[str, ...],
 ) -> np.ndarray:
     """Composite the evidence structures over the painted lesion, in place.
 
@@ -458,7 +472,7 @@ def _draw_evidence(
     structure's blend weight is non-zero. The difficulty fades every structure (opacity
     times ``1 - 0.5 * difficulty``).
     """
-    names = plan_structures(rng, label)
+    names = plan_structures(rng, label, families)
     masks = np.zeros((len(STRUCTURE_NAMES), *img.shape[:2]), bool)
     drawn = draw_structures(rng, names, lesion.mask[lesion.box], float(lesion.radii.mean()),
                             strength=1.0 - 0.5 * difficulty)
@@ -471,15 +485,15 @@ def _draw_evidence(
 
 def _render(
     seed: int, label: str, difficulty: float, width: int, height: int, artefacts: frozenset[str],
-    evidence: str = "off",
+    evidence: str = "off", families: tuple[str, ...] = FAMILY_NAMES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng, *artefact_rngs, evidence_rng = _streams(seed)
     a = _draw_atypia(rng, label, difficulty, evidence != "off")
     img = _skin(rng, width, height)
-    lesion = _place_lesion(rng, a, width, height)
+    lesion = _place_lesion(rng, a, width, height, evidence != "off")
     _paint_lesion(rng, img[lesion.box], lesion.mask[lesion.box], a, float(lesion.radii.mean()))
     if evidence == "on":
-        structures = _draw_evidence(evidence_rng, img, lesion, label, difficulty)
+        structures = _draw_evidence(evidence_rng, img, lesion, label, difficulty, families)
     else:
         structures = np.zeros((0 if evidence == "off" else len(STRUCTURE_NAMES),
                                height, width), bool)
@@ -496,19 +510,21 @@ def _render(
 @functools.lru_cache(maxsize=16)
 def render_cached(
     seed: int, label: str, difficulty: float, width: int, height: int, artefacts: frozenset[str],
-    evidence: str = "off",
+    evidence: str = "off", families: tuple[str, ...] = FAMILY_NAMES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`render_lesion` of checked arguments, as read-only arrays shared by callers.
 
     The last few renders are cached, so reading an image and then its mask renders
     once. ``artefacts`` holds the names (from ``ARTEFACT_NAMES``) drawn; ``evidence`` is
-    one of :data:`EVIDENCE_MODES`. Returns the image, the lesion mask and the structure
-    masks (bool, one per name in ``STRUCTURE_NAMES``; none in the mode ``"off"``, all
-    False in ``"removed"``). Callers copy what they hand out.
+    one of :data:`EVIDENCE_MODES`; ``families`` the evidence families drawn from.
+    Returns the image, the lesion mask and the structure masks (bool, one per name in
+    ``STRUCTURE_NAMES``; none in the mode ``"off"``, all False in ``"removed"``). Callers
+    copy what they hand out.
     """
     if evidence not in EVIDENCE_MODES:
         raise ValueError(f"evidence must be one of {EVIDENCE_MODES}, got {evidence!r}")
-    out = _render(seed, label, difficulty, width, height, artefacts, evidence)
+    out = _render(seed, label, difficulty, width, height, artefacts, evidence,
+                  check_families(families))
     for array in out:
         array.flags.writeable = False
     return out
@@ -523,6 +539,7 @@ def render_lesion(
     ink: bool = False,
     ruler: bool = False,
     evidence: bool = False,
+    families: tuple[str, ...] = FAMILY_NAMES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one synthetic dermoscopy image and its lesion mask.
 
@@ -543,6 +560,8 @@ def render_lesion(
     evidence : bool
         The evidence mode: a label-free lesion carrying its class's structures
         (:func:`render_evidence` also returns their masks).
+    families : tuple of str
+        The evidence mode's families (:data:`~dermviz.data.synthetic.structures.FAMILY_NAMES`).
 
     Returns
     -------
@@ -552,19 +571,19 @@ def render_lesion(
         ``bool`` of shape (height, width), True on the lesion (artefacts excluded).
     """
     image, mask, _ = _render_checked(seed, label, difficulty, native_size, ink, ruler,
-                                     "on" if evidence else "off")
+                                     "on" if evidence else "off", families)
     return image.copy(), mask.copy()
 
 
 def _render_checked(
     seed: int, label: str, difficulty: float, native_size: tuple[int, int], ink: bool,
-    ruler: bool, evidence: str,
+    ruler: bool, evidence: str, families: tuple[str, ...] = FAMILY_NAMES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     check_render_args(seed, label, difficulty)
     width, height = check_native_size(native_size)
     drawn = frozenset(name for name, on in (("ink", ink), ("ruler", ruler)) if on)
     return render_cached(int(seed), str(label), float(difficulty), width, height, drawn,
-                         evidence)
+                         evidence, check_families(families))
 
 
 def render_evidence(
@@ -576,6 +595,7 @@ def render_evidence(
     ink: bool = False,
     ruler: bool = False,
     counterfactual: bool = False,
+    families: tuple[str, ...] = FAMILY_NAMES,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Render an evidence-mode image, its lesion mask and its structures' masks.
 
@@ -588,6 +608,9 @@ def render_evidence(
         Render the same scene without its structures: the same seed, lesion, hairs,
         artefacts, vignette and noise. It equals the image bit for bit outside the
         evidence mask.
+    families : tuple of str
+        The families the structures are drawn from
+        (:data:`~dermviz.data.synthetic.structures.FAMILY_NAMES`).
 
     Returns
     -------
@@ -605,7 +628,7 @@ def render_evidence(
         where a hair covers it.
     """
     image, mask, masks = _render_checked(seed, label, difficulty, native_size, ink, ruler,
-                                         "removed" if counterfactual else "on")
+                                         "removed" if counterfactual else "on", families)
     structures = {name: m.copy() for name, m in zip(STRUCTURE_NAMES, masks, strict=True)}
     return image.copy(), mask.copy(), structures
 

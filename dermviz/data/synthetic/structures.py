@@ -7,18 +7,27 @@ belongs to a *family* that has a melanoma-specific member, from the 7-point chec
 (Argenziano et al. 1998), and a benign look-alike of about the same colour and coverage,
 placed in the same kind of region:
 
-==================  ======================  =====================  ===================
-family              melanoma                naevus                 region
-==================  ======================  =====================  ===================
-network             ``atypical_network``    ``regular_network``    a patch in the lesion
-globules            ``irregular_globules``  ``regular_globules``   a patch in the lesion
-blue area           ``blue_whitish_veil``   ``homogeneous_blue``   a patch in the lesion
-rim                 ``irregular_streaks``   ``peripheral_globules`` a sector of the border
-==================  ======================  =====================  ===================
+==============  ======================  =====================  ===========================
+family          melanoma                naevus                 region
+==============  ======================  =====================  ===========================
+``network``     ``atypical_network``    ``regular_network``    a patch in the lesion
+``globules``    ``irregular_globules``  ``regular_globules``   a patch in the lesion
+``blue_area``   ``blue_whitish_veil``   ``homogeneous_blue``   a patch in the lesion
+``blotch``      ``irregular_blotch``    ``regular_blotch``     a patch in the lesion
+``rim``         ``irregular_streaks``   ``peripheral_globules`` a sector of the border
+==============  ======================  =====================  ===========================
 
 So the presence of "some structure", its colour, its size and its place tell the classes
 apart no better than chance; its *regularity* does. Every image carries one or two
-structures of distinct families, drawn with the same odds for both classes.
+structures of distinct families, drawn with the same odds for both classes, from the
+families a data set allows (:data:`FAMILY_NAMES` by default; the demo's
+:data:`COARSE_FAMILIES`).
+
+The blue area and the blotch differ in outline, a ragged patch against a round one, at
+the scale of the patch; the others differ in fine texture (a line's path, a dot's size).
+A network trained from scratch for a hundred steps learns the first kind and not the
+second (``docs/evidence-benchmark.md``, "Learnability"), so the demo draws the coarse
+families only.
 
 A structure is returned as a blend weight (float32 in [0, 1], zero off the lesion and
 below :data:`MIN_WEIGHT`) and a colour (one RGB triple or an RGB image); the renderer
@@ -42,8 +51,14 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("atypical_network", "regular_network", "patch"),
     ("irregular_globules", "regular_globules", "patch"),
     ("blue_whitish_veil", "homogeneous_blue", "patch"),
+    ("irregular_blotch", "regular_blotch", "patch"),
     ("irregular_streaks", "peripheral_globules", "rim"),
 )
+#: The families' names, in :data:`FAMILIES` order: what ``SyntheticConfig.evidence_families``
+#: chooses from.
+FAMILY_NAMES: tuple[str, ...] = ("network", "globules", "blue_area", "blotch", "rim")
+#: The families told apart by their outline at the scale of the patch (the demo's).
+COARSE_FAMILIES: tuple[str, ...] = ("blue_area", "blotch")
 #: Melanoma-specific structures (7-point checklist), in family order.
 MEL_STRUCTURES: tuple[str, ...] = tuple(f[0] for f in FAMILIES)
 #: Benign look-alikes, in family order.
@@ -53,8 +68,14 @@ STRUCTURE_NAMES: tuple[str, ...] = MEL_STRUCTURES + NV_STRUCTURES
 #: Blend weights below this are dropped, so a mask holds no invisible blur tail.
 MIN_WEIGHT = 0.02
 
-_FAMILY_ODDS = np.array([0.27, 0.27, 0.26, 0.20])
-_DARK = np.array([(70, 40, 30), (40, 30, 32)], np.float32)  # dark brown, black
+_FAMILY_ODDS = np.array([0.22, 0.22, 0.21, 0.19, 0.16])
+# Black and near-black: dark brown on a brown lesion is too faint to learn at 96 px.
+_DARK = np.array([(40, 30, 32), (34, 26, 28)], np.float32)
+_BLOTCH = np.array((38, 26, 26), np.float32)
+_BLOTCH_LIGHT = np.array((72, 48, 40), np.float32)
+#: Patch radius and the fine structures' scale, relative to the lesion's mean radius.
+_PATCH_RADIUS = (0.35, 0.55)
+_FEATURE_SCALE = 1.5
 _BLUE_GREY = np.array((92, 106, 140), np.float32)
 _WHITISH = np.array((196, 196, 214), np.float32)
 
@@ -78,18 +99,35 @@ class Structure:
     colour: np.ndarray
 
 
-def plan_structures(rng: np.random.Generator, label: str) -> tuple[str, ...]:
-    """Names of the structures an image of class ``label`` carries (1 or 2 families).
+def check_families(families: object) -> tuple[str, ...]:
+    """``families`` as a tuple of distinct names from :data:`FAMILY_NAMES` (at least one)."""
+    if isinstance(families, str) or not isinstance(families, (tuple, list)):
+        raise ValueError(f"evidence families must be a list of names from {list(FAMILY_NAMES)},"
+                         f" got {families!r}")
+    out = tuple(str(f) for f in families)
+    unknown = [f for f in out if f not in FAMILY_NAMES]
+    if unknown or not out or len(set(out)) != len(out):
+        raise ValueError(f"evidence families must be distinct names from {list(FAMILY_NAMES)}, "
+                         f"at least one; got {list(out)}")
+    return tuple(f for f in FAMILY_NAMES if f in out)
+
+
+def plan_structures(rng: np.random.Generator, label: str,
+                    families: tuple[str, ...] = FAMILY_NAMES) -> tuple[str, ...]:
+    """Names of the structures an image of class ``label`` carries (1 or 2 families,
+    from ``families``).
 
     Consumes the same draws for both classes, so the number of structures and their
     families have one distribution whatever the label.
     """
     if label not in LABELS:
         raise ValueError(f"label must be one of {sorted(LABELS)}, got {label!r}")
-    n = 1 + int(rng.random() < 0.4)
-    families = rng.choice(len(FAMILIES), size=n, replace=False, p=_FAMILY_ODDS)
+    allowed = [FAMILY_NAMES.index(f) for f in check_families(families)]
+    odds = _FAMILY_ODDS[allowed] / _FAMILY_ODDS[allowed].sum()
+    n = min(1 + int(rng.random() < 0.4), len(allowed))
+    chosen = rng.choice(allowed, size=n, replace=False, p=odds)
     column = 0 if label == "mel" else 1
-    return tuple(FAMILIES[int(k)][column] for k in families)
+    return tuple(FAMILIES[int(k)][column] for k in chosen)
 
 
 def draw_structures(
@@ -113,7 +151,7 @@ def draw_structures(
             region = _patch(rng, mask, depth, mean_r, xs, ys)
         else:
             region = _rim(rng, mask, depth, mean_r, xs, ys)
-        draw = (_network, _globules, _blue_area, _rim_marks)[family]
+        draw = (_network, _globules, _blue_area, _blotch, _rim_marks)[family]
         weight, colour = draw(rng, region, irregular, mean_r, xs, ys)
         weight = weight * (opacity * (mask > 0))
         weight[weight < MIN_WEIGHT] = 0.0
@@ -138,8 +176,8 @@ class _Region:
 
 def _patch(rng: np.random.Generator, mask: np.ndarray, depth: np.ndarray, mean_r: float,
            xs: np.ndarray, ys: np.ndarray) -> _Region:
-    """A disc at a random place inside the lesion, 25-45% of its mean radius."""
-    radius = max(3.0, rng.uniform(0.25, 0.45) * mean_r)
+    """A disc at a random place inside the lesion, 35-55% of its mean radius."""
+    radius = max(3.0, rng.uniform(*_PATCH_RADIUS) * mean_r)
     deep = np.flatnonzero(depth.ravel() >= min(0.6 * radius, 0.8 * float(depth.max())))
     pick = int(deep[int(rng.integers(deep.size))])
     cy, cx = divmod(pick, mask.shape[1])
@@ -149,21 +187,22 @@ def _patch(rng: np.random.Generator, mask: np.ndarray, depth: np.ndarray, mean_r
 
 def _rim(rng: np.random.Generator, mask: np.ndarray, depth: np.ndarray, mean_r: float,
          xs: np.ndarray, ys: np.ndarray) -> _Region:
-    """A sector of the lesion's border band, 35-80 degrees wide and 30% of its radius deep."""
+    """A sector of the lesion's border band, 60-110 degrees wide and 40% of its radius deep."""
     m = cv2.moments(mask, binaryImage=True)
     lcx, lcy = m["m10"] / max(m["m00"], 1.0), m["m01"] / max(m["m00"], 1.0)
     angle = rng.uniform(0.0, 2.0 * np.pi)
-    span = np.deg2rad(rng.uniform(35.0, 80.0))
+    span = np.deg2rad(rng.uniform(60.0, 110.0))
     off = np.angle(np.exp(1j * (np.arctan2(ys - lcy, xs - lcx) - angle)))
-    band = np.clip(0.3 * mean_r + 0.5 - depth, 0.0, 1.0) * (mask > 0)
+    band = np.clip(0.4 * mean_r + 0.5 - depth, 0.0, 1.0) * (mask > 0)
     support = band * np.clip((span / 2 - np.abs(off)) * mean_r + 0.5, 0.0, 1.0)
-    return _Region(support.astype(np.float32), lcx, lcy, 0.3 * mean_r, "rim", lcx, lcy,
+    return _Region(support.astype(np.float32), lcx, lcy, 0.4 * mean_r, "rim", lcx, lcy,
                    float(angle), float(span))
 
 
 def _network(rng: np.random.Generator, region: _Region, irregular: bool, mean_r: float,
              xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A grid of pigment lines: even holes and thin lines, or uneven, thick and broken."""
+    mean_r = mean_r * _FEATURE_SCALE
     h, w = xs.shape
     period = max(3.0, rng.uniform(0.16, 0.22) * mean_r)
     turn = rng.uniform(0.0, np.pi)
@@ -191,6 +230,7 @@ def _dots(layer: np.ndarray, xs_: np.ndarray, ys_: np.ndarray, radii: np.ndarray
 def _globules(rng: np.random.Generator, region: _Region, irregular: bool, mean_r: float,
               xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Round dots: one size on a jittered lattice, or scattered and of many sizes."""
+    mean_r = mean_r * _FEATURE_SCALE
     h, w = xs.shape
     size = max(0.8, rng.uniform(0.05, 0.07) * mean_r)
     gap = 3.2 * size
@@ -234,6 +274,7 @@ def _blue_area(rng: np.random.Generator, region: _Region, irregular: bool, mean_
 def _rim_marks(rng: np.random.Generator, region: _Region, irregular: bool, mean_r: float,
                xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """At the border: radial streaks of uneven length and angle, or a row of even globules."""
+    mean_r = mean_r * _FEATURE_SCALE
     h, w = xs.shape
     n = int(rng.integers(5, 10))
     offsets = (np.arange(n) + 0.5) / n - 0.5
@@ -269,3 +310,16 @@ def _rim_marks(rng: np.random.Generator, region: _Region, irregular: bool, mean_
     weight = layer.astype(np.float32) * (1.0 / 255.0)
     colour = _DARK[int(rng.integers(2))]
     return weight * (region.support > 0), colour
+
+
+def _blotch(rng: np.random.Generator, region: _Region, irregular: bool, mean_r: float,
+            xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dark structureless pigment: a ragged off-centre blotch, or a round one (a naevus's
+    regular blotch). The outline, not the colour, tells them apart, as for the blue area."""
+    h, w = xs.shape
+    dist = np.hypot(xs - region.cx, ys - region.cy) / region.radius
+    ragged = smooth_field(rng, w, h, max(4, round(4 * w / max(region.radius, 1.0))))
+    edge = 1.0 + 0.35 * ragged - dist if irregular else 1.0 - dist
+    weight = np.clip(edge * region.radius * 0.5, 0.0, 1.0) * 0.9
+    colour = _BLOTCH + (_BLOTCH_LIGHT - _BLOTCH) * rng.uniform(0.0, 0.25)
+    return weight.astype(np.float32), colour.astype(np.float32)
