@@ -133,6 +133,10 @@ def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain:
     dataset = make_synthetic(spec.data)
     suite = train_suite(dataset, spec.train, out_dir=out_dir, overwrite=overwrite,
                         progress=progress, device={"xla": spec.xla})
+    # The build's maps use a stored precision choice, else float32: measuring one (about
+    # 20 s a member) costs more than the few hundred small maps it could speed up.
+    # ``dermviz info --suite NAME --measure`` measures later, as the dashboard assumes.
+    suite.measure_precision = False
     if explain:
         explain_suite(suite, method="gradcam", progress=progress)
     if prepare:

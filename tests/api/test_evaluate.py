@@ -80,11 +80,14 @@ def test_the_builds_study_as_the_page_reads_it(smoke_suite, monkeypatch):
 
 
 def test_the_demo_runs_its_study_only_when_it_prepares(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
     import dermviz.demo as demo
     import dermviz.models.training as training
 
-    calls = []
-    monkeypatch.setattr(training, "train_suite", lambda *args, **kwargs: "suite")
+    calls, built = [], []
+    monkeypatch.setattr(training, "train_suite",
+                        lambda *args, **kwargs: built.append(SimpleNamespace()) or built[-1])
     monkeypatch.setattr(demo, "prepare_pages", lambda *args, **kwargs: None)
     monkeypatch.setattr(demo, "prepare_report_card", lambda suite, **kwargs: calls.append(kwargs))
     examples = []
@@ -98,6 +101,8 @@ def test_the_demo_runs_its_study_only_when_it_prepares(monkeypatch, tmp_path):
     demo.run_demo(profile="default", out_dir=tmp_path / "c", explain=False, progress=False)
     assert [c.get("max_members") for c in calls] == [1, None]
     assert calls[1]["methods"] == demo.DEMO_REPORT_CARD["methods"]
+    # the build never measures a precision choice (pages and maps use a stored one)
+    assert [b.measure_precision for b in built] == [False, False, False]
     assert examples == [demo.DEMO_SANITY_IMAGES]  # the default build's only, when it prepares
 
 

@@ -10,6 +10,7 @@ compiles in seconds where InceptionV3 took about two minutes on a 2-core CPU.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -105,8 +106,8 @@ def test_the_demo_trains_with_its_profiles_xla_setting(monkeypatch, tmp_path):
     from dermviz.models.profiles import PROFILES
 
     seen = []
-    monkeypatch.setattr(training, "train_suite",
-                        lambda *args, **kwargs: seen.append(kwargs["device"]))
+    monkeypatch.setattr(training, "train_suite", lambda *args, **kwargs: seen.append(
+        kwargs["device"]) or SimpleNamespace())
     monkeypatch.setattr(demo, "prepare_pages", lambda *args, **kwargs: None)  # nothing trained
     monkeypatch.setattr(demo, "prepare_report_card", lambda *args, **kwargs: None)
     monkeypatch.setattr(demo, "prepare_sanity_examples", lambda *args, **kwargs: None)
