@@ -85,11 +85,12 @@ with right:
 
 st.subheader("Without the lesion")
 removed = state.case_counterfactual(suite, image_id)
+# images fill their columns: a fixed OVERLAY_WIDTH overflows a quarter of the page
 cols = st.columns([1, 1, 2])
 cols[0].image(removed["original"], caption="as the members see it",
-              width=clinic.OVERLAY_WIDTH)
+              width="stretch")
 cols[1].image(removed["lesion_removed"], caption="lesion removed (inpainted)",
-              width=clinic.OVERLAY_WIDTH)
+              width="stretch")
 with cols[2]:
     st.dataframe(removed["table"], hide_index=True)
     if removed["table"]["survives"].any():
@@ -107,9 +108,9 @@ if evidence is not None:
     cols = st.columns([1, 1, 2])
     cols[0].image(clinic.with_evidence(without["image"], evidence),
                   caption="the evidence outlined: " + clinic.structure_names(evidence),
-                  width=clinic.OVERLAY_WIDTH)
+                  width="stretch")
     cols[1].image(without["without_evidence"], caption="the same image without the evidence",
-                  width=clinic.OVERLAY_WIDTH)
+                  width="stretch")
     with cols[2]:
         st.dataframe(without["table"], hide_index=True)
         st.caption(without["sentence"])
