@@ -193,7 +193,7 @@ def evidence_structures(*, seed: int, label: str,
         One or two names from :data:`~dermviz.data.synthetic.structures.STRUCTURE_NAMES`.
     """
     check_render_args(seed, label, 0.0)
-    return plan_structures(_streams(seed)[-1], label, check_families(families))
+    return plan_structures(_streams(seed)[-1], label, families)  # it checks the families
 
 
 def _skin(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -523,8 +523,7 @@ def render_cached(
     """
     if evidence not in EVIDENCE_MODES:
         raise ValueError(f"evidence must be one of {EVIDENCE_MODES}, got {evidence!r}")
-    out = _render(seed, label, difficulty, width, height, artefacts, evidence,
-                  check_families(families))
+    out = _render(seed, label, difficulty, width, height, artefacts, evidence, families)
     for array in out:
         array.flags.writeable = False
     return out

@@ -255,18 +255,26 @@ def _globules(rng: np.random.Generator, region: _Region, irregular: bool, mean_r
     return weight * (region.support > 0.5), colour
 
 
+def _outlined_patch(rng: np.random.Generator, region: _Region, irregular: bool,
+                    xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """The blend weight of a filled patch: a ragged outline, or the region's round disc
+    (the blue area's and the blotch's shared geometry)."""
+    h, w = xs.shape
+    dist = np.hypot(xs - region.cx, ys - region.cy) / region.radius
+    ragged = smooth_field(rng, w, h, max(4, round(4 * w / max(region.radius, 1.0))))
+    edge = 1.0 + 0.35 * ragged - dist if irregular else 1.0 - dist
+    return np.clip(edge * region.radius * 0.5, 0.0, 1.0) * 0.9
+
+
 def _blue_area(rng: np.random.Generator, region: _Region, irregular: bool, mean_r: float,
                xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Blue-grey pigment with whitish mottling: a round blot, or a ragged veil."""
     h, w = xs.shape
-    dist = np.hypot(xs - region.cx, ys - region.cy) / region.radius
-    ragged = smooth_field(rng, w, h, max(4, round(4 * w / max(region.radius, 1.0))))
+    weight = _outlined_patch(rng, region, irregular, xs, ys)
     mottle = smooth_field(rng, w, h, max(6, round(8 * w / max(region.radius, 1.0))))
     white = rng.uniform(0.2, 0.4)
     # one colour spread for both: the outline, not the colour, tells the veil apart
     shade = np.clip(white + 0.25 * mottle, 0.0, 0.8)[..., None]
-    edge = 1.0 + 0.35 * ragged - dist if irregular else 1.0 - dist
-    weight = np.clip(edge * region.radius * 0.5, 0.0, 1.0) * 0.9
     colour = _BLUE_GREY + (_WHITISH - _BLUE_GREY) * shade
     return weight.astype(np.float32), colour.astype(np.float32)
 
@@ -316,10 +324,6 @@ def _blotch(rng: np.random.Generator, region: _Region, irregular: bool, mean_r: 
             xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Dark structureless pigment: a ragged off-centre blotch, or a round one (a naevus's
     regular blotch). The outline, not the colour, tells them apart, as for the blue area."""
-    h, w = xs.shape
-    dist = np.hypot(xs - region.cx, ys - region.cy) / region.radius
-    ragged = smooth_field(rng, w, h, max(4, round(4 * w / max(region.radius, 1.0))))
-    edge = 1.0 + 0.35 * ragged - dist if irregular else 1.0 - dist
-    weight = np.clip(edge * region.radius * 0.5, 0.0, 1.0) * 0.9
+    weight = _outlined_patch(rng, region, irregular, xs, ys)
     colour = _BLOTCH + (_BLOTCH_LIGHT - _BLOTCH) * rng.uniform(0.0, 0.25)
     return weight.astype(np.float32), colour.astype(np.float32)
