@@ -34,6 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.results import provenance, write_section  # noqa: E402
 from dermviz.models.profiles import TrainProfile  # noqa: E402
 
+#: The build's phases after training (:func:`dermviz.demo.run_demo`'s ``timings``).
+PHASES = {"gradcam": "the hold-out's GradCAM maps", "pages": "the clinicians' pages "
+          "(embeddings, OOD calibration, similar cases, thumbnails)",
+          "report_card": "the report card", "sanity": "the sanity examples"}
+
 
 def variant(profile: TrainProfile, settings: list[str]) -> tuple[TrainProfile, dict]:
     """``profile`` with ``KEY=VALUE`` settings applied to its training or data options."""
@@ -130,20 +135,32 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="models dir (default: temp)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a training or data option of a variant of the profile")
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None,
+                        help="train and explain in this precision (DERMVIZ_PRECISION; "
+                             "default: the environment's, else auto)")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args()
+    if args.precision:  # before anything reads it
+        import os
+
+        from dermviz.models.precision_choice import ENV_VAR
+        os.environ[ENV_VAR] = args.precision
 
     from dermviz.analysis.localization import centre_prior, mask_share, mass_in_mask
     from dermviz.analysis.verdicts import verdicts
     from dermviz.demo import PROFILES, run_demo
     from dermviz.explain.cache import MapCache
     from dermviz.explain.precompute import default_params
+    from dermviz.models.precision_choice import ENV_VAR, requested_mode
 
     cfg, changes = variant(PROFILES[args.profile], args.set)
+    if args.precision:
+        changes["precision"] = args.precision
     label = args.profile + "".join(f", {k}={v}" for k, v in changes.items())
     out = args.out or Path(tempfile.mkdtemp(prefix="dermviz-bench-"))
-    start = time.perf_counter()
-    suite = run_demo(profile=cfg, out_dir=out / f"demo-{args.profile}", overwrite=True)
+    start, phases = time.perf_counter(), {}
+    suite = run_demo(profile=cfg, out_dir=out / f"demo-{args.profile}", overwrite=True,
+                     timings=phases)
     wall = time.perf_counter() - start
 
     metrics = suite.metrics_table()
@@ -171,13 +188,17 @@ def main() -> None:
         f"{cfg.train.image_size} px, {cfg.data.n_train} training / {cfg.data.n_test} hold-out "
         f"synthetic images, {cfg.train.epochs} epochs ({cfg.train.lr_schedule} learning "
         f"rate), XLA {cfg.xla}, GradCAM on `{params['layer']}`.",
+        "- Training precision (`" + ENV_VAR + "` " + requested_mode() + "), per member: "
+        + ", ".join(str(suite.member(m).get("policy", "float32")) for m in suite.member_ids)
+        + ".",
         f"- Wall time, data + training + GradCAM for the hold-out: **{wall:.0f} s "
         f"({wall / 60:.1f} min)**.",
         "- Training per member (the first one traces and compiles the step the others "
         "share): " + ", ".join(
             f"{suite.member(m)['fit_seconds']:.0f} s" for m in suite.member_ids)
-        + f"; the rest of the build (data, the hold-out's GradCAM maps, the pages' "
-        f"preparation) {wall - fit_total:.0f} s.",
+        + f"; the rest of the build {wall - fit_total:.0f} s: "
+        + ", ".join(f"{PHASES[k]} {v:.0f} s" for k, v in phases.items() if k in PHASES)
+        + f"; data and the training's own overhead {phases['training'] - fit_total:.0f} s.",
         "- Hold-out accuracy per member: "
         + ", ".join(f"{a:.3f}" for a in metrics["accuracy"])
         + f" (mean **{metrics['accuracy'].mean():.3f}**); AUC "

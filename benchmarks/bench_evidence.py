@@ -250,13 +250,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="a subset of the leaderboard's labels (default: all)")
     parser.add_argument("--fraction", type=float, default=0.1)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--label", default="",
+                        help="a variant's name, added to the section's title (another suite "
+                             "than the default demo's keeps the default's section)")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
     body = measure(args.suite, args)
     body += "\n\n- " + provenance([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     print(body)
     if not args.no_write:
-        write_section(TITLE, body, path=args.results)
+        write_section(f"{TITLE}: {args.label}" if args.label else TITLE, body,
+                      path=args.results)
     return 0
 
 

@@ -9,7 +9,10 @@ process of its own, one epoch each, and times from a Keras callback:
   (:class:`dermviz.models.fit.CompiledFits`, what a suite does): its first step.
 
 Variants: TensorFlow's defaults; XLA on the training step (``device={"xla": "on"}``);
-TensorFlow's thread pools at 2 intra-op / 1 inter-op threads; and each at ``--sizes``.
+TensorFlow's thread pools at 2 intra-op / 1 inter-op threads; Keras ``mixed_bfloat16``
+(``DERMVIZ_PRECISION=bfloat16``, issue 25), alone and with XLA; the instruction set capped at
+AVX2 (``ONEDNN_MAX_CPU_ISA`` and XLA's ``--xla_cpu_max_isa``), alone and with XLA; each at
+``--sizes``.
 Writes the "Training step on a CPU" section of benchmarks/RESULTS.md.
 
     python benchmarks/bench_fit_step.py [--sizes 128,112] [--variants base,xla,threads]
@@ -31,16 +34,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.results import provenance, write_section  # noqa: E402
 
+#: Instruction sets capped at AVX2 on this CPU (oneDNN's kernels and XLA's code): what an
+#: AVX2-only CPU's instructions cost here. A real AVX2 machine also differs in clock, caches
+#: and cores, so this bounds the instruction set's share of its slowdown, not all of it.
+AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}
+BFLOAT16 = {"DERMVIZ_PRECISION": "bfloat16"}
+
+#: name: (device switches, thread pools, environment, label)
 VARIANTS = {
-    "base": ({}, None, "TensorFlow's defaults"),
-    "xla": ({"xla": "on"}, None, "XLA on the training step"),
-    "threads": ({}, (2, 1), "2 intra-op / 1 inter-op threads"),
+    "base": ({}, None, {}, "TensorFlow's defaults"),
+    "xla": ({"xla": "on"}, None, {}, "XLA on the training step"),
+    "threads": ({}, (2, 1), {}, "2 intra-op / 1 inter-op threads"),
+    "bf16": ({}, None, BFLOAT16, "mixed_bfloat16 (float32 variables and loss)"),
+    "bf16_xla": ({"xla": "on"}, None, BFLOAT16, "mixed_bfloat16 and XLA"),
+    "avx2": ({}, None, AVX2_ONLY, "instruction set capped at AVX2"),
+    "avx2_xla": ({"xla": "on"}, None, AVX2_ONLY, "instruction set capped at AVX2, XLA"),
 }
 
 
 def child(variant: str, size: int, out: Path) -> dict:
     """Runs in the variant's own process: two members, the second sharing the model."""
-    device, threads, _ = VARIANTS[variant]
+    device, threads, _, _ = VARIANTS[variant]
     if threads:  # before TensorFlow starts
         from dermviz.explain.parallel import configure_threads
         configure_threads(*threads)
@@ -77,7 +91,8 @@ def child(variant: str, size: int, out: Path) -> dict:
                          pool, holdout, seed=fit_seed(split.seed, 0), device=device,
                          callbacks=[steps], compiled=compiled)
         gaps = np.diff(steps.marks)
-        fits.append({"first_step": float(gaps[0]), "steady_step": float(np.median(gaps[1:])),
+        fits.append({"policy": fit.policy, "first_step": float(gaps[0]),
+                     "steady_step": float(np.median(gaps[1:])),
                      "steps": len(gaps), "member_seconds": time.perf_counter() - start,
                      "reused": fit.reused, "jit": fit.device["jit_compile"],
                      "seconds": fit.seconds})
@@ -86,7 +101,7 @@ def child(variant: str, size: int, out: Path) -> dict:
 
 def run_variant(variant: str, size: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="dermviz-fitstep-") as tmp:
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **VARIANTS[variant][2]}
         proc = subprocess.run(
             [sys.executable, __file__, "--child", variant, str(size), tmp],
             env=env, capture_output=True, text=True, check=False)
@@ -112,7 +127,7 @@ def render(results: list[dict], prov: str) -> str:
         ref = base.get(r["size"])
         gain = f"{ref / first['steady_step']:.2f}x" if ref else "n/a"
         lines.append(
-            f"| {VARIANTS[r['variant']][2]} | {r['size']} | {first['steps']} | "
+            f"| {VARIANTS[r['variant']][3]} | {r['size']} | {first['steps']} | "
             f"{first['first_step']:.1f} | {first['steady_step']:.2f} | {gain} | "
             f"{second['first_step']:.1f} | {first['member_seconds']:.0f}, "
             f"{second['member_seconds']:.0f} |")

@@ -10,6 +10,7 @@ use) and ``default`` (what the README's first command builds; a few minutes).
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ def run_demo(
     explain: bool = True,
     prepare: bool = True,
     progress: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> Suite:
     """Build (or resume) the demo suite and precompute its GradCAM maps.
 
@@ -72,7 +74,8 @@ def run_demo(
     (a variant of one, as the demo benchmark tries). ``prepare``: also prepare what the
     clinicians' pages read (:func:`prepare_pages`); without it the pages prepare it in a
     background job on first open; the default profile's build also runs
-    :func:`prepare_sanity_examples`.
+    :func:`prepare_sanity_examples`. ``timings``: a dict to fill with each phase's wall
+    seconds (``training``, ``gradcam``, ``pages``, ``report_card``, ``sanity``).
     """
     if isinstance(profile, str):
         if profile not in PROFILES:
@@ -83,7 +86,7 @@ def run_demo(
     return _build(profile, out_dir=out_dir, overwrite=overwrite, explain=explain,
                   prepare=prepare, progress=progress,
                   report_card=SMOKE_REPORT_CARD if smoke else DEMO_REPORT_CARD,
-                  sanity_examples=not smoke)
+                  sanity_examples=not smoke, timings=timings)
 
 
 def run_probe(
@@ -125,26 +128,38 @@ def run_probe(
 def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain: bool,
            prepare: bool, progress: bool,
            report_card: dict[str, Any] = DEMO_REPORT_CARD,
-           sanity_examples: bool = False) -> Suite:
+           sanity_examples: bool = False, timings: dict[str, float] | None = None) -> Suite:
     # The training engine imports scikit-learn and TensorFlow: importing dermviz.demo
     # (as the CLI does for its help) must not.
     from dermviz.models.training import train_suite
 
+    timings = {} if timings is None else timings
+    clock = [time.perf_counter()]
+
+    def lap(phase: str) -> None:
+        clock.append(time.perf_counter())
+        timings[phase] = round(clock[-1] - clock[-2], 2)
+
     dataset = make_synthetic(spec.data)
     suite = train_suite(dataset, spec.train, out_dir=out_dir, overwrite=overwrite,
                         progress=progress, device={"xla": spec.xla})
+    lap("training")
     # The build's maps use a stored precision choice, else float32: measuring one (about
     # 20 s a member) costs more than the few hundred small maps it could speed up.
     # ``dermviz info --suite NAME --measure`` measures later, as the dashboard assumes.
     suite.measure_precision = False
     if explain:
         explain_suite(suite, method="gradcam", progress=progress)
+        lap("gradcam")
     if prepare:
         prepare_pages(suite, dataset=dataset, progress=progress)
+        lap("pages")
         prepare_report_card(suite, dataset=dataset, progress=progress, **report_card)
+        lap("report_card")
         if sanity_examples:
             prepare_sanity_examples(suite, dataset=dataset, n_images=DEMO_SANITY_IMAGES,
                                     progress=progress)
+            lap("sanity")
     return suite
 
 

@@ -104,10 +104,16 @@ def test_fit_step_table_compares_steady_steps_with_the_defaults_at_each_size():
 
     text = render([{"variant": "base", "size": 128, "fits": fits(40.0, 3.0)},
                    {"variant": "xla", "size": 128, "fits": fits(55.0, 2.0)},
-                   {"variant": "xla", "size": 112, "fits": fits(50.0, 1.5)}], "Written by x")
+                   {"variant": "xla", "size": 112, "fits": fits(50.0, 1.5)},
+                   {"variant": "bf16", "size": 128, "fits": fits(41.0, 2.4)},
+                   {"variant": "avx2_xla", "size": 128, "fits": fits(50.0, 4.0)}],
+                  "Written by x")
     rows = [line for line in text.splitlines() if line.startswith("| XLA")]
     assert "| 128 | 15 | 55.0 | 2.00 | 1.50x | 1.5 | 60, 25 |" in rows[0]
     assert "| n/a |" in rows[1]  # no defaults measured at 112 px
+    assert ("| mixed_bfloat16 (float32 variables and loss) | 128 | 15 | 41.0 | 2.40 | 1.25x |"
+            in text)
+    assert "| instruction set capped at AVX2, XLA | 128 | 15 | 50.0 | 4.00 | 0.75x |" in text
     assert text.startswith("Written by x")
 
 

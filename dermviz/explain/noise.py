@@ -153,3 +153,34 @@ def superpixel_noise(
         return None
     return SuperpixelNoise(distinguishable=distinguishable(values, se, z=z),
                            standard_error=se, source=source, z=float(z))
+
+
+def change_against_noise(reference: Mapping[str, np.ndarray], other: Mapping[str, np.ndarray]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """How far two KernelSHAP batches of the same images and superpixels differ, beside the
+    reference's own sampling noise (e.g. bfloat16 coalition forwards against float32's).
+
+    Parameters
+    ----------
+    reference, other : mapping of str -> ndarray
+        Stored extras of two batches (:func:`superpixel_noise`'s ``extras``) on the same
+        images with the same ``segments``; the reference's must hold ``estimated_error``
+        (``sampler="leverage"``).
+
+    Returns
+    -------
+    change : ndarray, float64, (n,)
+        Per image, the RMS difference of the superpixel values.
+    noise : ndarray, float64, (n,)
+        Per image, the reference's RMS split-half error per superpixel.
+    """
+    if PER_MAP_FIELD not in reference:
+        raise ValueError(f"the reference has no {PER_MAP_FIELD!r}: explain it with "
+                         "sampler='leverage'")
+    if not np.array_equal(reference["segments"], other["segments"]):
+        raise ValueError("the two batches have different superpixels: compare maps of the "
+                         "same images and segmentation")
+    a = np.asarray(reference["shap_values"], dtype=np.float64)
+    b = np.asarray(other["shap_values"], dtype=np.float64)
+    change = np.sqrt(np.nanmean((a - b) ** 2, axis=1))
+    return change, np.asarray(reference[PER_MAP_FIELD], dtype=np.float64)

@@ -283,10 +283,14 @@ def pool_embeddings(
 
 def pool_layer_statistics(
     suite: Any, member_id: str, *, layers: Sequence[str], dataset: Any = None,
-    model: Any = None, batch_size: int = 32,
+    model: Any = None, batch_size: int = 32, images: np.ndarray | None = None,
 ) -> tuple[list[str], dict[str, np.ndarray]]:
     """A member's :func:`layer_statistics` of the suite's training pool, in one pass that
     also (re)writes the member's embedding cache (:func:`pool_embeddings` then reads it).
+
+    ``images``: the pool's images at the suite's size, in the pool's order, where the
+    caller already holds them (several members read the same pool); loaded batch by
+    batch when omitted.
 
     Returns
     -------
@@ -299,8 +303,13 @@ def pool_layer_statistics(
     dataset = dataset if dataset is not None else suite.dataset()
     model = model if model is not None else suite.load_model(member_id)
     ids = [str(i) for i in dataset.pool["image_id"]]
+    if images is not None and len(images) != len(ids):
+        raise ValueError(f"images holds {len(images)} images; the pool has {len(ids)}")
+    batches = ([images] if images is not None and len(images) else
+               (x for _, x in dataset.iter_batches(ids, size=suite.image_size,
+                                                   batch_size=batch_size)))
     parts = [layer_statistics(model, x, layers=layers, batch_size=batch_size)
-             for _, x in dataset.iter_batches(ids, size=suite.image_size, batch_size=batch_size)]
+             for x in batches]
     if not parts:
         raise ValueError(f"suite {suite.name!r} has an empty training pool")
     features = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

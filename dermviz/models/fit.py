@@ -71,6 +71,14 @@ class FitResult:
     seconds: dict[str, float] = field(default_factory=dict)  # build, fit, export, predict
     reused: bool = False  # trained in a compiled model shared with an earlier fit
 
+    @property
+    def policy(self) -> str:
+        """The Keras dtype policy it trained under: ``float32``, ``mixed_bfloat16`` (a CPU
+        that runs it faster, issue 25) or ``mixed_float16`` (a GPU)."""
+        if not self.device.get("mixed_precision"):
+            return "float32"
+        return str(self.device.get("policy", "mixed_float16"))
+
 
 @dataclass(frozen=True)
 class SplitRows:

@@ -443,15 +443,15 @@ def training_precision(build: Callable[[], Any], *, image_size: int, architectur
     float32 variables, loss and sigmoid) or ``"float32"``.
 
     ``--precision``/``DERMVIZ_PRECISION`` decides when forced. ``auto`` trains in float32
-    unless ``measure``: that training in bfloat16 costs nothing in quality (hold-out AUC
-    within the seed spread) is not shown yet, and a suite trained with ``auto`` should not
-    depend on the CPU it was trained on. With ``measure``, ``auto`` keeps bfloat16
-    when a bfloat16 forward pass of the architecture (``build()``, an untrained model:
-    speed does not depend on the weights) at ``image_size`` is faster than float32's on
-    this CPU, timed once per CPU, TensorFlow version, ``architecture`` (a name for what
-    ``build`` builds) and image size, and cached. There is no trained model to
-    agree with yet: that training in bfloat16 costs nothing in quality is for the
-    benchmarks to show (hold-out AUC within the seed spread).
+    unless ``measure``: a suite trained with ``auto`` should not depend on the CPU it was
+    trained on, and the default demo's maps are checked against its evidence only as
+    trained in float32 (a bfloat16 build of the same seeds gives other members: AUC within
+    the float32 members' spread, but other maps). With ``measure``, ``auto`` keeps
+    bfloat16 when a bfloat16 forward pass of the architecture (``build()``, an untrained
+    model: speed does not depend on the weights) at ``image_size`` is faster than
+    float32's on this CPU, timed once per CPU, TensorFlow version, ``architecture`` (a
+    name for what ``build`` builds) and image size, and cached. A member records the
+    policy it trained under (``policy`` in ``suite.json``).
     """
     mode = requested_mode()
     if mode != "auto":

@@ -146,6 +146,7 @@ def test_sanity_meets_truth_randomized_maps_are_no_better_than_chance(smoke_suit
     size = smoke_suite.image_size
     gaussian = evidence_table(np.broadcast_to(centre_prior((size, size)), masks.shape),
                               masks, image_ids=ids)["mass_x_chance"].mean()
+    assert truth["gaussian_x_chance"].to_numpy() == pytest.approx(gaussian, rel=1e-6)
     assert (scored["ci_low"] <= max(1.0, gaussian)).all(), (truth, gaussian)
     # and the same scores per image as the evidence table of each stage's maps
     first = evidence_table(study.maps[0], masks, image_ids=ids)

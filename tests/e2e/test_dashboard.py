@@ -72,11 +72,14 @@ def test_randomization_measure_toggle_redraws_the_chart(page):
     wait_idle(page)
     notes_after = notes.all_text_contents()
     assert notes_after and not any(f"({dropped})" in n for n in notes_after), notes_after
-    # the smoke demo carries evidence: the maps' mass on it per stage, against chance
+    # the smoke demo carries evidence: the maps' mass on it per stage, against chance and
+    # the centred Gaussian (a line on the plot, and its multiple in the caption)
     truth = main_area(page).get_by_role("heading", name="Mass on the evidence, stage by stage")
     assert truth.count() == 1
-    assert main_area(page).get_by_text("the trained model's maps should put more than "
-                                       "chance").count() == 1
+    assert main_area(page).get_by_text("than chance and than a centred Gaussian that never "
+                                       "looks at the image").count() == 1
+    assert main_area(page).locator("[data-testid='stPlotlyChart']").get_by_text(
+        "centred Gaussian (no model)").count() == 1
     assert page.get_by_test_id("stException").count() == 0
 
 

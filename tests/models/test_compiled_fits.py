@@ -130,5 +130,7 @@ def test_a_cpu_fit_trains_in_bfloat16_when_asked_and_saves_float32(workspace, mo
     assert {layer.dtype_policy.name for layer in result.model.layers} == {"float32"}
     assert keras.mixed_precision.global_policy().name == "float32"  # reset after the fit
     assert np.isfinite(result.p_test).all() and np.isfinite(result.history["loss"]).all()
+    assert result.policy == "mixed_bfloat16"
     monkeypatch.setenv("DERMVIZ_PRECISION", "float32")
-    assert _fit(workspace, 0).device["mixed_precision"] is False
+    plain = _fit(workspace, 0)
+    assert plain.device["mixed_precision"] is False and plain.policy == "float32"

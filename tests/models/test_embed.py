@@ -141,3 +141,23 @@ def test_dropped_model_is_not_kept_alive_by_the_embedder_cache():
     del member
     gc.collect()
     assert ref() is None
+
+
+def test_pool_statistics_from_held_images_equal_the_batched_ones(model, lesions, tmp_path):
+    """prepare_safety hands every member the pool's images loaded once: the same features
+    as loading them batch by batch, and images that are not the pool's are refused."""
+    from dermviz.models.embed import pool_layer_statistics
+
+    dataset = array_dataset(lesions[:5])
+    suite = SimpleNamespace(path=tmp_path, image_size=SIZE, member=lambda m: None,
+                            name="s")
+    ids, batched = pool_layer_statistics(suite, "m00", layers=["mixed0"], dataset=dataset,
+                                         model=model, batch_size=2)
+    ids2, held = pool_layer_statistics(suite, "m00", layers=["mixed0"], dataset=dataset,
+                                       model=model, batch_size=2, images=lesions[:5])
+    assert ids2 == ids
+    for name in ("mixed0", EMBEDDING):
+        np.testing.assert_allclose(held[name], batched[name], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="pool has 5"):
+        pool_layer_statistics(suite, "m00", layers=["mixed0"], dataset=dataset, model=model,
+                              images=lesions[:4])

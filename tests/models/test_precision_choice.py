@@ -164,7 +164,7 @@ def test_training_precision_forced_or_measured_once(tiny_net, tmp_path, monkeypa
                                  folder=tmp_path) == "float32"
     assert builds == []  # forced: nothing built or timed
     monkeypatch.setenv(pc.ENV_VAR, "auto")
-    # auto trains in float32 until bfloat16's quality is shown: nothing timed
+    # auto without measuring is float32: nothing timed
     assert pc.training_precision(build, image_size=24, architecture="tiny",
                                  folder=tmp_path) == "float32"
     assert builds == []

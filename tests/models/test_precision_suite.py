@@ -171,3 +171,31 @@ def test_every_method_runs_on_a_bfloat16_member(smoke_suite, holdout):
         maps = make_explainer(model, method, params).explain(holdout[1][:2])
         assert maps.params["precision"] == "bfloat16", method
         assert np.isfinite(maps.maps).all() and maps.maps.dtype == np.float32, method
+
+
+def test_bfloat16_kernelshap_maps_move_within_their_noise_or_the_p_tolerance(smoke_suite,
+                                                                             holdout):
+    """Issue 25: bfloat16 coalition forwards (same seed, so the same coalitions) move a
+    KernelSHAP map's superpixel values by no more than the map's own sampling noise (the
+    float32 map's split-half RMS error, ``sampler="leverage"``) or, where that noise is
+    smaller, than the p(melanoma) tolerance the precision choice admits. The smoke members
+    are nearly flat (p about 0.46 on every coalition): their split-half noise is a few
+    1e-6, below bfloat16's rounding (a few 1e-5 here), so on them the tolerance bounds the
+    change; ``benchmarks/bench_precision.py`` compares change and noise on trained members."""
+    from dermviz.explain.base import get_explainer, make_explainer
+    from dermviz.explain.noise import change_against_noise
+
+    mid = smoke_suite.member_ids[0]
+    params = {**get_explainer("kernelshap").suite_defaults(smoke_suite),
+              "sampler": "leverage", "nsamples": 128, "seed": 0}
+    images = holdout[1][:3]
+    f32 = make_explainer(smoke_suite.load_float32_model(mid), "kernelshap",
+                         params).explain(images)
+    b16 = make_explainer(smoke_suite.load_model(mid, precision="bfloat16"), "kernelshap",
+                         {**params, "precision": "bfloat16"}).explain(images)
+    change, noise = change_against_noise(f32.extras, b16.extras)
+    assert (noise > 0).all() and (change > 0).all()  # both real, neither vacuous
+    assert (change <= np.maximum(noise, pc.TOLERANCE)).all(), (change, noise)
+    with pytest.raises(ValueError, match="leverage"):
+        change_against_noise({k: v for k, v in f32.extras.items()
+                              if k != "estimated_error"}, b16.extras)

@@ -29,6 +29,7 @@ def test_suite_layout_and_manifest(smoke_suite):
         for key in ("auc", "accuracy", "sensitivity", "specificity", "brier", "tp", "fn"):
             assert key in entry["holdout"]
         assert 0.0 <= entry["threshold"] <= 1.0
+        assert entry["policy"] == "float32"  # what it trained under (the tests force float32)
     seeds = [smoke_suite.member(m)["seed"] for m in smoke_suite.member_ids]
     assert len(set(seeds)) == len(seeds), "every member gets its own seed"
 

@@ -88,7 +88,8 @@ def test_same_point_and_seed_give_the_same_holdout_predictions(suites):
 def test_same_member_record(suites):
     trained, searched = suites
     t, s = trained.member("m00"), searched.member("m00")
-    for key in ("seed", "fit_seed", "threshold", "best_epoch", "split", "holdout", "val_auc"):
+    for key in ("seed", "fit_seed", "threshold", "best_epoch", "split", "holdout", "val_auc",
+                "policy"):
         assert t[key] == s[key], key
     assert s["search"]["trial_seed"] == t["fit_seed"]
     saved = [json.loads((x.member_dir("m00") / "member.json").read_text())["config"]

@@ -63,5 +63,6 @@ def promote_member(plan: MemberPlan, config: SearchConfig, *, holdout: pd.DataFr
         p_val=np.load(folder / "val_predictions.npy", allow_pickle=False),
         holdout=holdout,
         p_test=np.load(folder / "holdout_predictions.npy", allow_pickle=False),
-        extra={"fit_seed": result.get("seed"), "search": search},
+        extra={"fit_seed": result.get("seed"), "search": search,
+               "policy": result.get("policy", "float32")},
     )

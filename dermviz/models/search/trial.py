@@ -136,6 +136,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
         "train_images_per_s": round(n_train * len(steps) / sum(steps), 3) if sum(steps) else None,
         "peak_rss_mb": peak_rss_mb(),
         "device": fit.device,
+        "policy": fit.policy,
         "pid": os.getpid(),
     }
     write_json(folder / "result.json", result)
