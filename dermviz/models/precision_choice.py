@@ -445,8 +445,8 @@ def training_precision(build: Callable[[], Any], *, image_size: int, architectur
     ``--precision``/``DERMVIZ_PRECISION`` decides when forced. ``auto`` trains in float32
     unless ``measure``: a suite trained with ``auto`` should not depend on the CPU it was
     trained on, and the default demo's maps are checked against its evidence only as
-    trained in float32 (a bfloat16 build of the same seeds gives other members: AUC within
-    the float32 members' spread, but other maps). With ``measure``, ``auto`` keeps
+    trained in float32 (a bfloat16 build of the same seeds gives other members: a mean
+    AUC between two float32 builds', but other maps). With ``measure``, ``auto`` keeps
     bfloat16 when a bfloat16 forward pass of the architecture (``build()``, an untrained
     model: speed does not depend on the weights) at ``image_size`` is faster than
     float32's on this CPU, timed once per CPU, TensorFlow version, ``architecture`` (a
