@@ -13,7 +13,8 @@ TensorFlow's thread pools at 2 intra-op / 1 inter-op threads; Keras ``mixed_bflo
 (``DERMVIZ_PRECISION=bfloat16``, issue 25), alone and with XLA; the instruction set capped at
 AVX2 (``ONEDNN_MAX_CPU_ISA`` and XLA's ``--xla_cpu_max_isa``), alone and with XLA; each at
 ``--sizes``.
-Writes the "Training step on a CPU" section of benchmarks/RESULTS.md.
+Writes the "Training step on a CPU (<kind>)" section of benchmarks/RESULTS.md, one per CPU
+kind (AVX-512, or AVX2 only).
 
     python benchmarks/bench_fit_step.py [--sizes 128,112] [--variants base,xla,threads]
         [--no-write]
@@ -136,6 +137,15 @@ def render(results: list[dict], prov: str) -> str:
     return "\n".join(lines)
 
 
+def section_title(flags: frozenset[str] | None = None) -> str:
+    """One section per CPU kind: what pays on one (XLA) does not on the other."""
+    if flags is None:
+        from dermviz.models.records import cpu_info
+        flags = cpu_info().flags or frozenset()
+    kind = "AVX-512" if "avx512f" in flags else "AVX2 only"
+    return f"Training step on a CPU ({kind}): what each switch buys"
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         print(json.dumps(child(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))))
@@ -158,7 +168,7 @@ def main() -> None:
     text = render(results, provenance())
     print(text)
     if not args.no_write:
-        write_section("Training step on a CPU: what each switch buys", text)
+        write_section(section_title(), text)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,13 @@ def test_fit_step_table_compares_steady_steps_with_the_defaults_at_each_size():
     assert text.startswith("Written by x")
 
 
+def test_fit_step_sections_are_kept_per_cpu_kind():
+    from benchmarks.bench_fit_step import section_title
+
+    assert "(AVX-512)" in section_title(frozenset({"avx2", "avx512f"}))
+    assert "(AVX2 only)" in section_title(frozenset({"avx2", "fma"}))
+
+
 def test_ham_report_says_what_keeping_the_best_epoch_bought(tmp_path):
     histories = {"m00": [0.80, 0.91, 0.86], "m01": [0.70, 0.75, 0.88]}
     kept = {"m00": 1, "m01": 2}
