@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.results import provenance, write_section  # noqa: E402
+from benchmarks.results import cpu_kind, provenance, write_section  # noqa: E402
 from dermviz.models.profiles import TrainProfile  # noqa: E402
 
 #: The build's phases after training (:func:`dermviz.demo.run_demo`'s ``timings``).
@@ -77,7 +77,6 @@ def evidence_lines(suite, right_ids: list[str], wall: float) -> list[str]:  # no
     from dermviz.explain.cache import MapCache
     from dermviz.explain.precompute import default_params
     from dermviz.models.predict import predict_proba
-    from dermviz.models.records import cpu_info
 
     dataset = api.suite_dataset(suite)
     table = dataset.table
@@ -99,8 +98,7 @@ def evidence_lines(suite, right_ids: list[str], wall: float) -> list[str]:  # no
         [cache.get(m, i, "gradcam", params).maps[0] for i in right_mel]), evidence))
         for m in suite.member_ids] if right_mel else [float("nan")]
     chance = float(mask_share(evidence).mean()) if right_mel else float("nan")
-    cpu = cpu_info()
-    avx2_only = "avx512f" not in (cpu.flags or frozenset())
+    avx2_only = cpu_kind() == "AVX2 only"
 
     def goal(ok: bool) -> str:
         return "met" if ok else "**not met**"
@@ -140,10 +138,11 @@ def main() -> None:
                              "default: the environment's, else auto)")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args()
+    from dermviz.models.precision_choice import ENV_VAR, requested_mode
+
     if args.precision:  # before anything reads it
         import os
 
-        from dermviz.models.precision_choice import ENV_VAR
         os.environ[ENV_VAR] = args.precision
 
     from dermviz.analysis.localization import centre_prior, mask_share, mass_in_mask
@@ -151,7 +150,6 @@ def main() -> None:
     from dermviz.demo import PROFILES, run_demo
     from dermviz.explain.cache import MapCache
     from dermviz.explain.precompute import default_params
-    from dermviz.models.precision_choice import ENV_VAR, requested_mode
 
     cfg, changes = variant(PROFILES[args.profile], args.set)
     if args.precision:

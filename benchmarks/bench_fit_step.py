@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.results import provenance, write_section  # noqa: E402
+from benchmarks.results import cpu_kind, provenance, write_section  # noqa: E402
 
 #: Instruction sets capped at AVX2 on this CPU (oneDNN's kernels and XLA's code): what an
 #: AVX2-only CPU's instructions cost here. A real AVX2 machine also differs in clock, caches
@@ -139,11 +139,7 @@ def render(results: list[dict], prov: str) -> str:
 
 def section_title(flags: frozenset[str] | None = None) -> str:
     """One section per CPU kind: what pays on one (XLA) does not on the other."""
-    if flags is None:
-        from dermviz.models.records import cpu_info
-        flags = cpu_info().flags or frozenset()
-    kind = "AVX-512" if "avx512f" in flags else "AVX2 only"
-    return f"Training step on a CPU ({kind}): what each switch buys"
+    return f"Training step on a CPU ({cpu_kind(flags)}): what each switch buys"
 
 
 def main() -> None:

@@ -53,6 +53,17 @@ def cpu_line(cpuinfo: str | None = None) -> str:
             + bf16_note)
 
 
+def cpu_kind(flags: frozenset[str] | None = None) -> str:
+    """``"AVX-512"`` or ``"AVX2 only"``: the two CPU kinds whose TensorFlow timings differ
+    (``flags``: this CPU's, :func:`dermviz.models.records.cpu_info`, by default; unknown
+    flags count as no AVX-512)."""
+    if flags is None:
+        from dermviz.models.records import cpu_info
+
+        flags = cpu_info().flags
+    return "AVX-512" if "avx512f" in (flags or frozenset()) else "AVX2 only"
+
+
 def machine_line() -> str:
     """A one-line description of this machine: cores, CPU and vector extensions, RAM, Python."""
     mem = ""

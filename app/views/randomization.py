@@ -362,6 +362,17 @@ if truth is not None:
     scored = truth[truth["n"] > 0]
     first, last = truth.iloc[0], scored.iloc[-1]
     empty = truth[truth["n"] == 0]
+    if first.ci_low <= 1.0 and first.n < FEW_IMAGES:
+        verdict = (f" With {int(first.n)} images the interval is too wide to tell whether "
+                   "the trained maps find the evidence; run the study on more images.")
+    elif first.ci_low <= 1.0:
+        verdict = (" The trained maps are no better than chance here: the model does not use "
+                   "the evidence, so randomizing it has nothing to take away.")
+    elif first.ci_low <= gaussian:
+        verdict = (" The trained maps do no better than the centred Gaussian here: they may "
+                   "only blur the lesion's centre.")
+    else:
+        verdict = ""
     st.caption(
         "This suite's images carry known evidence (the synthetic evidence benchmark): the "
         "trained model's maps should put more of their mass on it than chance and than a "
@@ -373,12 +384,5 @@ if truth is not None:
         f"(95% interval {last.ci_low:.2f}-{last.ci_high:.2f}, {int(last.n)} images)."
         + (f" From {empty.iloc[0].stage_name} on every map is empty: nothing is left to "
            "explain." if len(empty) else "")
-        + (f" With {int(first.n)} images the interval is too wide to tell whether the "
-           "trained maps find the evidence; run the study on more images."
-           if first.ci_low <= 1.0 and first.n < FEW_IMAGES else
-           " The trained maps are no better than chance here: the model does not use the "
-           "evidence, so randomizing it has nothing to take away."
-           if first.ci_low <= 1.0 else
-           " The trained maps do no better than the centred Gaussian here: they may only "
-           "blur the lesion's centre." if first.ci_low <= gaussian else ""))
+        + verdict)
     st.dataframe(truth, hide_index=True)

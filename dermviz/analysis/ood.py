@@ -547,19 +547,16 @@ def suite_holdout_features(
     """Every chosen member's :func:`suite_features` of the suite's hold-out, in the
     hold-out's order (:attr:`dermviz.data.dataset.Dataset.holdout`), batch by batch
     (``images``: the hold-out's images at the suite's size, where the caller holds them)."""
-    from dermviz.models.embed import layer_statistics  # loads Keras
+    from dermviz.models.embed import image_batches, layer_statistics  # loads Keras
 
     dataset = dataset if dataset is not None else suite.dataset()
     load = model_loader if model_loader is not None else suite.load_model
     ids = [str(i) for i in dataset.holdout["image_id"]]
-    if images is not None and len(images) != len(ids):
-        raise ValueError(f"images holds {len(images)} images; the hold-out has {len(ids)}")
     out = {}
     for m in list(suite.member_ids) if members is None else list(members):
         model = load(m)  # once: a loader may read it from disk
-        batches = ([images] if images is not None and len(images) else
-                   (x for _, x in dataset.iter_batches(ids, size=suite.image_size,
-                                                       batch_size=batch_size)))
+        batches = image_batches(dataset, ids, size=suite.image_size, batch_size=batch_size,
+                                images=images, name="hold-out")
         parts = [layer_statistics(model, x, layers=_blocks(layers), batch_size=batch_size)
                  for x in batches]
         out[m] = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +281,21 @@ def pool_embeddings(
     return ids, emb
 
 
+def image_batches(dataset: Any, ids: Sequence[str], *, size: int, batch_size: int,
+                  images: np.ndarray | None = None, name: str = "images"
+                  ) -> Iterable[np.ndarray]:
+    """``ids``' images at ``size``: ``images`` as one batch where the caller already holds
+    them (several members read the same images), else loaded batch by batch.
+
+    ``name`` says in the error what ``ids`` are, where ``images`` is not one per id.
+    """
+    if images is None:
+        return (x for _, x in dataset.iter_batches(ids, size=size, batch_size=batch_size))
+    if len(images) != len(ids):
+        raise ValueError(f"images holds {len(images)} images; the {name} has {len(ids)}")
+    return [images] if len(images) else []
+
+
 def pool_layer_statistics(
     suite: Any, member_id: str, *, layers: Sequence[str], dataset: Any = None,
     model: Any = None, batch_size: int = 32, images: np.ndarray | None = None,
@@ -303,11 +318,8 @@ def pool_layer_statistics(
     dataset = dataset if dataset is not None else suite.dataset()
     model = model if model is not None else suite.load_model(member_id)
     ids = [str(i) for i in dataset.pool["image_id"]]
-    if images is not None and len(images) != len(ids):
-        raise ValueError(f"images holds {len(images)} images; the pool has {len(ids)}")
-    batches = ([images] if images is not None and len(images) else
-               (x for _, x in dataset.iter_batches(ids, size=suite.image_size,
-                                                   batch_size=batch_size)))
+    batches = image_batches(dataset, ids, size=suite.image_size, batch_size=batch_size,
+                            images=images, name="pool")
     parts = [layer_statistics(model, x, layers=layers, batch_size=batch_size)
              for x in batches]
     if not parts:
