@@ -58,6 +58,12 @@ def test_randomization_measure_toggle_redraws_the_chart(page):
     traces = chart.locator(".scatterlayer .trace")  # one line per measure
     notes = chart.locator(".annotation-text")  # baselines, "random (ssim)" etc.
     traces.first.wait_for()
+    # Count once the run is over and every chart (the similarity curves, then the evidence
+    # mass) has drawn its lines: plotly draws after the script ends, one chart at a time.
+    wait_idle(page)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".every(c => c.querySelector('.scatterlayer .trace'))")
     n_before, notes_before = traces.count(), notes.all_text_contents()
     assert n_before >= 2
     measures = page.get_by_test_id("stMultiSelect").filter(has_text="Measures")
