@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a suite differing in some settings: report what they bought")
     parser.add_argument("--steps", type=int, default=20,
                         help="with --existing: training steps to time")
+    parser.add_argument("--label", default=None,
+                        help="a variant's name, added to the section's title (a one-member "
+                             "comparison keeps the reference suite's section)")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"no HAM10000 folder at {args.data}")
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(TITLE, text)
+        write_section(f"{TITLE}: {args.label}" if args.label else TITLE, text)
     return 0
 
 
@@ -150,7 +153,12 @@ def ablation_lines(suite: Any, baseline: Any) -> list[str]:
     if not pairs:
         return [f"The baseline {baseline.path.name} shares no member seed with this suite: "
                 "nothing to pair."]
-    changed = ", ".join(f"{k} {theirs.get(k)} -> {ours.get(k)}" for k in differ) or "nothing"
+    changes = [f"{k} {theirs.get(k)} -> {ours.get(k)}" for k in differ]
+    # The training precision is the member's, not the config's (auto picks it per CPU).
+    policies = {(_policy(baseline.member(other)), _policy(suite.member(mid)))
+                for mid, other in pairs}
+    changes += [f"training policy {a} -> {b}" for a, b in sorted(policies) if a != b]
+    changed = ", ".join(changes) or "nothing"
     lines = [f"What the settings that differ bought ({changed}), against the suite "
              f"`{baseline.path.name}`, member by member with the same seed (validation AUC "
              "at the epoch each kept, and the baseline's at its last epoch):", "",
@@ -167,12 +175,20 @@ def ablation_lines(suite: Any, baseline: Any) -> list[str]:
                      f"| {a['holdout']['auc'] - b['holdout']['auc']:+.3f} "
                      f"| {_fmt(a.get('val_auc'))} | {_fmt(b.get('val_auc'))} ({kept_text}) "
                      f"| {_fmt(val_auc[-1] if val_auc else None)} |")
-    fits = [f"{mid} {m['fit_seconds'] / 60:.0f} min on {m.get('machine', {}).get('cpu', '?')}"
-            for mid in baseline.member_ids
-            if (m := baseline.member(mid)).get("fit_seconds") is not None]
-    if fits:
-        lines += ["", f"The baseline's fit times, recorded by its trainer: {'; '.join(fits)}."]
+    for whose, which in (("The baseline's", baseline), ("This suite's", suite)):
+        fits = [f"{mid} {m['fit_seconds'] / 60:.0f} min on "
+                f"{m.get('machine', {}).get('cpu', '?')}"
+                for mid in which.member_ids
+                if (m := which.member(mid)).get("fit_seconds") is not None]
+        if fits:
+            lines += ["", f"{whose} fit times, recorded by its trainer: {'; '.join(fits)}."]
     return lines
+
+
+def _policy(member: dict[str, Any]) -> str:
+    """The Keras dtype policy a member trained under (members from before it was recorded
+    trained in float32 on a CPU)."""
+    return str(member.get("policy", "float32 (not recorded)"))
 
 
 def _val_auc(suite: Any, mid: str) -> list[float]:

@@ -152,7 +152,15 @@ def test_ham_report_pairs_members_by_seed_with_a_baseline(tmp_path):
     assert "lr_schedule constant -> cosine" in lines[0] and "n_members" not in lines[0]
     rows = [line for line in lines if line.startswith("| m0")]
     assert rows == ["| m00 | 7 | 0.944 | 0.930 | +0.014 | 0.931 | 0.925 (6 / 10) | 0.750 |"]
-    assert "fit times, recorded by its trainer: m00 10 min on X." in lines[-1]
+    assert "The baseline's fit times, recorded by its trainer: m00 10 min on X." in lines
+    assert lines[-1] == ("This suite's fit times, recorded by its trainer: m00 10 min on X; "
+                         "m01 10 min on X.")
+    # the same config trained in another precision: the members' policies are the change
+    bf16 = fake("bf16", dict(constant.config), [("m00", 7, 0.935, 0.926, 6)])
+    bf16.member("m00")["policy"] = "mixed_bfloat16"
+    constant.member("m00")["policy"] = "float32"
+    assert "(training policy float32 -> mixed_bfloat16)" in (
+        bench_ham10000.ablation_lines(bf16, constant)[0])
     stranger = fake("other", {"lr_schedule": "constant"}, [("m00", 1, 0.9, 0.9, 0)])
     assert "shares no member seed" in bench_ham10000.ablation_lines(cosine, stranger)[0]
 
