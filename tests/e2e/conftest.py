@@ -113,13 +113,27 @@ def page(browser, app_url: str, request: pytest.FixtureRequest):
     assert not errors, errors
 
 
+QUIET_MS = 300  # how long no script may run before a page counts as drawn
+
+_QUIET = """ms => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const idle = app !== null && app.dataset.testScriptState === 'notRunning'
+    && [...document.querySelectorAll('[data-testid="stImage"] img')]
+      .every(i => i.complete && i.naturalWidth > 0);
+  if (!idle) { window.__dermvizQuietSince = undefined; return false; }
+  window.__dermvizQuietSince ??= performance.now();
+  return performance.now() - window.__dermvizQuietSince >= ms;
+}"""
+
+
 def wait_idle(tab) -> None:
-    """Wait until the script run is over and every image has loaded."""
-    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-    tab.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
-        ".every(i => i.complete && i.naturalWidth > 0)"
-    )
+    """Wait until no script has run for ``QUIET_MS`` and every image has loaded.
+
+    "Not running" alone also holds in the moment between two runs (a page that reruns
+    itself, a fragment), when only part of the page is drawn: counting then failed CI twice.
+    """
+    tab.evaluate("() => { window.__dermvizQuietSince = undefined; }")
+    tab.wait_for_function(_QUIET, arg=QUIET_MS, polling=50)
 
 
 def open_page(tab, link: str, heading: str | None = None) -> None:
