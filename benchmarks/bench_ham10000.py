@@ -210,7 +210,7 @@ def existing_timing(suite: Any, *, steps: int) -> str:
     from dermviz.models.fit import build_member, make_optimizer
 
     config = TrainConfig.from_dict(suite.config)
-    model, _ = build_member(config, seed=0, mixed=False)
+    model = build_member(config, seed=0)
     model.compile(optimizer=make_optimizer(config), loss="binary_crossentropy")
     rng = np.random.default_rng(0)
     n = config.batch_size * steps

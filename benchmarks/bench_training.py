@@ -138,7 +138,7 @@ def throughput_part(args: argparse.Namespace, out: Path) -> tuple[str, dict]:
     config = TrainConfig(image_size=args.size, learning_rate=1e-3, dropout=0.5,
                          optimizer="adam", dense_units=128, epochs=2, bn_momentum=0.9)
     keras.utils.set_random_seed(0)
-    model, _ = build_member(config, seed=0, mixed=False)
+    model = build_member(config, seed=0)
     model.compile(optimizer=make_optimizer(config), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc"),
                            keras.metrics.BinaryAccuracy(name="accuracy")])

@@ -145,17 +145,13 @@ def make_optimizer(config: TrainConfig, *, steps_per_epoch: int = 1) -> Any:
     return keras.optimizers.SGD(learning_rate=lr, momentum=float(config.momentum))
 
 
-def build_member(config: TrainConfig, *, seed: int | None, mixed: bool) -> tuple[Any, Any]:
-    """``(model, train_model)``: the InceptionV3 member and what is fitted (the same
-    model, or under mixed precision the model with a float32 output cast)."""
-    model = build_inception(
+def build_member(config: TrainConfig, *, seed: int | None) -> Any:
+    """The InceptionV3 member of ``config``, under the global dtype policy (its output is
+    float32 under any policy: :func:`~dermviz.models.inception.build_inception`)."""
+    return build_inception(
         config.image_size, weights=config.weights, dense_units=config.dense_units,
         dropout=config.dropout, bn_momentum=config.bn_momentum, seed=seed,
     )
-    if not mixed:
-        return model, model
-    out = keras.layers.Activation("linear", dtype="float32", name="pred_float32")(model.output)
-    return model, keras.Model(model.input, out, name="dermviz_inception_v3_mixed")
 
 
 def export_float32(model: Any, config: TrainConfig) -> Any:
@@ -248,7 +244,7 @@ def fit_member(
     batch = config.batch_size
     drop = jit and len(split.train_rows) >= batch
     steps = train_steps(len(split.train_rows), batch_size=batch, drop_remainder=drop)
-    model, train_model = build_member(config, seed=seed, mixed=used["mixed_precision"])
+    model = train_model = build_member(config, seed=seed)
     key = None if (compiled is None or gradmask) else _trace_key(config, steps, used)
     slot = compiled.get(key) if (compiled is not None and key is not None) else None
     if slot is not None:  # the compiled step of an earlier fit, reloaded with this seed's model

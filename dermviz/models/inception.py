@@ -93,7 +93,8 @@ def build_inception(
         Backbone weights; see :func:`resolve_weights`.
     dense_units, dropout : int, float
         The head: global average pooling, ``Dense(dense_units, relu,
-        he_normal)``, ``Dropout(dropout)``, ``Dense(1, sigmoid)``.
+        he_normal)``, ``Dropout(dropout)``, ``Dense(1, sigmoid)`` (computed in float32,
+        also under a mixed-precision policy).
     bn_momentum : float, optional
         Momentum of every BatchNormalization layer's moving statistics (Keras'
         default 0.99). From scratch with few steps, 0.99 leaves the inference
@@ -127,7 +128,11 @@ def build_inception(
         dense_units, activation="relu", kernel_initializer="he_normal", name="head_dense"
     )(x)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="pred")(x)
+    # float32 whatever the global policy: a bfloat16 (or float16) sigmoid rounds p to 1.0
+    # from a logit of about 5.5 (8 bits of mantissa), where its gradient p(1 - p) and the
+    # clipped loss's are 0, and a confidently wrong image stops teaching (a HAM10000 member
+    # trained under mixed_bfloat16 diverged so). Keras's mixed-precision guide says the same.
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="pred", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="dermviz_inception_v3")
     if bn_momentum is not None:
         for layer in model.layers:

@@ -63,3 +63,29 @@ def test_local_weights_file_is_loaded(tmp_path):
     first_conv = [layer for layer in model.layers if layer.name.startswith("conv2d")][0]
     base_conv = [layer for layer in base.layers if layer.name.startswith("conv2d")][0]
     np.testing.assert_array_equal(first_conv.get_weights()[0], base_conv.get_weights()[0])
+
+
+def test_the_output_learns_from_a_confident_mistake_under_mixed_bfloat16():
+    """The sigmoid computes in float32 under a mixed policy: in bfloat16 it rounds p to 1.0
+    from a logit of about 6, where the loss's gradient is 0 and a confidently wrong image
+    teaches nothing (a HAM10000 member trained so diverged)."""
+    import keras
+    import tensorflow as tf
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_inception(75, dense_units=4, seed=1)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("head_dense").compute_dtype == "bfloat16"
+    pred = model.get_layer("pred")
+    assert pred.compute_dtype == "float32"
+    kernel, bias = pred.get_weights()
+    pred.set_weights([np.zeros_like(kernel), np.full_like(bias, 8.0)])  # logit 8: p = 0.9997
+    image = np.full((1, 75, 75, 3), 128.0, np.float32)
+    with tf.GradientTape() as tape:
+        p = model(image, training=False)
+        loss = keras.losses.binary_crossentropy(tf.zeros_like(p), p)  # a naevus called melanoma
+    (grad,) = tape.gradient(loss, [pred.bias])
+    assert float(p[0, 0]) < 1.0
+    np.testing.assert_allclose(grad.numpy(), [1.0], atol=1e-3)  # d loss / d logit = p - y
