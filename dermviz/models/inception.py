@@ -128,10 +128,10 @@ def build_inception(
         dense_units, activation="relu", kernel_initializer="he_normal", name="head_dense"
     )(x)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    # float32 whatever the global policy: a bfloat16 (or float16) sigmoid rounds p to 1.0
-    # from a logit of about 5.5 (8 bits of mantissa), where its gradient p(1 - p) and the
-    # clipped loss's are 0, and a confidently wrong image stops teaching (a HAM10000 member
-    # trained under mixed_bfloat16 diverged so). Keras's mixed-precision guide says the same.
+    # float32 whatever the global policy: a bfloat16 sigmoid rounds p to 1.0 from a logit of
+    # about 6 (8 bits of mantissa; float16's 11 bits: about 8), where its gradient p(1 - p)
+    # and the clipped loss's are 0, and a confidently wrong image stops teaching (a HAM10000
+    # member trained under mixed_bfloat16 diverged so). Keras's mixed-precision guide agrees.
     outputs = keras.layers.Dense(1, activation="sigmoid", name="pred", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="dermviz_inception_v3")
     if bn_momentum is not None:
