@@ -110,8 +110,9 @@ with st.sidebar:
                              0.0, 0.5, step=0.05, key=KEY + "min_disagreement")
     misses = st.checkbox(
         "GradCAM misses the lesion", key=KEY + "misses_lesion", disabled=not scored,
-        help="The members' mean GradCAM mass on the lesion is below chance (the lesion's "
-             "share of the image), or the map's peak is off the lesion for most members.")
+        help="The members' mean GradCAM mass on the lesion is no more than chance (the "
+             "lesion's share of the image; a flat map's), or the map's peak is off the "
+             "lesion for most members.")
     if not scored:
         st.caption("No stored GradCAM maps of masked hold-out images yet: compute them with "
                    "`dermviz explain` (the demo build does) to filter on them.")
@@ -123,8 +124,8 @@ with st.sidebar:
         misses_evidence = st.checkbox(
             "GradCAM misses the evidence", key=KEY + "misses_evidence", disabled=not scored,
             help="Synthetic evidence benchmark: the members' mean GradCAM mass on the "
-                 "structures that decide the class is below chance (their share of the "
-                 "image), or the map's peak is off them for most members.")
+                 "structures that decide the class is no more than chance (their share of "
+                 "the image; a flat map's), or the map's peak is off them for most members.")
     unusual = st.checkbox(
         "Unusual for this suite", key=KEY + "unusual_only", disabled=not has_ood,
         help="Images unlike the suite's training images: beyond the hold-out's 99th "

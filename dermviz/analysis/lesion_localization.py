@@ -8,8 +8,9 @@ the pointing game) and sums them up over the members:
 - ``lesion_share``: the lesion's share of the image, the chance level of both scores;
 - ``<method>_pointing``: the share of members whose map peaks on the lesion;
 - ``<method>_maps``: how many members' maps were scored;
-- ``<method>_misses``: the maps **miss the lesion**: the mean mass is below chance,
-  or the peak falls off the lesion for the majority of members (pointing share < 0.5).
+- ``<method>_misses``: the maps **miss the lesion**: the mean mass is not above chance
+  (flat maps, whose mass is exactly chance, included), or the peak falls off the lesion
+  for the majority of members (pointing share < 0.5).
 
 :func:`member_scores` has the same scores per member and image (long format).
 :func:`stored_maps_and_masks` reads the maps from the suite's map store (stored maps
@@ -33,6 +34,10 @@ from dermviz.explain.precompute import default_params
 
 #: The lesion's share of the image (chance level), a column of every table here.
 LESION_SHARE = "lesion_share"
+
+#: How far above chance the mean mass must be for the maps not to miss: float rounding
+#: only, so that a flat map (mass exactly chance) is a miss.
+_ABOVE_CHANCE = 1e-9
 
 
 def columns(method: str, region: str = "lesion") -> dict[str, str]:
@@ -143,8 +148,12 @@ def localization_by_image(
     out[cols["maps"]] = out.pop("n").fillna(0).astype(int)
     out[cols["mass"]] = out.pop("mass").astype(float)
     out[cols["pointing"]] = out.pop("pointing").astype(float)
-    # NaN compares False on both sides: an unscored image is never a miss.
-    out[cols["misses"]] = (out[cols["mass"]] < out[share]) | (out[cols["pointing"]] < 0.5)
+    # A flat map scores chance on both scores (its tied peak is everywhere), so "not above
+    # chance" flags it; the margin absorbs the rounding of its mass. NaN compares False on
+    # both sides: an unscored image is never a miss.
+    above = out[cols["mass"]] > out[share] + _ABOVE_CHANCE
+    out[cols["misses"]] = ((out[cols["mass"]].notna() & ~above)
+                           | (out[cols["pointing"]] < 0.5))
     return out[["image_id", share, *cols.values()]]
 
 

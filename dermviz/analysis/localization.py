@@ -9,12 +9,14 @@ value per image, and is **higher = better localised**:
 - :func:`relevance_rank_accuracy`: of the ``K`` highest-ranked pixels, ``K`` being the
   lesion's size in pixels, the share inside the lesion [1]_. Chance is again the mask share.
 - :func:`pointing_game`: 1 when the map's peak lies on the lesion (within ``tolerance``
-  pixels), else 0 [2]_. Chance is the mask share (a peak placed at random).
+  pixels), else 0 [2]_; a peak shared by several pixels scores the share of them on the
+  lesion. Chance is the mask share (a peak placed at random).
 
 The definitions are Quantus's [3]_ (``RelevanceMassAccuracy``, ``RelevanceRankAccuracy``,
-``PointingGame``). The library itself is not a dependency: it requires the GUI build of
-OpenCV (which clashes with ``opencv-python-headless``) and matplotlib, and its TensorFlow
-support stops at Keras 2; the scores only need the maps and masks, so they are written here.
+``PointingGame``), apart from ties at the peak (:func:`pointing_game`). The library itself
+is not a dependency: it requires the GUI build of OpenCV (which clashes with
+``opencv-python-headless``) and matplotlib, and its TensorFlow support stops at Keras 2;
+the scores only need the maps and masks, so they are written here.
 
 Because dermoscopy lesions sit near the image centre, a plain centred Gaussian
 (:func:`centre_prior`) beats chance without looking at the image: HAM10000's masks give it
@@ -120,8 +122,11 @@ def pointing_game(maps: np.ndarray, masks: np.ndarray, *, tolerance: int = 0) ->
     """Per image, 1.0 when the map's maximum lies on the mask (or within ``tolerance``
     pixels of it), else 0.0; NaN for an all-zero map (no peak to point with).
 
-    Several equal maxima count as a hit only if all of them are on the lesion: a flat map
-    must not win by accident.
+    Several equal maxima score the share of them on the mask: the hit rate of a peak picked
+    at random among them. So a flat map scores the mask's share (chance), where Quantus's
+    "any of them" would give it 1; and a map that is constant over each superpixel
+    (KernelSHAP) scores the share of its top superpixel on the mask, where "all of them"
+    would give 0 to a superpixel that is larger than the mask or straddles its edge.
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -136,7 +141,7 @@ def pointing_game(maps: np.ndarray, masks: np.ndarray, *, tolerance: int = 0) ->
         peak = m.max()
         if peak <= 0:
             continue
-        out[i] = float(mask[m == peak].all())
+        out[i] = float(mask[m == peak].mean())
     return out
 
 

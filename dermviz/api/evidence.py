@@ -132,7 +132,7 @@ def evidence_localization(suite: Suite, *, method: str = "gradcam") -> pd.DataFr
     -------
     DataFrame or None
         ``image_id``, ``evidence_share`` (chance) and ``<method>_evidence_mass``,
-        ``_pointing``, ``_maps`` and ``_misses`` (the mean mass below chance, or the peak
+        ``_pointing``, ``_maps`` and ``_misses`` (the mean mass no more than chance, or the peak
         off the evidence for most members;
         :func:`~dermviz.analysis.lesion_localization.localization_by_image`).
     """

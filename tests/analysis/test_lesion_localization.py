@@ -45,6 +45,11 @@ MAPS = {
     "c": {"hit": _off(), "miss": _off(), "split": _on(), "half": _on()},
 }
 MASKS = {i: MASK for i in ("hit", "miss", "split", "half", "nomaps")}
+#: A lesion over 60% of the image, where every member's map is flat: a peak picked at
+#: random lands on it 60% of the time, but the maps localise nothing.
+BIG = np.zeros((N, N), bool)
+BIG[:6] = True
+MAPS_FLAT = {m: {"flat": np.full((N, N), 0.3)} for m in "abc"}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,13 @@ def test_scores_per_image_over_members(loc):
 def test_misses_below_chance_or_peak_off_for_most_members(loc):
     assert loc["gradcam_misses"].to_dict() == {
         "hit": False, "miss": True, "split": True, "half": False, "nomaps": False}
+
+
+def test_flat_maps_miss_even_a_lesion_that_fills_most_of_the_image():
+    flat = localization_by_image(MAPS_FLAT, {"flat": BIG}).set_index("image_id").loc["flat"]
+    assert flat["gradcam_mass"] == pytest.approx(0.6)
+    assert flat["gradcam_pointing"] == pytest.approx(0.6)  # chance, not a hit
+    assert bool(flat["gradcam_misses"])
 
 
 def test_the_filter_keeps_exactly_the_images_whose_maps_miss(loc):

@@ -83,10 +83,29 @@ def test_rank_accuracy_and_pointing_known_values():
     far[3, 2] = 1.0  # two pixels below the lesion's last row
     assert pointing_game(far, mask)[0] == 0.0
     assert pointing_game(far, mask, tolerance=2)[0] == 1.0
-    # a flat map has every pixel as its peak: no accidental hit
-    assert pointing_game(np.ones((10, 10)), mask)[0] == 0.0
+    # a flat map has every pixel as its peak: it scores chance, the mask's share
+    assert pointing_game(np.ones((10, 10)), mask)[0] == pytest.approx(0.1)
     assert np.isnan(pointing_game(np.zeros((10, 10)), mask)[0])
     assert np.isnan(relevance_rank_accuracy(np.ones((10, 10)), np.zeros((10, 10), bool))[0])
+
+
+def test_pointing_scores_a_peak_shared_by_a_superpixel_by_its_share_on_the_mask():
+    mask = np.zeros((10, 10), bool)
+    mask[2:6, 2:6] = True  # 16 pixels
+    # a map constant over each "superpixel", as KernelSHAP's are: its top region (4x4)
+    # straddles the mask's corner, 4 of its 16 pixels on the mask
+    m = np.full((10, 10), 0.1)
+    m[4:8, 4:8] = 0.9
+    assert pointing_game(m, mask)[0] == pytest.approx(0.25)
+    # the same region wholly inside the mask is a full hit, wholly outside a miss
+    inside = np.full((10, 10), 0.1)
+    inside[2:6, 2:6] = 0.9
+    assert pointing_game(inside, mask)[0] == 1.0
+    outside = np.full((10, 10), 0.1)
+    outside[6:10, 6:10] = 0.9
+    assert pointing_game(outside, mask)[0] == 0.0
+    # a tolerance counts the pixels near the mask as on it: 9 of 16 within one pixel
+    assert pointing_game(m, mask, tolerance=1)[0] == pytest.approx(9 / 16)
 
 
 def test_signed_maps_are_scored_on_their_positive_part():
