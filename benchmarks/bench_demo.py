@@ -68,28 +68,40 @@ def variant(profile: TrainProfile, settings: list[str]) -> tuple[TrainProfile, d
                    data=replace(profile.data, **data)), changes
 
 
-def evidence_lines(suite, right_ids: list[str], wall: float) -> list[str]:  # noqa: ANN001
-    """How much the members rely on the evidence, against the issue-22 goals."""
+def evidence_drops(suite) -> tuple[list[str], np.ndarray]:  # noqa: ANN001
+    """The hold-out melanomas and, per member (rows) and image, the drop in p(melanoma)
+    when the generator draws the image again without its evidence."""
     from dermviz import api
-    from dermviz.analysis.localization import mask_share, mass_in_mask
-    from dermviz.data.synthetic import load_counterfactuals, load_evidence_masks
-    from dermviz.evaluation.baselines import bootstrap_ci
-    from dermviz.explain.cache import MapCache
-    from dermviz.explain.precompute import default_params
+    from dermviz.data.synthetic import load_counterfactuals
     from dermviz.models.predict import predict_proba
 
     dataset = api.suite_dataset(suite)
     table = dataset.table
     mel = table[(table["split"] == "test") & (table["dx"] == "mel")].index.tolist()
-    size = suite.image_size
-    images = dataset.load_images(mel, size=size)
-    without = load_counterfactuals(dataset, mel, size=size)
-    drops, aucs = [], suite.metrics_table()["auc"].to_numpy()
+    images = dataset.load_images(mel, size=suite.image_size)
+    without = load_counterfactuals(dataset, mel, size=suite.image_size)
+    drops = []
     for member in suite.member_ids:
         model = suite.model(member)
         drops.append(predict_proba(model, images) - predict_proba(model, without))
+    return mel, np.asarray(drops)
+
+
+def evidence_lines(suite, right_ids: list[str], wall: float) -> list[str]:  # noqa: ANN001
+    """How much the members rely on the evidence, against the issue-22 goals."""
+    from dermviz import api
+    from dermviz.analysis.localization import mask_share, mass_in_mask
+    from dermviz.data.synthetic import load_evidence_masks
+    from dermviz.evaluation.baselines import bootstrap_ci
+    from dermviz.explain.cache import MapCache
+    from dermviz.explain.precompute import default_params
+
+    dataset = api.suite_dataset(suite)
+    size = suite.image_size
+    mel, drops = evidence_drops(suite)
+    aucs = suite.metrics_table()["auc"].to_numpy()
     per_member = [float(d.mean()) for d in drops]
-    mean_drop = np.mean(drops, axis=0)
+    mean_drop = drops.mean(axis=0)
     _, lo, hi = bootstrap_ci(mean_drop, seed=0)
     right_mel = [i for i in right_ids if i in set(mel)]
     evidence = load_evidence_masks(dataset, right_mel, size=size)[api.EVIDENCE]

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from benchmarks import bench_ham10000, bench_probe, bench_startup
+from benchmarks import bench_demo_budget, bench_ham10000, bench_probe, bench_startup
 from benchmarks.results import command_line, cpu_line, provenance, write_section
 
 INTEL = "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu avx avx2 avx512f\n"
@@ -92,6 +92,30 @@ def test_demo_variants_set_training_and_data_options():
     assert no_xla.xla == "off" and no_xla.train == base.train and changes == {"xla": "off"}
     with pytest.raises(SystemExit, match="not a training or data option"):
         variant(base, ["colour=blue"])
+
+
+def test_demo_budget_report_names_the_least_budget_that_meets_both_goals():
+    def row(epochs: int, aucs: list[float], drop: float) -> bench_demo_budget.Budget:
+        return bench_demo_budget.Budget(
+            epochs=epochs, steps=15 * epochs, wall=35.0 * epochs, fit_seconds=[30.0] * 3,
+            aucs=aucs, best_epochs=[epochs] * 3, drop=drop, drop_lo=drop - 0.05,
+            drop_hi=drop + 0.05)
+
+    rows = [row(4, [0.80, 0.90, 0.93], 0.50), row(6, [0.94, 0.96, 0.97], 0.55),
+            row(8, [0.97, 0.98, 0.98], 0.35)]
+    text = bench_demo_budget.report(rows, label="default", n_members=3, image_size=96,
+                                    n_train=600)
+    lines = text.splitlines()
+    table = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
+    # the 8-epoch run has the AUC but not the drop: it fails the goals
+    assert [line.rsplit("|", 2)[-2].strip() for line in table] == [
+        "**not met**", "met", "**not met**"]
+    assert "| 6 | 90 | 30, 30, 30 | 210 | 0.940, 0.960, 0.970 | 6, 6, 6 | 0.957 |" in text
+    assert "is **6 epochs (90 steps a member)**: 210 s of training, 0.75x the 8-epoch" in text
+    assert "Below it: 4 epochs, mean AUC 0.877 (lowest member 0.800), drop 0.500." in text
+    none = bench_demo_budget.report(rows[:1], label="default", n_members=3, image_size=96,
+                                    n_train=600)
+    assert "**No budget here meets both goals**" in none
 
 
 def test_fit_step_table_compares_steady_steps_with_the_defaults_at_each_size():
