@@ -7,13 +7,15 @@ value per image, and is **higher = better localised**:
   the lesion [1]_. Chance is the mask's share of the image (a uniform map scores exactly
   that, :func:`mask_share`).
 - :func:`relevance_rank_accuracy`: of the ``K`` highest-ranked pixels, ``K`` being the
-  lesion's size in pixels, the share inside the lesion [1]_. Chance is again the mask share.
+  lesion's size in pixels, the share inside the lesion [1]_ (pixels tied at the K-th value
+  count in proportion). Chance is again the mask share.
 - :func:`pointing_game`: 1 when the map's peak lies on the lesion (within ``tolerance``
   pixels), else 0 [2]_; a peak shared by several pixels scores the share of them on the
   lesion. Chance is the mask share (a peak placed at random).
 
 The definitions are Quantus's [3]_ (``RelevanceMassAccuracy``, ``RelevanceRankAccuracy``,
-``PointingGame``), apart from ties at the peak (:func:`pointing_game`). The library itself
+``PointingGame``), apart from ties (:func:`relevance_rank_accuracy`, :func:`pointing_game`),
+which are scored as the expected result of breaking them at random. The library itself
 is not a dependency: it requires the GUI build of OpenCV (which clashes with
 ``opencv-python-headless``) and matplotlib, and its TensorFlow support stops at Keras 2;
 the scores only need the maps and masks, so they are written here.
@@ -103,9 +105,12 @@ mass_in_mask = relevance_mass_accuracy
 def relevance_rank_accuracy(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """Per image, the share of the ``K`` top-ranked pixels inside the mask (``K`` = mask size).
 
-    Ties at the K-th value are broken by a stable sort (pixel order), so a constant map
-    scores the mask's share of the first ``K`` pixels, not a flattering 1. Images with an
-    empty mask or an all-zero map get NaN.
+    Pixels tied at the K-th value fill the remaining places in proportion to their share
+    inside the mask: the expected score when the ties are broken at random. So a constant
+    map scores the mask's share of the image (chance), neither a flattering 1 nor whatever
+    the pixel order gives, and a map constant over each superpixel (KernelSHAP) is not
+    judged by which rows of its K-th superpixel come first. Images with an empty mask or
+    an all-zero map get NaN.
     """
     maps, masks = _check(maps, masks)
     out = np.full(len(maps), np.nan)
@@ -113,8 +118,11 @@ def relevance_rank_accuracy(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
         k = int(mask.sum())
         if k == 0 or not m.any():
             continue
-        top = np.argsort(-m.ravel(), kind="stable")[:k]
-        out[i] = mask.ravel()[top].mean()
+        values, inside = m.ravel(), mask.ravel()
+        kth = np.partition(values, values.size - k)[values.size - k]
+        above, tied = values > kth, values == kth
+        n_above = int(above.sum())
+        out[i] = (inside[above].sum() + (k - n_above) * inside[tied].mean()) / k
     return out
 
 

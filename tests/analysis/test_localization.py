@@ -108,6 +108,22 @@ def test_pointing_scores_a_peak_shared_by_a_superpixel_by_its_share_on_the_mask(
     assert pointing_game(m, mask, tolerance=1)[0] == pytest.approx(9 / 16)
 
 
+def test_rank_accuracy_counts_ties_at_the_kth_value_in_proportion():
+    mask = np.zeros((10, 10), bool)
+    mask[2:6, 2:6] = True  # K = 16 pixels
+    m = np.full((10, 10), 0.1)
+    m[2:6, 2:4] = 0.9  # 8 pixels, all on the mask
+    m[4:8, 4:8] = 0.5  # a 16-pixel "superpixel", 4 of them on the mask, fills 8 places
+    # 8 sure hits, and 8 places among 16 tied pixels of which a quarter are on the mask:
+    # (8 + 8 / 4) / 16. Taking the tied pixels in raster order would give (8 + 4) / 16.
+    assert relevance_rank_accuracy(m, mask)[0] == pytest.approx(0.625)
+    # a flat map scores chance, the mask's share of the image, wherever the mask lies
+    for rows in (slice(0, 4), slice(6, 10)):
+        edge = np.zeros((10, 10), bool)
+        edge[rows, 2:6] = True
+        assert relevance_rank_accuracy(np.ones((10, 10)), edge)[0] == pytest.approx(0.16)
+
+
 def test_signed_maps_are_scored_on_their_positive_part():
     mask, on, off = _scene()
     signed = on - off  # evidence for on the lesion, against off it
