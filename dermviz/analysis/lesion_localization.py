@@ -6,7 +6,8 @@ the pointing game) and sums them up over the members:
 
 - ``<method>_mass``: the members' mean share of map mass on the lesion;
 - ``lesion_share``: the lesion's share of the image, the chance level of both scores;
-- ``<method>_pointing``: the share of members whose map peaks on the lesion;
+- ``<method>_pointing``: the share of members whose map peaks on the lesion (a peak tied
+  over several pixels counts the share of them on the lesion);
 - ``<method>_maps``: how many members' maps were scored;
 - ``<method>_misses``: the maps **miss the lesion**: the mean mass is not above chance
   (flat maps, whose mass is exactly chance, included), or the peak falls off the lesion
