@@ -152,8 +152,7 @@ def localization_by_image(
     # A flat map scores chance on both scores (its tied peak is everywhere), so "not above
     # chance" flags it; the margin absorbs the rounding of its mass. NaN compares False on
     # both sides: an unscored image is never a miss.
-    above = out[cols["mass"]] > out[share] + _ABOVE_CHANCE
-    out[cols["misses"]] = ((out[cols["mass"]].notna() & ~above)
+    out[cols["misses"]] = ((out[cols["mass"]] <= out[share] + _ABOVE_CHANCE)
                            | (out[cols["pointing"]] < 0.5))
     return out[["image_id", share, *cols.values()]]
 
