@@ -47,7 +47,7 @@ class Budget:
     wall: float
     fit_seconds: list[float]
     aucs: list[float]
-    best_epochs: list[int]
+    best_epochs: list[int]  # 0-based, as the member records keep them
     drop: float
     drop_lo: float
     drop_hi: float
@@ -91,7 +91,7 @@ def report(rows: list[Budget], *, label: str, n_members: int, image_size: int,
         f"- Profile `{label}`: {n_members} members, {image_size} px, {n_train} synthetic "
         "training images, the profile's seeds; training only (no maps, no pages). The cosine "
         "schedule decays over each budget's own steps, and early stopping keeps the epoch "
-        "with the best validation AUC (\"kept\").",
+        "with the best validation AUC (\"kept\", counted from 1).",
         "",
         "| epochs | steps per member | training s per member | training wall s | AUC per "
         "member | kept epoch | mean AUC | drop without the evidence (95% CI) | goals |",
@@ -101,7 +101,7 @@ def report(rows: list[Budget], *, label: str, n_members: int, image_size: int,
         lines.append(
             f"| {r.epochs} | {r.steps} | " + ", ".join(f"{s:.0f}" for s in r.fit_seconds)
             + f" | {r.wall:.0f} | " + ", ".join(f"{a:.3f}" for a in r.aucs)
-            + " | " + ", ".join(str(e) for e in r.best_epochs)
+            + " | " + ", ".join(str(e + 1) for e in r.best_epochs)
             + f" | {np.mean(r.aucs):.3f} | {r.drop:.3f} ({r.drop_lo:.3f}-{r.drop_hi:.3f}) | "
             + ("met" if r.meets else "**not met**") + " |")
     met = [r for r in rows if r.meets]

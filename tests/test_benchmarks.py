@@ -98,7 +98,7 @@ def test_demo_budget_report_names_the_least_budget_that_meets_both_goals():
     def row(epochs: int, aucs: list[float], drop: float) -> bench_demo_budget.Budget:
         return bench_demo_budget.Budget(
             epochs=epochs, steps=15 * epochs, wall=35.0 * epochs, fit_seconds=[30.0] * 3,
-            aucs=aucs, best_epochs=[epochs] * 3, drop=drop, drop_lo=drop - 0.05,
+            aucs=aucs, best_epochs=[epochs - 1] * 3, drop=drop, drop_lo=drop - 0.05,
             drop_hi=drop + 0.05)
 
     rows = [row(4, [0.80, 0.90, 0.93], 0.50), row(6, [0.94, 0.96, 0.97], 0.55),
