@@ -135,6 +135,10 @@ def measure(suite_path: Path, args: argparse.Namespace) -> str:
 
     rows, gradcam_maps, seconds = [], {}, {}
     for label, method, params in specs:
+        # Maps already in the suite's store load in about a second: no compute time to show.
+        stored = all(m is not None for i in ids
+                     for m in api.stored_maps(suite, members, i, method=method,
+                                              params=params).values())
         start = time.perf_counter()
         for member in members:
             sm = api.saliency(suite, ids, method=method, member=member, **params)
@@ -145,8 +149,9 @@ def measure(suite_path: Path, args: argparse.Namespace) -> str:
             rows.append(_score(label, member, maps, signed, ids, images, masks, without,
                                suite.model(member), args.fraction, evidence_table,
                                counterfactual_drop, predict_proba))
-        seconds[label] = time.perf_counter() - start
-        print(f"{label}: {seconds[label]:.0f} s", flush=True)
+        seconds[label] = None if stored else time.perf_counter() - start
+        print(f"{label}: {'maps read from the store' if stored else f'{seconds[label]:.0f} s'}",
+              flush=True)
     if (not args.methods or "consensus" in args.methods) and len(gradcam_maps) >= 2:
         stack = np.stack([gradcam_maps[m] for m in members])  # (members, n, H, W)
         mean = np.stack([normalise_members(stack[:, k], signed=False).mean(axis=0)
@@ -173,8 +178,17 @@ def _score(label: str, member: str, maps: np.ndarray, signed: bool, ids: list[st
     return table
 
 
+def _seconds_cell(seconds: dict[str, float | None], label: str) -> str:
+    if label not in seconds:
+        return "-"  # the consensus: no maps of its own
+    return "stored" if seconds[label] is None else f"{seconds[label]:.0f}"
+
+
 def _report(suite: Any, table: pd.DataFrame, ids: list[str], how: str,
-            args: argparse.Namespace, seconds: dict[str, float], bootstrap_ci: Any) -> str:
+            args: argparse.Namespace, seconds: dict[str, float | None], bootstrap_ci: Any
+            ) -> str:
+    """The section's text. ``seconds``: each method's time to compute its maps, None where
+    they were read from the suite's map store."""
     metrics = suite.metrics_table()
     auc = metrics["auc"] if "auc" in metrics.columns else pd.Series(dtype=float)
     lines = [
@@ -206,7 +220,7 @@ def _report(suite: Any, table: pd.DataFrame, ids: list[str], how: str,
             f"{part['rank'].mean():.3f} | {part['pointing'].mean():.2f} | "
             f"{part['drop'].mean():+.3f} | {part['drop_random'].mean():+.3f} | "
             f"{part['drop_full'].mean():+.3f} | "
-            f"{seconds.get(label, float('nan')):.0f} |")
+            f"{_seconds_cell(seconds, label)} |")
     chance = table["chance"].mean()
     gaussian = table["mass_gaussian"].mean()
     lines.append(f"| chance (evidence's share of the image) | {chance:.3f} | 1.00 | | | | | | |")
@@ -215,6 +229,11 @@ def _report(suite: Any, table: pd.DataFrame, ids: list[str], how: str,
                  f"{table['rank_gaussian'].mean():.3f} | "
                  f"{table['pointing_gaussian'].mean():.2f} | | | | |")
     lines.append("")
+    if any(seconds.get(label, 0.0) is None for label in table["method"].unique()):
+        lines.append("\"stored\": that method's maps were already in the suite's map store "
+                     "and were read from it, so no compute time was measured (remove the "
+                     "suite's `maps/` folder to time every method).")
+        lines.append("")
     per_member = table.pivot_table(index="method", columns="member", values="mass_x_chance",
                                    aggfunc="mean", sort=False)
     lines.append("Mass on the evidence in multiples of chance, per member:")

@@ -345,6 +345,12 @@ def test_evidence_leaderboard_names_the_best_method_and_says_when_no_map_can_fin
     assert "It meets the goal" in text and "barely use" not in text
     assert "| gradcam | 0.400 | 8.00 (8.00-8.00) |" in text
     assert "m00 +0.600, m01 +0.600" in text
+    assert "+0.600 | 3 |" in text and "+0.600 | - |" in text  # layercam was not timed
+    assert "no compute time was measured" not in text
+    text = _report(suite, good, ["a", "b"], "hold-out melanomas", args,
+                   {"gradcam": None, "layercam": 2.0}, bootstrap_ci)
+    assert "+0.600 | stored |" in text and "+0.600 | 2 |" in text
+    assert "no compute time was measured" in text
     blind = pd.concat([rows("gradcam", 0.06, 0.0), rows("layercam", 0.05, 0.0)])
     text = _report(suite, blind, ["a", "b"], "hold-out melanomas", args, {}, bootstrap_ci)
     assert "**No method meets the goal**" in text

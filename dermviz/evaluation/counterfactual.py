@@ -16,12 +16,18 @@ from dermviz.evaluation.base import ModelFn, check_inputs, predict_batched
 from dermviz.explain.reference_maps import random_map
 
 
-def top_fraction_mask(saliency: np.ndarray, fraction: float) -> np.ndarray:
-    """The ``ceil(fraction * H * W)`` highest pixels of a (H, W) map (ties by pixel order)."""
+def top_fraction_mask(saliency: np.ndarray, fraction: float, *, seed: int = 0) -> np.ndarray:
+    """The ``ceil(fraction * H * W)`` highest pixels of a (H, W) map.
+
+    Pixels tied at the cut are picked at random (``seed``), not in pixel order: a
+    superpixel map ties over whole segments and the positive part of a signed map over
+    every zero, and taking those in raster order would swap the image's top rows first.
+    """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     k = int(np.ceil(fraction * saliency.size))
-    top = np.argsort(-saliency.ravel(), kind="stable")[:k]
+    tie_break = np.random.default_rng(seed).random(saliency.size)
+    top = np.lexsort((tie_break, -saliency.ravel()))[:k]  # last key sorts first
     out = np.zeros(saliency.size, bool)
     out[top] = True
     return out.reshape(saliency.shape)
@@ -51,7 +57,8 @@ def counterfactual_drop(
     fraction : float
         Share of the pixels swapped, in (0, 1].
     seed : int
-        Seed of the random maps (image ``i`` uses ``seed + i``).
+        Seed of the random maps and of the random pick among pixels tied at the cut
+        (image ``i`` uses ``seed + i``).
     batch_size : int
         Images per forward pass.
 
@@ -73,8 +80,10 @@ def counterfactual_drop(
 
     def swapped(rank_maps) -> np.ndarray:  # noqa: ANN001 - an iterable of maps
         def batch():  # noqa: ANN202 - a generator of images
-            for image, cf, m in zip(images, counterfactuals, rank_maps, strict=True):
-                yield np.where(top_fraction_mask(m, fraction)[..., None], cf, image)
+            for i, (image, cf, m) in enumerate(zip(images, counterfactuals, rank_maps,
+                                                   strict=True)):
+                top = top_fraction_mask(m, fraction, seed=seed + i)
+                yield np.where(top[..., None], cf, image)
         return predict_batched(model_fn, batch(), n, batch_size=batch_size)
 
     p = predict_batched(model_fn, iter(images), n, batch_size=batch_size)

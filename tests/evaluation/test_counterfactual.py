@@ -21,6 +21,27 @@ def test_top_fraction_mask() -> None:
         top_fraction_mask(m, 0.0)
 
 
+def test_top_fraction_mask_picks_tied_pixels_at_random_not_in_pixel_order() -> None:
+    """A flat map (the positive part of a signed map that is all negative) ties
+    everywhere: in pixel order its top 10% would be the top two rows, whatever the map."""
+    flat = np.zeros((20, 20))
+    top_rows = np.zeros((20, 20), bool)
+    top_rows[:2] = True
+    picks = [top_fraction_mask(flat, 0.1, seed=s) for s in range(50)]
+    assert all(p.sum() == 40 for p in picks)
+    on_rows = np.mean([(p & top_rows).sum() / 40 for p in picks])
+    assert on_rows == pytest.approx(0.1, abs=0.03)  # pixel order gives 1.0
+    assert (top_fraction_mask(flat, 0.1, seed=3) == picks[3]).all()  # seeded
+    # Pixels above the cut are always in; the tied block (8 pixels at 5) fills the rest.
+    m = np.zeros((4, 4))
+    m[0, 0] = 9.0
+    m[2:4, :] = 5.0
+    for s in range(5):
+        pick = top_fraction_mask(m, 5 / 16, seed=s)
+        assert pick[0, 0] and pick[2:4].sum() == 4 and pick.sum() == 5
+    assert len({top_fraction_mask(m, 5 / 16, seed=s).tobytes() for s in range(10)}) > 1
+
+
 def test_counterfactual_drop_known_answer() -> None:
     """p = the share of evidence pixels still red: a map on the evidence removes all of it,
     a map elsewhere none, a random map about the swapped share of it."""
