@@ -61,17 +61,13 @@ def measure(profile, epochs: int, out: Path) -> Budget:  # noqa: ANN001
     """Train ``profile`` with ``epochs`` epochs in ``out`` and measure it."""
     from dermviz.demo import run_demo
     from dermviz.evaluation.baselines import bootstrap_ci
-    from dermviz.models.pipeline import train_steps
 
     cfg, _ = variant(profile, [f"epochs={epochs}"])
     start = time.perf_counter()
     suite = run_demo(profile=cfg, out_dir=out, overwrite=True, explain=False, prepare=False)
     wall = time.perf_counter() - start
     records = [suite.member(m) for m in suite.member_ids]
-    n_train = records[0]["split"]["n_train"]
-    # An XLA-compiled step drops the last partial batch (dermviz.models.fit).
-    steps = epochs * train_steps(n_train, batch_size=cfg.train.batch_size,
-                                 drop_remainder=cfg.xla == "on")
+    steps = epochs * int(records[0]["steps_per_epoch"])  # as the fit ran them
     _, drops = evidence_drops(suite)
     mean_drop = drops.mean(axis=0)
     _, lo, hi = bootstrap_ci(mean_drop, seed=0)

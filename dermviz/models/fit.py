@@ -64,6 +64,7 @@ class FitResult:
     history: dict[str, list[float]]
     best_epoch: int  # 0-based epoch kept
     epochs_run: int
+    steps_per_epoch: int  # optimizer steps an epoch (a compiled step drops a ragged batch)
     p_val: np.ndarray
     p_test: np.ndarray
     diverged: bool  # predictions not finite
@@ -310,7 +311,7 @@ def fit_member(
     t4 = time.perf_counter()
     return FitResult(
         model=twin, history=hist, best_epoch=int(kept), epochs_run=epochs_run,
-        p_val=p_val, p_test=p_test,
+        steps_per_epoch=steps, p_val=p_val, p_test=p_test,
         diverged=not (np.isfinite(p_val).all() and np.isfinite(p_test).all()), device=used,
         seconds={"build": round(t1 - t0, 2), "fit": round(t2 - t1, 3),
                  "export": round(t3 - t2, 2), "predict": round(t4 - t3, 2)},

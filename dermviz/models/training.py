@@ -101,7 +101,8 @@ def train_suite(
             folder, model=fit.model, mid=mid, seed=split.seed, config=config,
             split_summary=split.summary(), history=fit.history, best_epoch=fit.best_epoch,
             val_y=rows.val_y, p_val=fit.p_val, holdout=dataset.holdout, p_test=fit.p_test,
-            extra={"fit_seed": seed, "policy": fit.policy},
+            extra={"fit_seed": seed, "policy": fit.policy,
+                   "steps_per_epoch": fit.steps_per_epoch},
             fit_seconds=time.perf_counter() - started,
         )
         manifest["members"].append(entry)

@@ -58,6 +58,9 @@ def test_a_shared_xla_compiled_model_trains_the_member_a_fit_of_its_own_would(wo
     second = _fit(workspace, 1, compiled=shared, device=xla)
     alone = _fit(workspace, 1, device=xla)
     assert first.device["jit_compile"] is True
+    # A compiled step drops the ragged last batch, and the fit says how many steps it ran.
+    n_train = len(workspace[2][0].train_rows)
+    assert first.steps_per_epoch == n_train // 16 < train_steps(n_train, batch_size=16)
     assert not first.reused and second.reused and not alone.reused
     assert len(alone.history["val_auc"]) == 1
     # The shared model ended the first fit trained; a second fit that kept any of that
@@ -134,3 +137,5 @@ def test_a_cpu_fit_trains_in_bfloat16_when_asked_and_saves_float32(workspace, mo
     monkeypatch.setenv("DERMVIZ_PRECISION", "float32")
     plain = _fit(workspace, 0)
     assert plain.device["mixed_precision"] is False and plain.policy == "float32"
+    assert plain.steps_per_epoch == train_steps(len(workspace[2][0].train_rows),
+                                                batch_size=16)  # no XLA: every batch

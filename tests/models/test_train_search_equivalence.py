@@ -89,7 +89,7 @@ def test_same_member_record(suites):
     trained, searched = suites
     t, s = trained.member("m00"), searched.member("m00")
     for key in ("seed", "fit_seed", "threshold", "best_epoch", "split", "holdout", "val_auc",
-                "policy"):
+                "policy", "steps_per_epoch"):
         assert t[key] == s[key], key
     assert s["search"]["trial_seed"] == t["fit_seed"]
     saved = [json.loads((x.member_dir("m00") / "member.json").read_text())["config"]

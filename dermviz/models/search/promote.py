@@ -64,5 +64,6 @@ def promote_member(plan: MemberPlan, config: SearchConfig, *, holdout: pd.DataFr
         holdout=holdout,
         p_test=np.load(folder / "holdout_predictions.npy", allow_pickle=False),
         extra={"fit_seed": result.get("seed"), "search": search,
-               "policy": result.get("policy", "float32")},
+               "policy": result.get("policy", "float32"),
+               "steps_per_epoch": result.get("steps_per_epoch")},
     )

@@ -128,6 +128,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
         "seed": seed,
         "best_epoch": fit.best_epoch,
         "epochs_run": fit.epochs_run,
+        "steps_per_epoch": fit.steps_per_epoch,
         "n_train": n_train,
         "n_val": len(split.val_rows),
         "fit_seconds": fit.seconds["fit"],
