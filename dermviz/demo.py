@@ -149,7 +149,8 @@ def _build(spec: TrainProfile, *, out_dir: str | Path, overwrite: bool, explain:
     # ``dermviz info --suite NAME --measure`` measures later, as the dashboard assumes.
     suite.measure_precision = False
     if explain:
-        explain_suite(suite, method="gradcam", progress=progress)
+        # The pages and the report card next use the same members: load each once.
+        explain_suite(suite, method="gradcam", progress=progress, keep_models=prepare)
         lap("gradcam")
     if prepare:
         prepare_pages(suite, dataset=dataset, progress=progress)

@@ -92,10 +92,15 @@ class WorkerCache:
     max_models : int
         Models kept at once (least recently used dropped first). Work is ordered
         member by member, so 2 covers the switch from one member to the next.
+    suite_models : bool
+        Take each model from the suite object itself (:meth:`Suite.model`, which keeps
+        every member it loads) instead: for a serial run whose caller goes on with the
+        same suite object and its models.
     """
 
-    def __init__(self, max_models: int = 2) -> None:
+    def __init__(self, max_models: int = 2, *, suite_models: bool = False) -> None:
         self.max_models = int(max_models)
+        self.suite_models = suite_models
         self.datasets: dict[Path, Dataset] = {}
         self.models: OrderedDict[tuple[Path, str], Any] = OrderedDict()
 
@@ -109,6 +114,8 @@ class WorkerCache:
         return self.datasets[suite.path]
 
     def model(self, suite: Suite, member: str) -> Any:
+        if self.suite_models:
+            return suite.model(member)
         key = (suite.path, member)
         if key in self.models:
             self.models.move_to_end(key)

@@ -61,6 +61,7 @@ def explain_suite(
     backend: str = "local",
     ray_address: str | None = None,
     chunk_size: int | None = None,
+    keep_models: bool = False,
 ) -> dict[str, int]:
     """Fill the suite's map store for ``members`` x ``image_ids``.
 
@@ -95,6 +96,11 @@ def explain_suite(
         Ray cluster to connect to (``backend="ray"`` only); default: start Ray here.
     chunk_size : int, optional
         Image ids per work item; default :func:`images_per_task`.
+    keep_models : bool
+        ``workers=1`` only: take the members' models from ``suite`` itself
+        (:meth:`Suite.model`), which keeps them loaded for what the caller does next with
+        the same object (the demo's build goes on to its pages). Default: each is loaded
+        for the run and dropped when the next member starts.
 
     Returns
     -------
@@ -116,6 +122,9 @@ def explain_suite(
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     if ray_address and backend != "ray":
         raise ValueError("ray_address is only used with backend='ray'")
+    if keep_models and (workers > 1 or backend == "ray"):
+        raise ValueError("keep_models needs a serial run (workers=1, backend='local'): "
+                         "models loaded in worker processes cannot be kept on the suite")
     if backend == "ray":
         parallel.import_ray()  # fail before any work
     params = default_params(suite, method, **(params or {}))
@@ -141,7 +150,7 @@ def explain_suite(
     elif workers > 1:
         results = parallel.run_local_pool(tasks, workers)
     else:
-        worker = parallel.WorkerCache(max_models=1)
+        worker = parallel.WorkerCache(max_models=1, suite_models=keep_models)
         worker.add_dataset(suite, dataset)
         results = parallel.run_serial(tasks, worker)
     computed = 0

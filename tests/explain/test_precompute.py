@@ -111,6 +111,33 @@ def test_ray_backend_runs_the_same_tasks(smoke_suite, ids, local_ray):
     assert counts == {"computed": 2, "cached": 0}
 
 
+def test_keep_models_leaves_each_member_loaded_once_on_the_suite(smoke_suite, ids, model,
+                                                                  monkeypatch):
+    """The demo's build: maps first, then pages on the same suite object and models."""
+    from dermviz.models.suite import Suite
+
+    loads = []
+
+    def load(member: str):  # noqa: ANN202
+        loads.append(member)
+        return model
+
+    kwargs = {"method": "kernelshap", "members": [MEMBER], "image_ids": ids[:1],
+              "progress": False}
+    suite = Suite(smoke_suite.path)
+    monkeypatch.setattr(suite, "load_model", load)
+    counts = explain_suite(suite, params={**TINY, "seed": 11}, keep_models=True, **kwargs)
+    assert counts["computed"] == 1 and loads == [MEMBER]
+    assert suite.model(MEMBER) is model and loads == [MEMBER]  # kept: no second load
+    other = Suite(smoke_suite.path)
+    monkeypatch.setattr(other, "load_model", load)
+    assert explain_suite(other, params={**TINY, "seed": 12}, **kwargs)["computed"] == 1
+    other.model(MEMBER)
+    assert loads == [MEMBER] * 3  # without keep_models, the run's model was its own
+    with pytest.raises(ValueError, match="keep_models needs a serial run"):
+        explain_suite(suite, workers=2, keep_models=True, **kwargs)
+
+
 def test_bad_backend_and_workers_are_value_errors(smoke_suite):
     with pytest.raises(ValueError, match="unknown backend"):
         explain_suite(smoke_suite, backend="dask", progress=False)
