@@ -150,9 +150,16 @@ def patch_labels(shape: tuple[int, int], patch: int) -> np.ndarray:
     return ((np.arange(h)[:, None] // patch) * cols + np.arange(w)[None, :] // patch)
 
 
-def feature_ranks(saliency: np.ndarray, labels: np.ndarray, *, order: str) -> np.ndarray:
+def feature_ranks(saliency: np.ndarray, labels: np.ndarray, *, order: str,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
     """Per pixel, the rank of its feature (0 = removed first): features sorted by their
-    mean relevance, descending for ``"morf"``, ascending for ``"lerf"`` (ties by label)."""
+    mean relevance, descending for ``"morf"``, ascending for ``"lerf"``.
+
+    Features of equal mean are ordered at random by ``rng``; without one, by label. A
+    GradCAM map is zero wherever its ReLU cuts, a superpixel map constant over each
+    segment: in label order those ties would be removed top rows first, so where the
+    lesion lies would move the curve.
+    """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     _, flat = np.unique(labels, return_inverse=True)
@@ -161,7 +168,8 @@ def feature_ranks(saliency: np.ndarray, labels: np.ndarray, *, order: str) -> np
     means = np.bincount(flat.ravel(), weights=saliency.ravel()) / sizes
     key = -means if order == "morf" else means
     rank = np.empty(len(means), dtype=np.int64)
-    rank[np.argsort(key, kind="stable")] = np.arange(len(means))
+    tie_break = rng.random(len(means)) if rng is not None else np.arange(len(means))
+    rank[np.lexsort((tie_break, key))] = np.arange(len(means))  # the last key sorts first
     return rank[flat]
 
 
@@ -210,7 +218,8 @@ def perturbation_curves(
     At fraction ``f`` the first ``round(f * n_features)`` features in ``order`` are
     replaced (deletion) or are the only ones kept from the image, the rest replaced
     (insertion). Every perturbed image of every step goes through one stream of full
-    batches of ``batch_size``.
+    batches of ``batch_size``. Features tied in relevance are ordered at random
+    (:func:`feature_ranks`), from ``seed`` (a stream apart from the imputation's noise).
     """
     _check_options(replacement, batch_size)
     fractions = np.asarray(fractions, dtype=np.float64)
@@ -218,10 +227,11 @@ def perturbation_curves(
             or fractions[0] < 0 or fractions[-1] > 1:
         raise ValueError("fractions must increase within [0, 1] and have >= 2 values")
     rng = np.random.default_rng(seed)
+    ties = np.random.default_rng((seed, 1))
 
     def perturbed() -> Iterator[np.ndarray]:
         for image, saliency, lab in zip(images, maps, labels, strict=True):
-            ranks = feature_ranks(saliency, lab, order=order)
+            ranks = feature_ranks(saliency, lab, order=order, rng=ties)
             n_features = int(ranks.max()) + 1
             # float32 halves the copies; the model reads float32 anyway
             fill = None if replacement == "impute" else fill_image(

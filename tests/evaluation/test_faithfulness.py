@@ -91,6 +91,36 @@ def test_feature_ranks_order_by_mean_relevance():
     np.testing.assert_array_equal(feature_ranks(saliency, labels, order="lerf"), [[0, 3], [2, 1]])
 
 
+def test_feature_ranks_order_ties_at_random_and_keep_the_rest_in_order():
+    saliency = np.zeros((4, 4))
+    saliency[3, 3] = 1.0  # one peak; the 15 other pixels tie at zero (a ReLU'd GradCAM)
+    labels = patch_labels((4, 4), 1)
+    assert feature_ranks(saliency, labels, order="morf").ravel().tolist() == \
+        [*range(1, 16), 0]  # without a generator: ties in label order
+    orders = set()
+    for seed in range(10):
+        ranks = feature_ranks(saliency, labels, order="morf",
+                              rng=np.random.default_rng(seed))
+        assert ranks[3, 3] == 0 and sorted(ranks.ravel()) == list(range(16))
+        orders.add(ranks.tobytes())
+    assert len(orders) > 1
+
+
+def test_a_flat_maps_deletion_curve_does_not_depend_on_where_the_evidence_lies():
+    """A flat map ranks nothing: its curve should be a random order's, wherever the model
+    looks. In label (raster) order it removed the top rows first: a model that reads the
+    bottom half kept p = 1 for half the curve (area about 0.75, not 0.5)."""
+    images = np.full((20, 16, 16, 3), 255.0)
+
+    def bottom_half(batch: np.ndarray) -> np.ndarray:
+        return (batch[:, 8:, :, 0] > 0).mean(axis=(1, 2))
+
+    flat = np.zeros((20, 16, 16))
+    metric = Deletion(n_steps=16, patch=4, replacement="black")
+    area = metric(bottom_half, images, flat).mean()
+    assert area == pytest.approx(0.5, abs=0.05)
+
+
 def test_faithfulness_correlation_is_one_for_the_true_map():
     metric = FaithfulnessCorrelation(n_runs=20, subset_size=10, replacement="black")
     model = linear_model(W)
