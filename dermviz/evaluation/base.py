@@ -181,6 +181,17 @@ def apply_batched(fn: Callable[[np.ndarray], np.ndarray], items: Iterable[np.nda
     return np.concatenate(outputs)
 
 
+def order_random_ties(key: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """Indices that sort the 1-D ``key`` ascending, equal keys in a random order drawn from
+    ``rng`` (in index order, a stable sort, without one).
+
+    Maps tie a lot (a ReLU'd GradCAM's zeros, a superpixel map's segments): ranking their
+    ties by index would take the image's top rows first.
+    """
+    tie_break = rng.random(key.size) if rng is not None else np.arange(key.size)
+    return np.lexsort((tie_break, key))  # the last key sorts first
+
+
 def predict_batched(model_fn: ModelFn, images: Iterable[np.ndarray], n: int, *,
                     batch_size: int) -> np.ndarray:
     """:func:`apply_batched` for a ``model_fn``: one probability per image, float64 ``(n,)``."""

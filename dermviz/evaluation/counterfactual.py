@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dermviz.evaluation.base import ModelFn, check_inputs, predict_batched
+from dermviz.evaluation.base import ModelFn, check_inputs, order_random_ties, predict_batched
 from dermviz.explain.reference_maps import random_map
 
 
@@ -26,8 +26,7 @@ def top_fraction_mask(saliency: np.ndarray, fraction: float, *, seed: int = 0) -
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     k = int(np.ceil(fraction * saliency.size))
-    tie_break = np.random.default_rng(seed).random(saliency.size)
-    top = np.lexsort((tie_break, -saliency.ravel()))[:k]  # last key sorts first
+    top = order_random_ties(-saliency.ravel(), np.random.default_rng(seed))[:k]
     out = np.zeros(saliency.size, bool)
     out[top] = True
     return out.reshape(saliency.shape)

@@ -44,7 +44,14 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse.linalg import splu
 
-from dermviz.evaluation.base import ExplainFn, Metric, ModelFn, predict_batched, register
+from dermviz.evaluation.base import (
+    ExplainFn,
+    Metric,
+    ModelFn,
+    order_random_ties,
+    predict_batched,
+    register,
+)
 
 #: What fills a removed pixel: zeros, the image's mean colour, its Gaussian blur
 #: (``blur_sigma`` px), or ROAD's noisy linear imputation from the kept neighbours.
@@ -168,8 +175,7 @@ def feature_ranks(saliency: np.ndarray, labels: np.ndarray, *, order: str,
     means = np.bincount(flat.ravel(), weights=saliency.ravel()) / sizes
     key = -means if order == "morf" else means
     rank = np.empty(len(means), dtype=np.int64)
-    tie_break = rng.random(len(means)) if rng is not None else np.arange(len(means))
-    rank[np.lexsort((tie_break, key))] = np.arange(len(means))  # the last key sorts first
+    rank[order_random_ties(key, rng)] = np.arange(len(means))
     return rank[flat]
 
 
