@@ -269,13 +269,20 @@ def saved_studies(suite: Suite, kinds: tuple[str, ...]) -> list[StudyInfo]:
 
     Not cached by Streamlit: listing reads one small JSON file per study, and a
     study saved from the command line shows up on the next run. Damaged studies
-    are left out, each with a notice that says why and what to do.
+    are left out, each with a notice that says why and what to do; outdated ones
+    (scored by an earlier dermviz) are left out with one notice.
     """
     studies = api.saved_studies(suite, kinds)
     for study in studies:
         if study.damaged:
             st.warning(study.damaged, icon=":material/build:")
-    return [study for study in studies if not study.damaged]
+    outdated = [study for study in studies if study.outdated and not study.damaged]
+    if outdated:
+        st.info(f"{len(outdated)} saved {'study was' if len(outdated) == 1 else 'studies were'} "
+                "scored by an earlier version of dermviz whose scores have since changed, "
+                "so not shown: run it again to see today's scores.",
+                icon=":material/update:")
+    return [study for study in studies if not study.damaged and not study.outdated]
 
 
 def run_panel_or_stop(studies: list[StudyInfo], run_panel: Callable[[], None], *,

@@ -103,5 +103,8 @@ def run_check(suite: Suite, spec: SanitySpec, *,
 
 def saved_studies(suite: Suite, kinds: Sequence[str]) -> list[StudyInfo]:
     """The suite's saved studies of the given kinds, newest first; damaged ones included,
-    with ``damaged`` saying why and what to do (:func:`dermviz.sanity.list_studies`)."""
-    return sanity.list_studies(suite, list(kinds), include_damaged=True)
+    with ``damaged`` saying why and what to do, and outdated ones (saved by code whose
+    scores have since changed, ``outdated``) included too
+    (:func:`dermviz.sanity.list_studies`)."""
+    return sanity.list_studies(suite, list(kinds), include_damaged=True,
+                               include_outdated=True)

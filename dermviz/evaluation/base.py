@@ -51,6 +51,10 @@ class Metric:
     pass_baselines: ClassVar[tuple[str, ...]] = ("random", "gaussian")
     needs_model: ClassVar[bool] = True
     needs_explainer: ClassVar[bool] = False
+    #: Raised by one whenever a change in the code changes the metric's scores for the
+    #: same parameters: it enters the key of every saved study that computes the metric,
+    #: so a study scored by older code is never read back as current.
+    revision: ClassVar[int] = 1
 
     def params(self) -> dict[str, Any]:
         """The metric's parameters as a plain dict (its name included): a cache key."""

@@ -269,6 +269,8 @@ class _Curve(Metric):
 
     family: ClassVar[str] = "faithfulness"
     insertion: ClassVar[bool] = False
+    #: 2: features tied in relevance are removed in a seeded random order, not by label.
+    revision: ClassVar[int] = 2
 
     n_steps: int = 20
     order: str = "morf"
@@ -346,6 +348,8 @@ class ROAD(Metric):
     name: ClassVar[str] = "road"
     title: ClassVar[str] = "ROAD (noisy linear imputation)"
     family: ClassVar[str] = "faithfulness"
+    #: 2: pixels tied in relevance are removed in a seeded random order, not by position.
+    revision: ClassVar[int] = 2
 
     percentages: tuple[float, ...] = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90)
     order: str = "morf"
@@ -390,6 +394,8 @@ class IROF(Metric):
     name: ClassVar[str] = "irof"
     title: ClassVar[str] = "IROF (area over the curve)"
     family: ClassVar[str] = "faithfulness"
+    #: 2: superpixels tied in relevance are removed in a seeded random order, not by label.
+    revision: ClassVar[int] = 2
 
     n_segments: int = 100
     replacement: str = "mean"

@@ -74,9 +74,21 @@ class SanitySpec:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def revisions(self) -> dict[str, int]:
+        """The code revisions the study's results depend on beyond its fields (a metric's
+        :attr:`~dermviz.evaluation.base.Metric.revision` above 1, by name); empty by
+        default. They enter :meth:`key`, so a study saved by older code is never a cache
+        hit, and :func:`~dermviz.sanity.runner.list_studies` can tell it is outdated."""
+        return {}
+
     def key(self) -> str:
-        """Stable hash of the spec (16 hex digits of SHA-256 of its sorted JSON)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable hash of the spec (16 hex digits of SHA-256 of its sorted JSON, with
+        :meth:`revisions` where there are any)."""
+        spec = self.to_dict()
+        revisions = self.revisions()
+        if revisions:  # absent otherwise: keys of specs without any stay as they were
+            spec = {**spec, "_revisions": revisions}
+        blob = json.dumps(spec, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def folder_name(self) -> str:

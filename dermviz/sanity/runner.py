@@ -144,6 +144,11 @@ class StudyInfo:
         None for a result saved without one.
     legacy : bool
         Saved in the format before typed specs (read, but never a cache hit).
+    outdated : bool
+        Saved by older code: its spec's key today (which holds the code revisions its
+        scores depend on, :meth:`~dermviz.sanity.base.SanitySpec.revisions`) is not the
+        one it was saved under, so it is never a cache hit, and its scores may differ
+        from what the same study gives now.
     damaged : str or None
         Why the study cannot be read (listed only with ``include_damaged``);
         None when it looks whole.
@@ -157,6 +162,7 @@ class StudyInfo:
     created: str
     spec: SanitySpec | None
     legacy: bool = False
+    outdated: bool = False
     damaged: str | None = None
 
     @property
@@ -174,7 +180,7 @@ class StudyInfo:
 
 def list_studies(
     suite: Suite | str | Path, kinds: Sequence[str] | None = None, *,
-    include_damaged: bool = False,
+    include_damaged: bool = False, include_outdated: bool = False,
 ) -> list[StudyInfo]:
     """The complete studies saved under ``<suite>/sanity``, newest first.
 
@@ -189,6 +195,9 @@ def list_studies(
         with the reason in :attr:`StudyInfo.damaged` (kind ``"?"`` when even
         ``study.json`` is unreadable; such studies are listed whatever ``kinds``).
         By default they are left out.
+    include_outdated : bool
+        Also list studies saved by code whose scores have since changed
+        (:attr:`StudyInfo.outdated`). By default they are left out.
 
     Folders that are incomplete (no ``study.json``) or of an unknown format are skipped.
     """
@@ -211,6 +220,10 @@ def list_studies(
         if reason is not None and not include_damaged:
             continue
         spec = meta["spec"]
+        legacy = meta.get("format") == 1
+        outdated = spec is not None and not legacy and spec.folder_name() != folder.name
+        if outdated and not include_outdated:
+            continue
         out.append(StudyInfo(
             folder=folder,
             kind=meta["kind"],
@@ -219,7 +232,8 @@ def list_studies(
             n_images=len(meta.get("image_ids", [])),
             created=meta.get("created", ""),
             spec=spec,
-            legacy=meta.get("format") == 1,
+            legacy=legacy,
+            outdated=outdated,
             damaged=reason,
         ))
     return sorted(out, key=lambda s: s.created, reverse=True)

@@ -125,3 +125,32 @@ def test_damaged_studies_are_listed_as_damaged_and_not_opened(tmp_path):
     at = _call_state("load_saved_study", str(folder), "")
     assert not at.success
     assert "study.json" in at.error[0].value
+
+
+def test_studies_scored_by_an_earlier_version_are_left_out_with_a_notice(tmp_path, monkeypatch):
+    from dermviz import api
+    from dermviz.sanity import StudyInfo
+
+    suite = fake_suite(tmp_path, "s")
+
+    def info(name: str, outdated: bool) -> StudyInfo:
+        return StudyInfo(folder=suite.path / "sanity" / name, kind="evaluation",
+                         method="gradcam", members=("m00",), n_images=2, created="",
+                         spec=None, outdated=outdated)
+
+    monkeypatch.setattr(api, "saved_studies",
+                        lambda suite, kinds: [info("evaluation-new", False),
+                                              info("evaluation-old", True)])
+
+    def script(suite: object) -> None:
+        import streamlit as st
+
+        from app import state
+
+        st.success(", ".join(s.folder.name for s in state.saved_studies(suite, ("evaluation",))))
+
+    at = AppTest.from_function(script, args=(suite,), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.success[0].value == "evaluation-new"
+    assert "1 saved study was scored by an earlier version" in at.info[0].value

@@ -233,3 +233,32 @@ def test_the_family_table_marks_the_best_method_per_family():
     assert table.loc[("complexity", "b"), "best"] and not table.loc[("complexity", "b"), "passes"]
     with pytest.raises(ValueError, match="lacks the column"):
         family_table(summary.drop(columns="passes"))
+
+
+def test_a_study_scored_before_a_metric_changed_is_outdated_not_read_back(
+    toy_study, tmp_path, monkeypatch
+):
+    from dermviz.evaluation.faithfulness import Deletion
+    from dermviz.sanity import cached_study, list_studies, study_folder
+
+    suite = tmp_path / "suite"
+    spec, maps_only = _spec(), _spec(metrics=("sparseness",), metric_params={})
+    for s in (spec, maps_only):
+        result = get_check("evaluation").compute(s, _loaders(), progress=False)
+        save_study(result, study_folder(suite, s))
+    assert spec.revisions() == {"deletion": Deletion.revision}  # deletion has changed once
+    assert maps_only.revisions() == {}
+    assert cached_study(suite, spec) is not None
+    assert not any(info.outdated for info in list_studies(suite))
+    saved = study_folder(suite, spec)
+
+    # the code changes deletion's scores again: the saved study no longer counts
+    monkeypatch.setattr(Deletion, "revision", Deletion.revision + 1)
+    fresh = _spec()
+    assert study_folder(suite, fresh) != saved  # the revision is in the key
+    assert cached_study(suite, fresh) is None
+    [current] = list_studies(suite)  # the sparseness study does not read deletion
+    assert current.spec == maps_only and not current.outdated
+    listed = {info.spec.metrics: info for info in list_studies(suite, include_outdated=True)}
+    assert listed[("deletion", "sparseness")].outdated
+    assert not listed[("sparseness",)].outdated

@@ -147,6 +147,10 @@ class EvaluationSpec(SanitySpec):
     def members(self) -> tuple[str, ...]:
         return self.member_ids
 
+    def revisions(self) -> dict[str, int]:
+        """Each metric's revision where the code has changed its scores since the first."""
+        return {m: METRICS[m].revision for m in self.metrics if METRICS[m].revision > 1}
+
     def metric_objects(self) -> list[Metric]:
         """The study's metrics, built with their parameters."""
         return [get_metric(m, **self.metric_params[m]) for m in self.metrics]
