@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.results import cpu_kind, provenance, write_section  # noqa: E402
+from benchmarks.results import cpu_kind, kind_tag, provenance, write_section  # noqa: E402
 from dermviz.models.profiles import TrainProfile  # noqa: E402
 
 #: The build's phases after training (:func:`dermviz.demo.run_demo`'s ``timings``).
@@ -238,7 +238,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(f"Demo suite ({label} profile): time, accuracy, GradCAM "
+        write_section(f"Demo suite ({label} profile{kind_tag()}): time, accuracy, GradCAM "
                       "localization", text)
     print(f"python {platform.python_version()}", file=sys.stderr)
 

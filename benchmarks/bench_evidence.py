@@ -48,9 +48,9 @@ if str(HERE.parent) not in sys.path:  # `python benchmarks/bench_evidence.py` fr
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.results import RESULTS, provenance, write_section  # noqa: E402
+from benchmarks.results import RESULTS, kind_tag, provenance, write_section  # noqa: E402
 
-TITLE = "Evidence leaderboard (issue 22)"
+TITLE = "Evidence leaderboard (issue 22{})"
 #: The other GradCAM layer beside the suite's: a finer one (more cells on the evidence's
 #: scale), or beside ``mixed2`` (whose grid ``mixed0`` and ``mixed1`` share) the coarser
 #: ``mixed7``, for contrast.
@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     body += "\n\n- " + provenance([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     print(body)
     if not args.no_write:
-        write_section(f"{TITLE}: {args.label}" if args.label else TITLE, body,
+        title = TITLE.format(kind_tag())
+        write_section(f"{title}: {args.label}" if args.label else title, body,
                       path=args.results)
     return 0
 

@@ -48,14 +48,15 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.results import (  # noqa: E402
     RESULTS,
+    kind_tag,
     provenance,
     suite_or_smoke,
     write_section,
 )
 
-TITLE = "Precision candidates (issue 25)"
-VARIANTS_TITLE = "Precision variants (issue 25)"
-CHOSEN_TITLE = "Precision: float32 vs the chosen path (issue 25)"
+TITLE = "Precision candidates (issue 25{})"
+VARIANTS_TITLE = "Precision variants (issue 25{})"
+CHOSEN_TITLE = "Precision: float32 vs the chosen path (issue 25{})"
 VARIANTS = ((), ("batchnorm",), ("head",), ("stem",), ("stem", "head"))
 CANDIDATES = (("float32", False), ("bfloat16", False), ("float32", True), ("bfloat16", True))
 
@@ -339,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     busy = load_note()
     for title, body in sections.items():
         body = body + ("\n" + busy if busy and title != TITLE else "") + "\n" + stamp
+        title = title.format(kind_tag())
         print(f"## {title}\n\n{body}\n")
         if not args.no_write:
             write_section(title, body, path=RESULTS)

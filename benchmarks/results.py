@@ -54,14 +54,26 @@ def cpu_line(cpuinfo: str | None = None) -> str:
 
 
 def cpu_kind(flags: frozenset[str] | None = None) -> str:
-    """``"AVX-512"`` or ``"AVX2 only"``: the two CPU kinds whose TensorFlow timings differ
-    (``flags``: this CPU's, :func:`dermviz.models.records.cpu_info`, by default; unknown
-    flags count as no AVX-512)."""
+    """``"AVX-512 with AMX"``, ``"AVX-512"`` or ``"AVX2 only"``: the CPU kinds whose
+    TensorFlow timings differ (``flags``: this CPU's, :func:`dermviz.models.records.cpu_info`,
+    by default; unknown flags count as no AVX-512). AMX (Intel Sapphire Rapids and later)
+    runs oneDNN's bfloat16 convolutions in tile units, so its bfloat16 rows differ most."""
     if flags is None:
         from dermviz.models.records import cpu_info
 
         flags = cpu_info().flags
-    return "AVX-512" if "avx512f" in (flags or frozenset()) else "AVX2 only"
+    flags = flags or frozenset()
+    if "avx512f" not in flags:
+        return "AVX2 only"
+    return "AVX-512 with AMX" if "amx_bf16" in flags else "AVX-512"
+
+
+def kind_tag(kind: str | None = None) -> str:
+    """A suffix for a section title that keeps one section per CPU kind: empty on plain
+    AVX-512 (the kind most sections were first measured on, which keep their titles),
+    ``", AVX-512 with AMX"`` or ``", AVX2 only"`` elsewhere."""
+    kind = cpu_kind() if kind is None else kind
+    return "" if kind == "AVX-512" else f", {kind}"
 
 
 def machine_line() -> str:

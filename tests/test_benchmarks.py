@@ -146,6 +146,7 @@ def test_fit_step_sections_are_kept_per_cpu_kind():
 
     assert "(AVX-512)" in section_title(frozenset({"avx2", "avx512f"}))
     assert "(AVX2 only)" in section_title(frozenset({"avx2", "fma"}))
+    assert "(AVX-512 with AMX)" in section_title(frozenset({"avx2", "avx512f", "amx_bf16"}))
 
 
 def test_ham_report_says_what_keeping_the_best_epoch_bought(tmp_path):
