@@ -3,6 +3,7 @@ filter and the Case page's consensus over members, through AppTest on the smoke 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -79,7 +80,9 @@ def test_browser_without_stored_maps_disables_the_filter(open_page, smoke_models
 
 @pytest.fixture(scope="module")
 def shap_models(smoke_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the smoke suite with stored KernelSHAP maps of one image for two members."""
+    """A copy of the smoke suite with stored KernelSHAP maps of one image for two members,
+    and its stored GradCAM maps of that image replaced by random ones: a smoke member can
+    train to a constant output on some CPU kinds, whose flat map no consensus takes."""
     from dermviz.explain.cache import MapCache
     from dermviz.explain.maps import SaliencyMaps
     from dermviz.explain.precompute import default_params
@@ -96,6 +99,11 @@ def shap_models(smoke_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
             method="kernelshap", maps=signed, target_class=np.array([1]),
             p_melanoma=np.array([0.6], np.float32), grid=None,
             params=default_params(suite, "kernelshap")))
+    cache, params = MapCache.of(suite), default_params(suite, "gradcam")
+    for member in suite.member_ids:
+        stored = cache.get(member, image_id, "gradcam", params)
+        cam = rng.uniform(size=stored.maps.shape).astype(np.float32)
+        cache.put(member, [image_id], dataclasses.replace(stored, maps=cam / cam.max()))
     return root
 
 
