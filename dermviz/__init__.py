@@ -10,8 +10,9 @@ from typing import Any
 
 from dermviz._version import __version__
 
-_API = ("available_methods", "evaluate", "holdout", "lesions", "list_suites", "localization",
-        "method_defaults", "open_suite", "predictions", "saliency", "sanity_check", "statistics")
+_API = ("available_methods", "chance_sentence", "evaluate", "holdout", "lesions", "list_suites",
+        "localization", "method_defaults", "open_suite", "predictions", "saliency",
+        "sanity_check", "statistics")
 
 __all__ = ["__version__", *_API]
 # (The maps function is `saliency`, not `explain`: `dermviz.explain` is the subpackage.)

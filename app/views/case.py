@@ -71,6 +71,9 @@ if safety is not None:
 with middle:
     clinic.show_unusual(ood)
     clinic.show_vote(table)
+    at_chance = api.chance_sentence(state.suite_statistics(suite)["members"])
+    if at_chance:
+        st.warning(at_chance, icon=":material/casino:")
     st.plotly_chart(clinic.probability_chart(table), width="stretch")
     st.dataframe(table, hide_index=True)
     st.download_button("Members (CSV)", table.to_csv(index=False), on_click="ignore",

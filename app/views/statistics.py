@@ -19,10 +19,15 @@ n_images = len(tables["images"])
 col1, col2, col3, col4 = st.columns(4)
 col1.metric("Members", n_members)
 col2.metric("Hold-out images", n_images)
-col3.metric("Mean member AUC", f"{members['auc'].mean():.3f}")
+col3.metric("Mean member AUC", f"{members['auc'].mean():.3f}",
+            help="Chance is 0.5. Each member's AUC and its 95% interval are in the "
+                 "per-member table below.")
 ensemble = tables["calibration"].set_index("model")
 col4.metric("Ensemble AUC (mean p)", f"{ensemble.loc['ensemble', 'auc']:.3f}",
             delta=f"{ensemble.loc['ensemble', 'auc'] - members['auc'].mean():+.3f} vs members")
+at_chance = api.chance_sentence(members)
+if at_chance:
+    st.warning(at_chance, icon=":material/casino:")
 
 st.subheader("Does this score show that the suite looks at the lesion?")
 st.caption("Lesion-blind baselines: logistic regressions on 30 colour statistics (the mean, "

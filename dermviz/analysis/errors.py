@@ -17,7 +17,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from dermviz.analysis.bootstrap import DEFAULT_LEVEL, N_BOOTSTRAP, metrics_with_ci
 from dermviz.analysis.predictions import check_predictions, member_order
+
+#: The AUC of a member that ranks melanomas above naevi no better than a coin.
+CHANCE_AUC = 0.5
 
 
 @dataclass(frozen=True)
@@ -65,32 +69,71 @@ def majority_vote(n_called_melanoma: Any, n_members: Any) -> Any:
     return (2 * np.asarray(n_called_melanoma) >= np.asarray(n_members)).astype(int)
 
 
-def member_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per member: confusion counts at its own threshold, AUC and rates.
+def member_summary(table: pd.DataFrame, *, n_bootstrap: int = N_BOOTSTRAP,
+                   seed: int = 0) -> pd.DataFrame:
+    """Per member: confusion counts at its own threshold, AUC with its interval, and rates.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Tidy predictions.
+    n_bootstrap : int, default 1000
+        Class-stratified resamples for the AUC's 95% interval
+        (:func:`dermviz.analysis.bootstrap.metrics_with_ci`); 0 leaves it NaN.
+    seed : int, default 0
 
     Returns
     -------
     pandas.DataFrame
         One row per member (suite order): ``member, threshold, n, tp, fp, tn,
-        fn, auc, sensitivity, specificity, accuracy``. A rate whose denominator
-        is zero, and the AUC when one class is absent, are NaN.
+        fn, auc, auc_low, auc_high, beats_chance, sensitivity, specificity,
+        accuracy``. ``beats_chance``: the AUC's interval lies above
+        :data:`CHANCE_AUC` (False where it reaches it, or is undefined). A rate
+        whose denominator is zero, and the AUC when one class is absent, are NaN.
     """
     checked = check_predictions(table)
     rows = []
     for member in member_order(checked):
         part = checked[checked["member"] == member]
         y = part["y_true"].to_numpy() == 1
+        p = part["p_melanoma"].to_numpy()
         call = part["called_melanoma"].to_numpy()
         tp, fn = int((call & y).sum()), int((~call & y).sum())
         fp, tn = int((call & ~y).sum()), int((~call & ~y).sum())
+        ci = metrics_with_ci(y.astype(int), p, n_bootstrap=n_bootstrap, level=DEFAULT_LEVEL,
+                             seed=seed)
+        low, high = (math.nan if ci[k] is None else float(ci[k]) for k in ("auc_low", "auc_high"))
         rows.append({
             "member": member, "threshold": float(part["threshold"].iloc[0]), "n": len(part),
             "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-            "auc": _auc(y, part["p_melanoma"].to_numpy()),
+            "auc": _auc(y, p), "auc_low": low, "auc_high": high,
+            "beats_chance": bool(low > CHANCE_AUC),  # NaN > x is False
             "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
             "accuracy": _ratio(tp + tn, len(part)),
         })
     return pd.DataFrame(rows)
+
+
+def chance_sentence(summary: pd.DataFrame) -> str | None:
+    """What to say of the members whose hold-out AUC is no better than chance, or None.
+
+    ``summary`` is :func:`member_summary`'s table. A member counts when its AUC's 95%
+    interval reaches :data:`CHANCE_AUC` (0.5) or lies below it; members whose AUC is
+    undefined (a hold-out of one class) are not judged.
+    """
+    judged = summary[np.isfinite(summary["auc_low"].to_numpy(float))]
+    weak = judged[~judged["beats_chance"].astype(bool)]
+    if weak.empty:
+        return None
+    each = "; ".join(f"{r.member} {r.auc:.2f} (95% interval {r.auc_low:.2f}-{r.auc_high:.2f})"
+                     for r in weak.itertuples())
+    one = len(weak) == 1
+    return (f"{len(weak)} of {len(summary)} members rank{'s' if one else ''} the hold-out's "
+            f"melanomas above its naevi no better than chance (AUC {CHANCE_AUC}): {each}. "
+            f"{'Its' if one else 'Their'} verdicts are no better than a coin there, so "
+            f"{'its' if one else 'their'} maps explain a model that has not learned the task: "
+            + ("train longer." if len(weak) == len(summary)
+               else "read the other members', or train longer."))
 
 
 def image_summary(table: pd.DataFrame, *, ensemble_threshold: float | None = None) -> pd.DataFrame:

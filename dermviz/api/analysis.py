@@ -25,6 +25,7 @@ from dermviz.analysis.errors import (
     REPRODUCTION_CONSISTENT_COUNT,
     REPRODUCTION_MELANOMAS_CALLED_NAEVI,
     REPRODUCTION_NAEVI_CALLED_MELANOMA,
+    chance_sentence,
     majority_vote,
 )
 from dermviz.analysis.lesion_localization import columns, join_localization, suite_localization
@@ -58,6 +59,7 @@ __all__ = [
     "HoldoutMismatchError",
     "LesionFilter",
     "SuiteComparison",
+    "chance_sentence",
     "majority_vote",
     "paginate",
     "compare",

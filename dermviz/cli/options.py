@@ -146,7 +146,8 @@ METRICS = ("auc", "accuracy", "sensitivity", "specificity", "threshold")
 
 
 def print_suite(suite: Suite, *, metrics: tuple[str, ...] = METRICS) -> None:
-    """The suite's header line and one row of hold-out ``metrics`` per member."""
+    """The suite's header line, one row of hold-out ``metrics`` per member, and a warning
+    naming the members no better than chance on the hold-out."""
     table = suite.metrics_table()
     print(f"suite {suite.name} ({suite.path}): {suite.dataset_info['name']}, "
           f"{suite.image_size} px, {len(suite.member_ids)} member(s), "
@@ -154,6 +155,10 @@ def print_suite(suite: Suite, *, metrics: tuple[str, ...] = METRICS) -> None:
     if len(table):
         print(table[["member", *metrics]].to_string(
             index=False, float_format=lambda v: f"{v:.3f}"))
+    if not suite.all_predictions().empty:
+        at_chance = api.chance_sentence(api.statistics(suite)["members"])
+        if at_chance:
+            print(f"warning: {at_chance}")
 
 
 def split(value: str | None) -> list[str]:

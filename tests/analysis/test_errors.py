@@ -12,6 +12,7 @@ from dermviz.analysis.errors import (
     PAPER_RULE,
     REPRODUCTION_RULE,
     KOfN,
+    chance_sentence,
     consistently_misclassified,
     error_count_summary,
     error_counts,
@@ -159,3 +160,30 @@ def test_members_wrong_distribution_and_suite_statistics(tmp_path):
     empty = write_prediction_suite(tmp_path / "e", y=[1], members={})
     with pytest.raises(ValueError, match="no trained member"):
         suite_statistics(empty)
+
+
+def test_member_summary_gives_each_auc_an_interval_and_says_which_beat_chance():
+    rng = np.random.default_rng(0)
+    y = [1] * 40 + [0] * 40
+    separates = list(np.r_[rng.uniform(0.6, 1, 40), rng.uniform(0, 0.4, 40)])
+    coin = list(rng.uniform(0, 1, 80))
+    s = member_summary(table_from({"good": separates, "coin": coin}, y,
+                                  {"good": 0.5, "coin": 0.5})).set_index("member")
+    assert s.loc["good", "auc_low"] == s.loc["good", "auc_high"] == 1.0
+    assert s.loc["coin", "auc_low"] < s.loc["coin", "auc"] < s.loc["coin", "auc_high"]
+    assert s.loc["coin", "auc_low"] < 0.5 < s.loc["coin", "auc_high"]
+    assert s.loc["good", "beats_chance"] and not s.loc["coin", "beats_chance"]
+    sentence = chance_sentence(s.reset_index())
+    assert sentence.startswith("1 of 2 members ranks")
+    assert f"coin {s.loc['coin', 'auc']:.2f} (95% interval" in sentence and "good" not in sentence
+    # a constant member sits exactly at chance: flagged too
+    flat = member_summary(table_from({"flat": [0.5] * 80}, y, {"flat": 0.5}))
+    assert flat["auc"].iloc[0] == 0.5 and not flat["beats_chance"].iloc[0]
+    assert "flat 0.50" in chance_sentence(flat)
+    assert chance_sentence(flat).endswith("not learned the task: train longer.")
+    assert chance_sentence(s.reset_index()).endswith("read the other members', or train longer.")
+    # every member above chance, or none judged (one class): nothing to say
+    assert chance_sentence(member_summary(table_from({"good": separates}, y, {"good": 0.5}))) \
+        is None
+    one_class = member_summary(table_from({"a": [0.2, 0.8]}, [1, 1], {"a": 0.5}))
+    assert math.isnan(one_class["auc_low"].iloc[0]) and chance_sentence(one_class) is None

@@ -200,3 +200,28 @@ def test_statistics_page_renders(open_page, smoke_models_dir, smoke_suite):
     assert next(m for m in at.metric if m.label == "Members").value == str(
         len(smoke_suite.member_ids))
     assert len(at.get("plotly_chart")) == 5
+
+
+def test_statistics_page_warns_of_a_member_no_better_than_chance(open_page, smoke_models_dir,
+                                                                 tmp_path):
+    import pandas as pd
+
+    from dermviz import api
+    from dermviz.models.suite import Suite
+
+    shutil.copytree(smoke_models_dir / "demo-smoke", tmp_path / "demo-smoke",
+                    ignore=shutil.ignore_patterns("maps"))
+    suite = Suite(tmp_path / "demo-smoke")
+    *learned, coin = suite.member_ids
+    for member in suite.member_ids:  # every member separates the hold-out but the last
+        path = suite.path / "members" / member / "holdout_predictions.csv"
+        table = pd.read_csv(path)
+        table["p_melanoma"] = 0.5 if member == coin else 0.1 + 0.8 * table["y"]
+        table["predicted"] = (table["p_melanoma"] >= suite.threshold(member)).astype(int)
+        table.to_csv(path, index=False)
+    at = open_page(tmp_path, "statistics")
+    assert not at.exception, at.exception
+    [warning] = [w.value for w in at.warning if "no better than chance" in w.value]
+    assert warning == api.chance_sentence(api.statistics(suite)["members"])
+    assert warning.startswith(f"1 of {len(suite.member_ids)} members") and coin in warning
+    assert not any(f"{m} " in warning for m in learned)

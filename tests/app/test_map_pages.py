@@ -108,6 +108,7 @@ def shap_models(smoke_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_case_page_shows_the_consensus_of_all_members(open_page, shap_models):
+    from dermviz import api
     from dermviz.explain.cache import MapCache
     from dermviz.explain.consensus import map_consensus
     from dermviz.explain.precompute import default_params
@@ -117,6 +118,10 @@ def test_case_page_shows_the_consensus_of_all_members(open_page, shap_models):
     image_id = str(suite.dataset().holdout["image_id"].iloc[2])
     at = open_page(shap_models, "case", image=image_id)
     assert not at.exception, at.exception
+    # members no better than chance on the hold-out (smoke members often are) are named
+    expected = api.chance_sentence(api.statistics(suite)["members"])
+    said = [w.value for w in at.warning if "no better than chance" in w.value]
+    assert said == ([expected] if expected else [])
     captions = {c for img in at.get("image") for c in img.captions}
     for method in ("GradCAM", "KernelSHAP"):
         assert {f"{method} mean over members", f"{method} spread over members",

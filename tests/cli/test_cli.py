@@ -20,6 +20,23 @@ def test_info_lists_suites(smoke_models_dir, capsys):
     assert "m01" in capsys.readouterr().out
 
 
+def test_info_warns_of_a_member_no_better_than_chance(tmp_path, capsys):
+    from tests.helpers import write_prediction_suite
+
+    y = [1, 0] * 20
+    suite = write_prediction_suite(tmp_path / "s", y=y, members={
+        "m00": (0.5, [0.1 + 0.8 * v for v in y]), "m01": (0.5, [0.5] * len(y))})
+    manifest = json.loads((suite.path / "suite.json").read_text())
+    manifest["dataset"] = {"name": "synthetic"}
+    for entry, auc in zip(manifest["members"], (1.0, 0.5), strict=True):  # what training records
+        entry["holdout"] = {"auc": auc, "accuracy": auc, "sensitivity": auc,
+                            "specificity": auc, "threshold": 0.5}
+    (suite.path / "suite.json").write_text(json.dumps(manifest))
+    assert main(["--models-dir", str(tmp_path), "info", "--suite", "s"]) == 0
+    [line] = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("warning:")]
+    assert "1 of 2 members" in line and "m01 0.50" in line and "m00" not in line
+
+
 def test_info_without_suites_says_what_to_do(tmp_path, capsys):
     assert main(["--models-dir", str(tmp_path), "info"]) == 0
     assert "dermviz demo" in capsys.readouterr().out
