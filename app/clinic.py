@@ -54,8 +54,9 @@ def members_table(p_melanoma: pd.Series | np.ndarray, thresholds: pd.Series | np
     return member_calls(p_melanoma, thresholds, members)
 
 
-def show_vote(table: pd.DataFrame) -> None:
-    """The suite's majority vote, the mean probability and the members' disagreement."""
+def show_vote(table: pd.DataFrame, suite: Suite) -> None:
+    """The suite's majority vote, the mean probability and the members' disagreement, and a
+    warning naming the members no better than chance on the suite's hold-out."""
     called = int((table["call"] == "melanoma").sum())
     n = len(table)
     vote = "melanoma" if majority_vote(called, n) else "naevus"
@@ -70,6 +71,12 @@ def show_vote(table: pd.DataFrame) -> None:
                                                if n > 1 else "undefined for one member"))
     cols[1].metric("Against the vote", f"{against} of {n}",
                    help="Members whose call differs from the majority: their disagreement.")
+    try:
+        at_chance = api.chance_sentence(state.suite_statistics(suite)["members"])
+    except ValueError:  # no stored hold-out predictions: nothing to judge the members by
+        at_chance = None
+    if at_chance:
+        st.warning(at_chance, icon=":material/casino:")
 
 
 def probability_chart(table: pd.DataFrame) -> go.Figure:

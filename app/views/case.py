@@ -70,10 +70,7 @@ if safety is not None:
     ood = state.holdout_ood(suite, api.safety_version(suite)).set_index("image_id").loc[image_id]
 with middle:
     clinic.show_unusual(ood)
-    clinic.show_vote(table)
-    at_chance = api.chance_sentence(state.suite_statistics(suite)["members"])
-    if at_chance:
-        st.warning(at_chance, icon=":material/casino:")
+    clinic.show_vote(table, suite)
     st.plotly_chart(clinic.probability_chart(table), width="stretch")
     st.dataframe(table, hide_index=True)
     st.download_button("Members (CSV)", table.to_csv(index=False), on_click="ignore",

@@ -62,7 +62,7 @@ with left:
                "as their training images were.")
 with middle:
     clinic.show_unusual(ood)
-    clinic.show_vote(table)
+    clinic.show_vote(table, suite)
     st.plotly_chart(clinic.probability_chart(table), width="stretch")
     st.dataframe(table, hide_index=True)
     st.download_button("Members (CSV)", table.to_csv(index=False), on_click="ignore",

@@ -183,6 +183,11 @@ def test_an_upload_gets_the_vote_overlays_and_similar_cases(open_page, smoke_mod
     assert not at.exception, at.exception
     assert not at.error
     assert any(h.value.startswith("#### Suite vote") for h in at.markdown)
+    from dermviz import api  # members no better than chance are named beside the vote
+
+    expected = api.chance_sentence(api.statistics(smoke_suite)["members"])
+    assert [w.value for w in at.warning if "no better than chance" in w.value] == (
+        [expected] if expected else [])
     members = next(f.value for f in at.dataframe if "p_melanoma" in f.value.columns)
     assert members["member"].tolist() == smoke_suite.member_ids
     assert members["p_melanoma"].between(0, 1).all()
