@@ -71,10 +71,7 @@ def show_vote(table: pd.DataFrame, suite: Suite) -> None:
                                                if n > 1 else "undefined for one member"))
     cols[1].metric("Against the vote", f"{against} of {n}",
                    help="Members whose call differs from the majority: their disagreement.")
-    try:
-        at_chance = api.chance_sentence(state.suite_statistics(suite)["members"])
-    except ValueError:  # no stored hold-out predictions: nothing to judge the members by
-        at_chance = None
+    at_chance = state.chance_warning(suite)
     if at_chance:
         st.warning(at_chance, icon=":material/casino:")
 

@@ -287,7 +287,7 @@ for method in (GradCAM, KernelSHAP):
 def _report() -> str:
     return case_report_html(
         image=original, image_id=image_id, predictions=table, overlays=overlays,
-        similar=similar, metadata=meta,
+        similar=similar, metadata=meta, warnings=[w for w in (state.chance_warning(suite),) if w],
         similar_images=None if similar is None else dict(zip(
             similar["image_id"], state.thumbnails(suite, tuple(similar["image_id"])),
             strict=True)),

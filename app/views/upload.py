@@ -102,6 +102,7 @@ st.download_button(
     data=lambda: case_report_html(
         image=original, image_id=upload.name, predictions=table, overlays=overlays,
         similar=similar, metadata={"file": upload.name, "suite": suite.name},
+        warnings=[w for w in (state.chance_warning(suite),) if w],
         similar_images=None if similar is None else dict(zip(
             similar["image_id"], state.thumbnails(suite, tuple(similar["image_id"])),
             strict=True)),

@@ -12,7 +12,7 @@ import base64
 import datetime as dt
 import html
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.2em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}
 figure{display:inline-block;margin:.3em;text-align:center}img{max-width:15em}
 .vote{font-size:1.2em;font-weight:bold}.note{color:#666;font-size:.85em}
+.warning{background:#fff4d6;border-left:.3em solid #e0a800;padding:.4em .6em}
 """
 
 
@@ -78,6 +79,7 @@ def case_report_html(
     similar: pd.DataFrame | None = None,
     similar_images: Mapping[str, bytes | np.ndarray] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    warnings: Sequence[str] = (),
     title: str = "dermviz case report",
 ) -> str:
     """Render the case report as one HTML string.
@@ -99,6 +101,9 @@ def case_report_html(
         Thumbnails of the similar cases.
     metadata : mapping, optional
         Free-form facts shown in a table (age, site, source file...).
+    warnings : sequence of str
+        Sentences shown under the vote, as the pages show them beside it (e.g. the members
+        no better than chance, :func:`dermviz.analysis.errors.chance_sentence`).
     title : str
         The page title.
 
@@ -133,6 +138,7 @@ def case_report_html(
         "<h2>The suite's vote</h2>",
         f'<p class="vote">{_e(vote)}: {int(called.sum())} of {len(called)} members call '
         f"melanoma</p><p>Mean p(melanoma) {p.mean():.3f}{_e(sd)}.</p>",
+        *(f'<p class="warning">Warning: {_e(w)}</p>' for w in warnings),
         "<h2>Members</h2>", _table(members),
     ]
     if metadata:

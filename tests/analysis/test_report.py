@@ -31,6 +31,7 @@ def report():
         overlays={"GradCAM m00": overlay}, similar=similar,
         similar_images={"ISIC_1": encode_jpeg(np.zeros((8, 8, 3), np.uint8))},
         metadata={"site": EVIL, EVIL: "age 50"},
+        warnings=["1 of 3 members ranks the hold-out no better than chance", EVIL],
     )
     return html, image, overlay
 
@@ -54,6 +55,10 @@ def test_report_has_every_piece(report):
                  "ISIC_1", "ISIC_2", "0.987", "melanoma", "Mean p(melanoma) 0.583"):
         assert text in html, text
     assert "http://" not in html and "https://" not in html  # self-contained
+    # warnings stand under the vote, before the members' table
+    said = html.index('<p class="warning">Warning: 1 of 3 members ranks the hold-out no better')
+    assert html.index("members call melanoma") < said < html.index("<h2>Members</h2>")
+    assert html.count('<p class="warning">') == 2
 
 
 def test_hostile_text_is_escaped(report):
