@@ -343,14 +343,10 @@ def suite_statistics(suite: Suite) -> dict[str, pd.DataFrame]:
     return api.statistics(suite)
 
 
+@st.cache_data(show_spinner=False, max_entries=16, hash_funcs=BY_SUITE)
 def chance_warning(suite: Suite) -> str | None:
-    """:func:`dermviz.api.chance_sentence` of the suite's members, or None (also when the
-    suite has no stored hold-out predictions to judge them by)."""
-    try:
-        members = suite_statistics(suite)["members"]
-    except ValueError:  # no stored hold-out predictions
-        return None
-    return api.chance_sentence(members)
+    """:func:`dermviz.api.chance_warning`: the members no better than chance, or None."""
+    return api.chance_warning(suite)
 
 
 @st.cache_data(show_spinner="Reading the hold-out verdicts...", max_entries=16,

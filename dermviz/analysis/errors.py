@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from dermviz.analysis.bootstrap import DEFAULT_LEVEL, N_BOOTSTRAP, metrics_with_ci
 from dermviz.analysis.predictions import check_predictions, member_order
@@ -106,7 +105,8 @@ def member_summary(table: pd.DataFrame, *, n_bootstrap: int = N_BOOTSTRAP,
         rows.append({
             "member": member, "threshold": float(part["threshold"].iloc[0]), "n": len(part),
             "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-            "auc": _auc(y, p), "auc_low": low, "auc_high": high,
+            "auc": math.nan if ci["auc"] is None else float(ci["auc"]),
+            "auc_low": low, "auc_high": high,
             "beats_chance": bool(low > CHANCE_AUC),  # NaN > x is False
             "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
             "accuracy": _ratio(tp + tn, len(part)),
@@ -252,10 +252,6 @@ def error_count_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 def _ratio(num: int, den: int) -> float:
     return num / den if den else math.nan
-
-
-def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else math.nan
 
 
 def members_wrong_distribution(table: pd.DataFrame) -> pd.DataFrame:

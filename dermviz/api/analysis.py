@@ -27,6 +27,7 @@ from dermviz.analysis.errors import (
     REPRODUCTION_NAEVI_CALLED_MELANOMA,
     chance_sentence,
     majority_vote,
+    member_summary,
 )
 from dermviz.analysis.lesion_localization import columns, join_localization, suite_localization
 from dermviz.analysis.predictions import predictions_table
@@ -60,6 +61,7 @@ __all__ = [
     "LesionFilter",
     "SuiteComparison",
     "chance_sentence",
+    "chance_warning",
     "majority_vote",
     "paginate",
     "compare",
@@ -80,6 +82,14 @@ def predictions(suite: Suite) -> pd.DataFrame:
 def statistics(suite: Suite) -> dict[str, pd.DataFrame]:
     """Errors, agreement and calibration tables (:func:`suite_statistics`)."""
     return suite_statistics(suite)
+
+
+def chance_warning(suite: Suite) -> str | None:
+    """:func:`chance_sentence` of the suite's members, from their stored hold-out
+    predictions (only the per-member table, not every statistic), or None: every member
+    beats chance, or none has stored predictions to judge it by."""
+    table = predictions_table(suite)
+    return None if table.empty else chance_sentence(member_summary(table))
 
 
 def lesions(suite: Suite) -> pd.DataFrame:

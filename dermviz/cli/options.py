@@ -155,10 +155,9 @@ def print_suite(suite: Suite, *, metrics: tuple[str, ...] = METRICS) -> None:
     if len(table):
         print(table[["member", *metrics]].to_string(
             index=False, float_format=lambda v: f"{v:.3f}"))
-    if not suite.all_predictions().empty:
-        at_chance = api.chance_sentence(api.statistics(suite)["members"])
-        if at_chance:
-            print(f"warning: {at_chance}")
+    at_chance = api.chance_warning(suite)
+    if at_chance:
+        print(f"warning: {at_chance}")
 
 
 def split(value: str | None) -> list[str]:
